@@ -1,0 +1,90 @@
+"""`make local-run`: preparation -> extraction -> training on local folders, with a closing summary.
+
+The same step code as in Azure ML: preparation copies the local datastore folder, extraction runs the
+unchanged entry script through the local ParallelRunStep runner, training reads its append_row file.
+No Azure account and no `.env` are needed; settings come from the environment / `.env` when present.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import steps
+from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.prs.config import RunConfig
+from orchestration.prs.report import Summary, format_summary
+from orchestration.prs.scheduler import run_parallel
+from orchestration.settings import Settings, load_settings
+from steps.prepare import copy_files
+from steps.train import Metrics, run_training
+
+log = logging.getLogger(__name__)
+
+ENTRY_SCRIPT = Path(steps.__file__).resolve().parent / "extract_entry.py"
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    files: int
+    extraction: Summary
+    metrics: Metrics | None
+    seconds: dict[str, float]
+
+
+def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path) -> PipelineResult:
+    """Runs the three steps under `out_root` (preparation/, extraction/, training/)."""
+    seconds: dict[str, float] = {}
+    prepared = out_root / "preparation"
+    shutil.rmtree(prepared, ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        files = copy_files(data_dir, prepared)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc}; run `make data` first") from None
+    seconds["preparation"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    config = RunConfig.from_settings(
+        settings, entry_script=ENTRY_SCRIPT, inputs=(prepared,), output=out_root / "extraction"
+    )
+    extraction = run_parallel(config)
+    seconds["extraction"] = time.perf_counter() - started
+    if extraction.status != "Completed" or settings.output_action != "append_row":
+        return PipelineResult(files, extraction, None, seconds)
+
+    started = time.perf_counter()
+    metrics = run_training(config.output_file, out_root / "training")
+    seconds["training"] = time.perf_counter() - started
+    return PipelineResult(files, extraction, metrics, seconds)
+
+
+def format_result(result: PipelineResult) -> str:
+    lines = [f"files prepared: {result.files}", "extraction: " + format_summary(result.extraction)]
+    if result.metrics:
+        m = result.metrics
+        lines.append(
+            f"training: test R² {m.r2:.4f}, RMSE {m.rmse:.4f}, MAE {m.mae:.4f} "
+            f"(train {m.n_train}, test {m.n_test} records)"
+        )
+    lines.append("time: " + ", ".join(f"{step} {s:.2f} s" for step, s in result.seconds.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="the local datastore folder")
+    parser.add_argument("--output", type=Path, required=True, help="LOCAL_OUTPUT_DIR")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    setup_logging(settings.logging_level)
+    result = run_local_pipeline(settings, args.data_dir, args.output)
+    print(format_result(result))
+    return result.extraction.exit_code if result.metrics is None else 0
+
+
+if __name__ == "__main__":
+    run_command(main)

@@ -1,0 +1,149 @@
+"""What one local ParallelRunStep run is asked to do: the ParallelRunConfig values plus local ones."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # workers import this module; they need not load pydantic
+    from orchestration.settings import Settings
+
+# ParallelRunStep refuses user arguments that collide with its own flags ([STEP] in the spec).
+RESERVED_ARGUMENTS = (
+    "mini_batch_size", "error_threshold", "allowed_failed_count", "allowed_failed_percent", "output",
+    "output_action", "logging_level", "process_count_per_node", "run_invocation_timeout", "run_max_try",
+    "append_row_file_name", "partition_keys",
+)
+TABULAR_SUFFIXES = (".csv", ".parquet", ".jsonl")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's parameters, named after ParallelRunConfig where they have a counterpart."""
+
+    entry_script: Path
+    inputs: tuple[Path, ...]
+    output: Path
+    mini_batch_size: int
+    input_type: str = "file"  # "file" (lists of paths) or "tabular" (pandas DataFrames)
+    error_threshold: int = 10
+    allowed_failed_count: int = -1
+    allowed_failed_percent: float = 100.0
+    node_count: int = 1
+    process_count_per_node: int = 1
+    run_invocation_timeout: int = 60
+    run_max_try: int = 3
+    output_action: str = "append_row"
+    append_row_file_name: str = "parallel_run_step.txt"
+    logging_level: str = "INFO"
+    arguments: tuple[str, ...] = ()
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    max_workers: int = 1  # local cap on worker processes
+    resume: bool = False
+    progress_interval: float = 5.0  # seconds between plain progress lines when not on a terminal
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", **local: object) -> "RunConfig":
+        """The settings' ParallelRunConfig values; `local` gives entry_script, inputs, output and extras."""
+        return cls(
+            mini_batch_size=settings.mini_batch_size_value,
+            error_threshold=settings.error_threshold,
+            allowed_failed_count=settings.allowed_failed_count,
+            allowed_failed_percent=settings.allowed_failed_percent,
+            node_count=settings.node_count,
+            process_count_per_node=settings.process_count_per_node,
+            run_invocation_timeout=settings.run_invocation_timeout,
+            run_max_try=settings.run_max_try,
+            output_action=settings.output_action,
+            append_row_file_name=settings.append_row_file_name,
+            logging_level=settings.logging_level,
+            max_workers=settings.local_worker_cap,
+            **local,  # type: ignore[arg-type]
+        )
+
+    @property
+    def emulated_processes(self) -> int:
+        return self.node_count * self.process_count_per_node
+
+    @property
+    def worker_count(self) -> int:
+        """Worker processes started at once: nodes × processes, capped by the local maximum."""
+        return max(1, min(self.emulated_processes, self.max_workers))
+
+    @property
+    def output_file(self) -> Path:
+        return self.output / self.append_row_file_name
+
+    def validate(self) -> list[str]:
+        """Problems ParallelRunConfig/ParallelRunStep or the local run would reject; empty when fine."""
+        problems = []
+        if not self.entry_script.is_file():
+            problems.append(f"entry script {self.entry_script} does not exist")
+        for path in self.inputs:
+            if not path.exists():
+                problems.append(f"input {path} does not exist")
+        if not self.inputs:
+            problems.append("at least one input is required")
+        if self.input_type not in ("file", "tabular"):
+            problems.append(f"input type {self.input_type!r}: expected file or tabular")
+        if self.arguments and not self.arguments[0].startswith("-"):
+            problems.append(f"arguments: the first must start with '-' (got {self.arguments[0]!r})")
+        for arg in self.arguments:
+            name = arg.lstrip("-").split("=", 1)[0]
+            if arg.startswith("--") and name in RESERVED_ARGUMENTS:
+                problems.append(f"arguments: --{name} is reserved by ParallelRunStep")
+        return problems
+
+    def driver_argv(self) -> list[str]:
+        """sys.argv of a worker: the ParallelRunStep driver's flags, the user's arguments, the inputs."""
+        argv = [
+            str(self.entry_script),
+            "--client_sdk_version", "local",
+            "--scoring_module_name", self.entry_script.name,
+            "--mini_batch_size", str(self.mini_batch_size),
+            "--error_threshold", str(self.error_threshold),
+            "--output_action", self.output_action,
+            "--logging_level", self.logging_level,
+            "--run_invocation_timeout", str(self.run_invocation_timeout),
+            "--run_max_try", str(self.run_max_try),
+            "--create_snapshot_at_runtime", "True",
+            "--allowed_failed_count", str(self.allowed_failed_count),
+            "--allowed_failed_percent", f"{self.allowed_failed_percent:g}",
+        ]
+        if self.output_action == "append_row":
+            argv += ["--append_row_file_name", self.append_row_file_name]
+        argv += ["--output", str(self.output), "--process_count_per_node", str(self.process_count_per_node)]
+        argv += list(self.arguments)
+        flag = "--input_fds_" if self.input_type == "file" else "--input_ds_"
+        for index in range(len(self.inputs)):
+            argv += [f"{flag}{index}", f"input_{index}"]
+        return argv
+
+    def result_fingerprint(self) -> str:
+        """Hash of everything that shapes the mini-batches and what they produce.
+
+        Thresholds, retries, timeouts and parallelism are left out: changing them between a run and its
+        resume cannot change what an already succeeded mini-batch produced.
+        """
+        shaping = {
+            "entry_script": str(self.entry_script.resolve()),
+            "entry_script_sha256": hashlib.sha256(self.entry_script.read_bytes()).hexdigest(),
+            "inputs": [str(p.resolve()) for p in self.inputs],
+            "mini_batch_size": self.mini_batch_size,
+            "input_type": self.input_type,
+            "output_action": self.output_action,
+            "append_row_file_name": self.append_row_file_name,
+            "arguments": list(self.arguments),
+            "environment_variables": self.environment_variables,
+        }
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+    def describe(self) -> dict[str, object]:
+        """The configuration as JSON-ready values, for the summary."""
+        values = asdict(self)
+        values.update(
+            entry_script=str(self.entry_script), inputs=[str(p) for p in self.inputs], output=str(self.output)
+        )
+        return values

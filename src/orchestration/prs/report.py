@@ -1,0 +1,171 @@
+"""What a finished (or stopped) run leaves behind: the merged append_row file, the summary and the logs.
+
+`logs/` mirrors ParallelRunStep's layout in broad strokes: job_result.txt, job_progress_overview.txt,
+sys/job_report/processed_mini-batches.csv, sys/node/, user/entry_script_log/, user/stdout|stderr/,
+user/error/ — plus summary.json, the machine-readable account of every item.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestration.prs.config import RunConfig
+from orchestration.prs.state import FAILED, SUCCEEDED, StatePaths, iter_records, read_task_lines
+from orchestration.prs.worker import ATTEMPT_COLUMNS
+
+MAX_LISTED_FAILURES = 1000  # failed mini-batches described item by item in summary.json
+
+
+@dataclass
+class Totals:
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    not_processed: int = 0
+
+
+@dataclass
+class Summary:
+    status: str  # Completed, Failed or Interrupted
+    reason: str
+    exit_code: int
+    items: Totals
+    mini_batches: Totals
+    rows_written: int | None
+    output_file: str | None
+    workers: int
+    emulated_processes: int
+    max_workers: int
+    elapsed_s: float
+    attempts: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def count_batches(state: StatePaths) -> tuple[Totals, Totals, list[int]]:
+    """Items and mini-batches by outcome, from the records; and the failed or partial mini-batches.
+
+    A mini-batch that returned fewer rows than items is a failed mini-batch whose missing items failed;
+    returning more than its items counts as all succeeded.
+    """
+    items, batches, failed = Totals(), Totals(), []
+    for batch, record in iter_records(state.batches):
+        items.total += record.items
+        batches.total += 1
+        if record.status == SUCCEEDED:
+            ok = min(record.succeeded, record.items)
+            items.succeeded += ok
+            items.failed += record.items - ok
+            if ok < record.items:
+                batches.failed += 1
+                failed.append(batch)
+            else:
+                batches.succeeded += 1
+        elif record.status == FAILED:
+            items.failed += record.items
+            batches.failed += 1
+            failed.append(batch)
+        else:
+            items.not_processed += record.items
+            batches.not_processed += 1
+    return items, batches, failed
+
+
+def describe_failures(state: StatePaths, failed: list[int], reasons: dict[int, str]) -> list[dict[str, Any]]:
+    """Each failed mini-batch with its items (paths or tabular slice) and the reason."""
+    described = []
+    with open(state.tasks, "rb") as tasks, open(state.tasks_index, "rb") as index:
+        for batch in failed[:MAX_LISTED_FAILURES]:
+            (line,) = read_task_lines(tasks.fileno(), index.fileno(), batch, 1)
+            reason = reasons.get(batch, "")
+            described.append({"mini_batch": batch, "items": json.loads(line), "reason": reason})
+    return described
+
+
+def merge_output(config: RunConfig, state: StatePaths) -> int:
+    """Writes the succeeded rows in mini-batch order to the append_row file; returns the rows written.
+
+    Rows go to a temporary name that replaces the final one only when complete, so a crash never
+    leaves a truncated or half-merged file under that name.
+    """
+    target = config.output_file
+    temporary = target.with_name(f".{target.name}.partial")
+    rows = 0
+    parts: dict[int, int] = {}
+    try:
+        with temporary.open("wb") as out:
+            for _, record in iter_records(state.batches):
+                if record.status != SUCCEEDED or not record.length:
+                    continue
+                if record.part not in parts:
+                    parts[record.part] = os.open(state.part(record.part), os.O_RDONLY)
+                data = os.pread(parts[record.part], record.length, record.offset)
+                rows += data.count(b"\n")
+                out.write(data)
+    finally:
+        for fd in parts.values():
+            os.close(fd)
+    os.replace(temporary, target)
+    return rows
+
+
+def merge_attempt_logs(logs: Path) -> Path:
+    """Concatenates the per-process attempt logs into sys/job_report/processed_mini-batches.csv."""
+    report_dir = logs / "sys" / "job_report"
+    target = report_dir / "processed_mini-batches.csv"
+    with target.open("w", encoding="utf-8") as out:
+        out.write(ATTEMPT_COLUMNS + "\n")
+        for part in sorted(report_dir.glob("*/*.csv")):
+            with part.open(encoding="utf-8") as handle:
+                for line in handle:
+                    out.write(line)
+    return target
+
+
+def write_logs(logs: Path, summary: Summary) -> None:
+    """summary.json, job_result.txt and job_progress_overview.txt."""
+    logs.mkdir(parents=True, exist_ok=True)
+    merge_attempt_logs(logs)
+    (logs / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
+    result = f"{summary.status}: {summary.reason}\n" if summary.reason else f"{summary.status}\n"
+    if summary.status != "Completed":
+        result += ("See logs/summary.json, logs/sys/job_report/processed_mini-batches.csv "
+                   "and logs/user/error/.\n")
+    (logs / "job_result.txt").write_text(result, encoding="utf-8")
+    items, batches = summary.items, summary.mini_batches
+    (logs / "job_progress_overview.txt").write_text(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        f"{batches.total} mini-batches created; {batches.succeeded} succeeded, {batches.failed} failed, "
+        f"{batches.not_processed} not processed.\n"
+        f"{items.total} items; {items.succeeded} succeeded, {items.failed} failed, "
+        f"{items.not_processed} not processed.\n"
+        f"{summary.workers} worker processes for {summary.emulated_processes} emulated "
+        f"(local maximum {summary.max_workers}); {summary.elapsed_s:.1f} s.\n"
+        f"The job result is: {summary.status}.\n",
+        encoding="utf-8",
+    )
+
+
+def format_summary(summary: Summary) -> str:
+    """The short human account printed at the end of a run."""
+    items, batches = summary.items, summary.mini_batches
+    lines = [
+        f"{summary.status}" + (f": {summary.reason}" if summary.reason else ""),
+        f"items: {items.succeeded} succeeded, {items.failed} failed, {items.not_processed} not processed "
+        f"of {items.total}",
+        f"mini-batches: {batches.succeeded} succeeded, {batches.failed} failed, {batches.not_processed} "
+        f"not processed of {batches.total}",
+        f"workers: {summary.workers} local processes for {summary.emulated_processes} emulated "
+        f"(local maximum {summary.max_workers}); {summary.elapsed_s:.2f} s",
+    ]
+    if summary.output_file:
+        lines.append(f"output: {summary.output_file} ({summary.rows_written} rows)")
+    for failure in summary.failures[:5]:
+        lines.append(f"  failed mini-batch {failure['mini_batch']}: {failure['reason']}")
+    if len(summary.failures) > 5:
+        lines.append(f"  ... {len(summary.failures) - 5} more in logs/summary.json")
+    return "\n".join(lines)

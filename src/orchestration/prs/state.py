@@ -1,0 +1,146 @@
+"""The on-disk record of a run, so that the parent's memory stays flat and a run can resume.
+
+Under `<output>/.prs-state/`:
+- `tasks.jsonl` — line k describes mini-batch k (its file paths, or a tabular slice);
+- `tasks.idx` — the byte offset of each line (uint64), plus the end offset, for random access;
+- `batches.bin` — one fixed-size BatchRecord per mini-batch: status, items, where its rows are;
+- `parts/NNNN.rows` — append-only row files, one per worker process; rows are found by offset/length;
+- `plan.json` — the fingerprint a resume must match.
+Workers write their own records (each mini-batch has a distinct slot), so the parent never touches rows.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PENDING, SUCCEEDED, FAILED = 0, 1, 2
+_RECORD = struct.Struct("<BBHIIIQI4x")  # status, attempts, spare, items, succeeded, part, offset, length
+RECORD_SIZE = _RECORD.size
+_OFFSET = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    root: Path
+
+    @classmethod
+    def of(cls, output: Path) -> "StatePaths":
+        return cls(output / ".prs-state")
+
+    @property
+    def tasks(self) -> Path:
+        return self.root / "tasks.jsonl"
+
+    @property
+    def tasks_index(self) -> Path:
+        return self.root / "tasks.idx"
+
+    @property
+    def batches(self) -> Path:
+        return self.root / "batches.bin"
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "parts"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
+    def slots(self) -> Path:
+        return self.root / "slots.bin"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def part(self, number: int) -> Path:
+        return self.parts / f"{number:04d}.rows"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    status: int = PENDING
+    attempts: int = 0
+    items: int = 0
+    succeeded: int = 0
+    part: int = 0
+    offset: int = 0
+    length: int = 0
+
+    def pack(self) -> bytes:
+        return _RECORD.pack(
+            self.status, min(self.attempts, 255), 0, self.items, self.succeeded, self.part, self.offset,
+            self.length,
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "BatchRecord":
+        status, attempts, _, items, succeeded, part, offset, length = _RECORD.unpack(data)
+        return cls(status, attempts, items, succeeded, part, offset, length)
+
+
+def write_record(fd: int, batch: int, record: BatchRecord) -> None:
+    os.pwrite(fd, record.pack(), batch * RECORD_SIZE)
+
+
+def read_record(fd: int, batch: int) -> BatchRecord:
+    return BatchRecord.unpack(os.pread(fd, RECORD_SIZE, batch * RECORD_SIZE))
+
+
+def iter_records(path: Path, chunk: int = 4096) -> Iterator[tuple[int, BatchRecord]]:
+    """Every (mini-batch, record) in order, read in chunks so memory stays flat."""
+    with path.open("rb") as handle:
+        batch = 0
+        while data := handle.read(RECORD_SIZE * chunk):
+            for start in range(0, len(data), RECORD_SIZE):
+                yield batch, BatchRecord.unpack(data[start:start + RECORD_SIZE])
+                batch += 1
+
+
+def read_task_lines(tasks_fd: int, index_fd: int, first: int, count: int) -> list[bytes]:
+    """The raw tasks.jsonl lines of mini-batches first .. first+count-1 (two preads)."""
+    raw = os.pread(index_fd, _OFFSET.size * (count + 1), first * _OFFSET.size)
+    offsets = [value for (value,) in _OFFSET.iter_unpack(raw)]
+    data = os.pread(tasks_fd, offsets[-1] - offsets[0], offsets[0])
+    base = offsets[0]
+    return [data[a - base:b - base - 1] for a, b in zip(offsets, offsets[1:])]  # -1: the newline
+
+
+def pack_offset(offset: int) -> bytes:
+    return _OFFSET.pack(offset)
+
+
+class SlotTable:
+    """What each worker's run() is doing now: (mini-batch or -1, start time), in a shared mmap'd file.
+
+    The worker writes its own slot around each run() call; the parent reads all slots to enforce
+    RUN_INVOCATION_TIMEOUT. time.monotonic() is one clock for all processes on Linux.
+    """
+
+    _SLOT = struct.Struct("<dd")
+
+    def __init__(self, path: Path, slots: int, create: bool = False):
+        import mmap
+
+        if create:
+            path.write_bytes(self._SLOT.pack(-1.0, 0.0) * slots)
+        with path.open("r+b") as handle:
+            self._map = mmap.mmap(handle.fileno(), self._SLOT.size * slots)
+
+    def start(self, slot: int, batch: int, started: float) -> None:
+        self._SLOT.pack_into(self._map, slot * self._SLOT.size, batch, started)
+
+    def clear(self, slot: int) -> None:
+        self._SLOT.pack_into(self._map, slot * self._SLOT.size, -1.0, 0.0)
+
+    def read(self, slot: int) -> tuple[int, float]:
+        batch, started = self._SLOT.unpack_from(self._map, slot * self._SLOT.size)
+        return int(batch), started
+
+    def close(self) -> None:
+        self._map.close()

@@ -1,0 +1,293 @@
+"""One worker process: imports the entry script; init() once, run() per mini-batch, shutdown() at the end.
+
+The worker reads its mini-batches from the state folder, appends the returned rows to its own part file,
+writes each succeeded mini-batch's record itself and reports only small tuples to the parent. While run()
+executes, its mini-batch and start time sit in a shared slot, so the parent can enforce the timeout by
+killing this process.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import inspect
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from orchestration.prs.config import RunConfig
+from orchestration.prs.state import (
+    SUCCEEDED, BatchRecord, SlotTable, StatePaths, read_task_lines, write_record,
+)
+
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+FLUSH_SECONDS = 0.5  # report progress at least this often during a long lease
+ATTEMPT_COLUMNS = "mini_batch,attempt,items,succeeded,failed,result,node,process,elapsed_s,error"
+
+# Messages to the parent.
+READY, INIT_FAILED, DONE = "ready", "init_failed", "done"
+# Results of an attempt, as in processed_mini-batches.csv.
+SUCCESS, PARTIAL, ERROR, TIMEOUT, CRASH = "SUCCESS", "PARTIAL", "ERROR", "TIMEOUT", "CRASH"
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    config: RunConfig
+    state: StatePaths
+    logs: Path
+    node: int
+    agent_name: str  # processNNN, unique on its node
+    part: int  # number of this process's part file
+    slot: int  # index into the shared (mini-batch, start time) array
+
+    def log_file(self, *parts: str, suffix: str) -> Path:
+        path = self.logs.joinpath(*parts, str(self.node), f"{self.agent_name}{suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass(frozen=True)
+class MiniBatchContext:
+    """What `run(mini_batch, mini_batch_context)` receives; partitions are not emulated."""
+
+    minibatch_index: int
+    partition_key_value: dict[str, Any]
+    dataset: Any = None
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A reason fit for a CSV cell or a summary line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+def exception_reason(exc: BaseException) -> str:
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def attempt_row(batch: int, attempt: int, items: int, succeeded: int, result: str, node: int,
+                agent: str, elapsed: float, error: str) -> str:
+    """One line of processed_mini-batches.csv (columns in ATTEMPT_COLUMNS)."""
+    error = error.replace('"', "'")
+    failed = max(items - succeeded, 0)
+    return f'{batch},{attempt},{items},{succeeded},{failed},{result},{node},{agent},{elapsed:.6f},"{error}"\n'
+
+
+def result_length(result: Any) -> int:
+    """The number of succeeded items: len() of a list, tuple or DataFrame; anything else is an error."""
+    if isinstance(result, (list, tuple)) or type(result).__name__ == "DataFrame":
+        return len(result)
+    raise TypeError(f"run() returned {type(result).__name__}; expected a list, tuple or pandas DataFrame")
+
+
+def serialize_rows(result: Any) -> bytes:
+    """append_row's format: str() of each element per line; a DataFrame space-separated, no header/index."""
+    if isinstance(result, (list, tuple)):
+        text = "".join(f"{item}\n" for item in result)
+    else:
+        text = result.to_csv(sep=" ", header=False, index=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def load_tabular(task: list[Any]) -> Any:
+    """The DataFrame of one tabular slice: [path, kind, start, stop]."""
+    import pandas as pd
+
+    path, kind, start, stop = task
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).read_row_groups(list(range(start, stop))).to_pandas()
+    with open(path, "rb") as handle:
+        header = handle.readline() if kind == "csv" else b""
+        handle.seek(start)
+        data = handle.read(stop - start)
+    if kind == "csv":
+        return pd.read_csv(io.BytesIO(header + data))
+    return pd.read_json(io.BytesIO(data), lines=True)
+
+
+class Worker:
+    """The state of one worker process between mini-batches."""
+
+    def __init__(self, spec: WorkerSpec, conn: Connection, slots: SlotTable):
+        self.spec, self.conn, self.slots = spec, conn, slots
+        config = spec.config
+        self.append = config.output_action == "append_row"
+        self.tabular = config.input_type == "tabular"
+        self.tasks_fd = os.open(spec.state.tasks, os.O_RDONLY)
+        self.index_fd = os.open(spec.state.tasks_index, os.O_RDONLY)
+        self.records_fd = os.open(spec.state.batches, os.O_WRONLY)
+        spec.state.parts.mkdir(parents=True, exist_ok=True)
+        part_path = spec.state.part(spec.part)
+        self.part_fd = os.open(part_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.part_offset = os.fstat(self.part_fd).st_size
+        self.attempts_log = spec.log_file("sys", "job_report", suffix=".csv").open("a", encoding="utf-8")
+        self.error_log = spec.log_file("user", "error", suffix=".txt")
+        self.module: Any = None
+        self.pass_context = False
+
+    # --- entry script
+    def load_entry_script(self) -> None:
+        """Imports the entry script like the runtime: its folder and the EntryScript shim on sys.path."""
+        config, spec = self.spec.config, self.spec
+        from azureml_user import parallel_run  # the shim, put on sys.path by prepare_process
+
+        parallel_run.configure(
+            log_dir=str(spec.log_file("user", "entry_script_log", suffix="").parent),
+            output_dir=str(config.output), working_dir=str(spec.state.work),
+            agent_name=spec.agent_name, level=config.logging_level,
+        )
+        script = config.entry_script.resolve()
+        sys.path.insert(0, str(script.parent))
+        module_spec = importlib.util.spec_from_file_location(script.stem, script)
+        assert module_spec and module_spec.loader
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[script.stem] = module
+        module_spec.loader.exec_module(module)
+        if not callable(getattr(module, "run", None)):
+            raise AttributeError(f"entry script {script.name} has no run() function")
+        if callable(getattr(module, "init", None)):
+            module.init()
+        parameters = inspect.signature(module.run).parameters.values()
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self.pass_context = len(positional) >= 2
+        self.module = module
+
+    def shutdown(self) -> None:
+        if self.module is not None and callable(getattr(self.module, "shutdown", None)):
+            self.module.shutdown()
+
+    def log_error(self, what: str) -> None:
+        with self.error_log.open("a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n{traceback.format_exc()}\n")
+
+    # --- mini-batches
+    def process_lease(self, first: int, count: int, attempt: int) -> None:
+        lines = read_task_lines(self.tasks_fd, self.index_fd, first, count)
+        buffer: list[bytes] = []
+        pending: list[tuple[int, BatchRecord]] = []
+        reports: list[tuple[Any, ...]] = []
+        csv_rows: list[str] = []
+        buffered = 0
+        last_flush = time.monotonic()
+        slots, slot = self.slots, self.spec.slot
+        for batch, line in enumerate(lines, start=first):
+            task = json.loads(line)
+            started = time.perf_counter()
+            reason, items = "", 0
+            try:
+                mini_batch = load_tabular(task) if self.tabular else task
+                items = len(mini_batch)
+                slots.start(slot, batch, time.monotonic())
+                try:
+                    if self.pass_context:
+                        result = self.module.run(mini_batch, MiniBatchContext(batch, {}))
+                    else:
+                        result = self.module.run(mini_batch)
+                finally:
+                    slots.clear(slot)
+                succeeded = result_length(result)
+                rows = serialize_rows(result) if self.append else b""
+            except (Exception, SystemExit) as exc:
+                self.log_error(f"mini-batch {batch} attempt {attempt} failed")
+                reason = exception_reason(exc)
+                reports.append((batch, ERROR, 0, 0, reason))
+                outcome, succeeded = ERROR, 0
+            else:
+                buffer.append(rows)
+                where = self.part_offset + buffered
+                record = BatchRecord(SUCCEEDED, attempt, items, succeeded, self.spec.part, where, len(rows))
+                pending.append((batch, record))
+                buffered += len(rows)
+                outcome = SUCCESS if succeeded >= items else PARTIAL
+                reports.append((batch, outcome, items, succeeded, ""))
+            elapsed = time.perf_counter() - started
+            csv_rows.append(attempt_row(batch, attempt, items, succeeded, outcome, self.spec.node,
+                                        self.spec.agent_name, elapsed, reason))
+            if time.monotonic() - last_flush > FLUSH_SECONDS:
+                self.flush(buffer, pending, reports, csv_rows)
+                buffered = 0
+                last_flush = time.monotonic()
+        self.flush(buffer, pending, reports, csv_rows)
+
+    def flush(self, buffer: list[bytes], pending: list[tuple[int, BatchRecord]],
+              reports: list[tuple[Any, ...]], csv_rows: list[str]) -> None:
+        """Rows first, then their records, then the report: a crash in between only loses a report."""
+        data = b"".join(buffer)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.part_fd, view):]
+        self.part_offset += len(data)
+        for batch, record in pending:
+            write_record(self.records_fd, batch, record)
+        self.attempts_log.write("".join(csv_rows))
+        self.attempts_log.flush()
+        if reports:
+            self.conn.send((DONE, reports))
+        for items in (buffer, pending, reports, csv_rows):
+            items.clear()
+
+
+def prepare_process(spec: WorkerSpec) -> None:
+    """Makes this process look like a ParallelRunStep worker: cwd, argv, env, stdout/stderr, logging."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    try:  # die with the parent, so that no worker is ever orphaned
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    config = spec.config
+    os.environ.update(config.environment_variables)
+    os.environ["AZUREML_BI_OUTPUT_PATH"] = str(config.output)
+    work_dir = spec.state.work / str(spec.node) / spec.agent_name
+    work_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(work_dir)
+    sys.argv = config.driver_argv()
+    sys.path.insert(0, str(SHIM_DIR))
+    for stream, folder in ((sys.stdout, "stdout"), (sys.stderr, "stderr")):
+        stream.flush()
+        target = spec.log_file("user", folder, suffix=f".{folder}.txt")
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, stream.fileno())
+        os.close(fd)
+    logging.basicConfig(level=config.logging_level, stream=sys.stdout, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def worker_main(conn: Connection) -> None:
+    """Receives its WorkerSpec, runs init(), then leases until told to stop or the parent goes away."""
+    spec: WorkerSpec = conn.recv()
+    prepare_process(spec)
+    with spec.log_file("sys", "node", suffix=".txt").open("a", encoding="utf-8") as sys_log:
+        sys_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {spec.agent_name} pid {os.getpid()} started\n")
+    worker = Worker(spec, conn, SlotTable(spec.state.slots, spec.config.worker_count))
+    try:
+        worker.load_entry_script()
+    except BaseException as exc:  # any init failure replaces the worker
+        worker.log_error("init() failed")
+        conn.send((INIT_FAILED, exception_reason(exc), traceback.format_exc()))
+        sys.exit(1)
+    conn.send((READY,))
+    try:
+        while True:
+            message = conn.recv()
+            if message[0] != "lease":
+                break
+            worker.process_lease(*message[1:])
+    except (EOFError, BrokenPipeError):
+        return  # the parent is gone
+    worker.shutdown()
+
+
+if __name__ == "__main__":  # started by the scheduler with the connection's file descriptor
+    from orchestration.prs.worker import worker_main as package_worker_main  # the copy specs refer to
+
+    package_worker_main(Connection(int(sys.argv[1])))

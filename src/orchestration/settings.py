@@ -1,0 +1,203 @@
+"""The toolkit's settings: one typed object read from the environment, then `.env`, then defaults.
+
+The process environment wins over `.env`, which wins over the defaults below. Nothing is read at import
+time: call `load_settings()`. Every bad value is collected into one `SettingsError` that names each
+variable and what it expects; secret values are never echoed.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# ParallelRunConfig accepts `^\d+([kKmMgG][bB])*$`; the repeated unit is an SDK quirk that then crashes
+# on int(), so one optional unit is accepted here.
+MINI_BATCH_SIZE_PATTERN = re.compile(r"^(\d+)([kKmMgG][bB])?$")
+_UNIT_BYTES = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
+# Characters ParallelRunConfig refuses in append_row_file_name ("must be a valid UNIX file name").
+APPEND_ROW_FORBIDDEN = set('~"#%&*:<>?/\\{|}')
+OUTPUT_ACTIONS = ("append_row", "summary_only")
+LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
+
+# Variables that only the Azure targets need; local targets run without them.
+AZURE_WORKSPACE = ("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
+AZURE_STORAGE = ("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or invalid; `problems` holds one line per variable."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "invalid settings:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def parse_mini_batch_size(value: str) -> int:
+    """Converts MINI_BATCH_SIZE as ParallelRunConfig does: "5" -> 5, "1024KB" -> 1048576.
+
+    Raises:
+        ValueError: when the text is not digits with an optional KB/MB/GB unit, or is zero.
+    """
+    match = MINI_BATCH_SIZE_PATTERN.match(value.strip())
+    if not match:
+        raise ValueError(
+            "expected a whole number of files (e.g. 5) or a size with KB/MB/GB (e.g. 1024KB, 10MB)"
+        )
+    number = int(match.group(1)) * _UNIT_BYTES.get((match.group(2) or "").lower(), 1)
+    if number < 1:
+        raise ValueError("expected a value of at least 1")
+    return number
+
+
+class Settings(BaseSettings):
+    """All settings of the toolkit; field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- Workspace
+    subscription_id: str = ""
+    resource_group: str = ""
+    workspace_name: str = ""
+    aml_env_name: str = "batch-toolkit-env"
+
+    # --- Compute cluster
+    aml_compute_cluster_name: str = Field("cpu-cluster", min_length=2, max_length=16)
+    aml_compute_vm_size: str = "STANDARD_D2_V2"
+    aml_compute_idle_time: int = Field(300, ge=0)
+    aml_compute_min_nodes: int = Field(0, ge=0)
+    aml_compute_max_nodes: int = Field(4, ge=1)
+
+    # --- Blob datastore
+    aml_blob_datastore_name: str = "california_housing"
+    aml_storage_account_name: str = ""
+    aml_blob_container_name: str = "california-housing"
+    aml_storage_account_key: SecretStr = SecretStr("")
+    azure_storage_connection_string: SecretStr = SecretStr("")
+
+    # --- Pipeline
+    pipeline_endpoint_name: str = "california-housing-endpoint"
+    pipeline_name: str = "california-housing-pipeline"
+    input_dir: str = "raw"
+
+    # --- ParallelRunStep
+    mini_batch_size: str = "5"
+    error_threshold: int = Field(10, ge=-1)
+    allowed_failed_count: int = Field(-1, ge=-1)
+    allowed_failed_percent: float = Field(100, ge=0, le=100)
+    node_count: int = Field(2, ge=1)
+    process_count_per_node: int = Field(2, ge=1)
+    run_invocation_timeout: int = Field(60, gt=0)
+    run_max_try: int = Field(3, gt=0)
+    output_action: str = "append_row"
+    append_row_file_name: str = "extraction_output.txt"
+    logging_level: str = "INFO"
+
+    # --- Local runs (no Azure counterpart)
+    local_max_workers: int = Field(0, ge=0)  # 0 = the machine's CPU count
+
+    @field_validator("mini_batch_size")
+    @classmethod
+    def _check_mini_batch_size(cls, value: str) -> str:
+        parse_mini_batch_size(value)
+        return value.strip()
+
+    @field_validator("output_action")
+    @classmethod
+    def _check_output_action(cls, value: str) -> str:
+        if value.strip().lower() not in OUTPUT_ACTIONS:
+            raise ValueError(f"expected one of {', '.join(OUTPUT_ACTIONS)}")
+        return value.strip().lower()
+
+    @field_validator("append_row_file_name")
+    @classmethod
+    def _check_append_row_file_name(cls, value: str) -> str:
+        if not value or value in (".", "..") or APPEND_ROW_FORBIDDEN & set(value):
+            raise ValueError(
+                "expected a plain file name without any of " + "".join(sorted(APPEND_ROW_FORBIDDEN))
+            )
+        return value
+
+    @field_validator("logging_level")
+    @classmethod
+    def _check_logging_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOGGING_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOGGING_LEVELS)}")
+        return value.strip().upper()
+
+    @model_validator(mode="after")
+    def _check_node_ranges(self) -> "Settings":
+        if self.aml_compute_min_nodes > self.aml_compute_max_nodes:
+            raise ValueError(
+                "AML_COMPUTE_MIN_NODES: expected at most AML_COMPUTE_MAX_NODES "
+                f"({self.aml_compute_max_nodes})"
+            )
+        return self
+
+    @property
+    def mini_batch_size_value(self) -> int:
+        """MINI_BATCH_SIZE as an integer: files per mini-batch, or bytes for tabular inputs."""
+        return parse_mini_batch_size(self.mini_batch_size)
+
+    @property
+    def local_worker_cap(self) -> int:
+        """The most worker processes a local run starts: LOCAL_MAX_WORKERS, or the CPU count."""
+        return self.local_max_workers or os.cpu_count() or 1
+
+    def require(self, *names: str) -> None:
+        """Checks that the named variables (e.g. the Azure ones) are set.
+
+        Raises:
+            SettingsError: listing every named variable that is empty.
+        """
+        missing = []
+        for name in names:
+            value = getattr(self, name.lower())
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value in ("", None):
+                missing.append(f"{name}: required for this command but not set (see .env.example)")
+        if missing:
+            raise SettingsError(missing)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line per pydantic error: the variable, what it expects, and the value unless secret."""
+    loc = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    message = message.removeprefix("Input should be ").removeprefix("String should ")
+    if not loc:  # model-level checks carry the variable name in their message
+        return message
+    name = loc[0].upper()
+    field = Settings.model_fields.get(loc[0])
+    secret = field is not None and field.annotation is SecretStr
+    got = "" if secret or error.get("type") == "missing" else f" (got {error.get('input')!r})"
+    if not message.startswith("expected"):
+        message = f"expected {message}"
+    return f"{name}: {message}{got}"
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Reads the settings from the environment, then `env_file`, then defaults.
+
+    Args:
+        env_file: the dotenv file to read if it exists; None reads no file.
+        overrides: values that win over everything else (used by CLI flags and tests).
+
+    Raises:
+        SettingsError: listing every invalid variable.
+    """
+    env_path = Path(env_file) if env_file else None
+    try:
+        return Settings(
+            _env_file=env_path if env_path and env_path.is_file() else None, **overrides
+        )
+    except ValidationError as exc:
+        raise SettingsError([_describe(e) for e in exc.errors()]) from None

@@ -1,0 +1,38 @@
+"""Preparation step (PythonScriptStep in Azure ML; a plain command locally).
+
+Brings the raw files from the datastore into the step's output folder. Locally the datastore is a
+folder (`--source-dir`).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+try:
+    from steps.prepare import copy_files
+except ImportError:  # Azure ML runs this file from a snapshot of src/ that is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from steps.prepare import copy_files
+
+log = logging.getLogger("preparation")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source-dir", type=Path, required=True, help="the local datastore folder")
+    parser.add_argument("--output", type=Path, required=True, help="the step's output folder")
+    args, _ = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        count = copy_files(args.source_dir, args.output)
+    except (FileNotFoundError, FileExistsError) as exc:
+        log.error("%s", exc)
+        return 2
+    print(f"prepared {count} files in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

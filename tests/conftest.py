@@ -1,0 +1,50 @@
+"""Shared fixtures: every test runs in its own folder, with no toolkit setting leaking in from outside."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """cwd is an empty folder (so no developer's .env is read) and no setting comes from the environment."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The current environment without toolkit settings, plus `values`, with src/ and the root importable."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(ROOT)])
+    env.update(values)
+    return env
+
+
+def run_module(module: str, *args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """Runs `python -m module args` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=clean_env(**env), capture_output=True,
+        text=True, timeout=timeout,
+    )
+
+
+def record_text(record_id: int, **overrides: str) -> str:
+    """One well-formed record block; `overrides` replace values (or use None-like '' to drop a line)."""
+    values = {
+        "id": str(record_id), "MedInc": "8.3252", "HouseAge": "41.0", "AveRooms": "6.984126984126984",
+        "AveBedrms": "1.0238095238095237", "Population": "322.0", "AveOccup": "2.5555555555555554",
+        "Latitude": "37.88", "Longitude": "-122.23", "MedHouseVal": "4.526",
+    }
+    values.update(overrides)
+    return "".join(f"{k}: {v}\n" for k, v in values.items() if v != "")

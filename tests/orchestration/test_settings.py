@@ -1,0 +1,86 @@
+import pytest
+
+from orchestration.settings import SettingsError, load_settings, parse_mini_batch_size
+from tests.conftest import run_module
+
+
+def test_defaults_need_no_env_file():
+    settings = load_settings()
+    assert settings.mini_batch_size_value == 5
+    assert settings.run_max_try == 3
+    assert settings.append_row_file_name == "extraction_output.txt"
+    assert settings.output_action == "append_row"
+
+
+def test_environment_wins_over_env_file_which_wins_over_defaults(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("NODE_COUNT=3\nERROR_THRESHOLD=7\n")
+    monkeypatch.setenv("NODE_COUNT", "4")
+    settings = load_settings()
+    assert settings.node_count == 4  # environment
+    assert settings.error_threshold == 7  # .env
+    assert settings.run_invocation_timeout == 60  # default
+
+
+@pytest.mark.parametrize("text, value", [
+    ("5", 5), ("1024KB", 1048576), ("10MB", 10485760), ("1GB", 1073741824), ("1kb", 1024),
+])
+def test_mini_batch_size_accepts_the_sdk_formats(text, value):
+    assert parse_mini_batch_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["1.5MB", "10 MB", "1TB", "1B", "-1", "0", "10KBKB", ""])
+def test_mini_batch_size_rejects_what_the_sdk_rejects(text):
+    with pytest.raises(ValueError):
+        parse_mini_batch_size(text)
+
+
+def test_every_bad_value_is_listed_at_once(monkeypatch):
+    monkeypatch.setenv("MINI_BATCH_SIZE", "1.5MB")
+    monkeypatch.setenv("NODE_COUNT", "0")
+    monkeypatch.setenv("ERROR_THRESHOLD", "-2")
+    monkeypatch.setenv("OUTPUT_ACTION", "everything")
+    monkeypatch.setenv("APPEND_ROW_FILE_NAME", "a/b.txt")
+    monkeypatch.setenv("RUN_INVOCATION_TIMEOUT", "soon")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    names = sorted(p.split(":")[0] for p in caught.value.problems)
+    assert names == ["APPEND_ROW_FILE_NAME", "ERROR_THRESHOLD", "MINI_BATCH_SIZE", "NODE_COUNT",
+                     "OUTPUT_ACTION", "RUN_INVOCATION_TIMEOUT"]
+    assert "MINI_BATCH_SIZE: expected a whole number of files" in str(caught.value)
+    assert "ERROR_THRESHOLD: expected greater than or equal to -1 (got '-2')" in str(caught.value)
+
+
+def test_min_nodes_above_max_nodes_is_refused(monkeypatch):
+    monkeypatch.setenv("AML_COMPUTE_MIN_NODES", "5")
+    monkeypatch.setenv("AML_COMPUTE_MAX_NODES", "2")
+    with pytest.raises(SettingsError, match="AML_COMPUTE_MIN_NODES: expected at most AML_COMPUTE_MAX_NODES"):
+        load_settings()
+
+
+def test_secret_values_are_never_echoed(monkeypatch):
+    monkeypatch.setenv("AML_STORAGE_ACCOUNT_KEY", "s3cr3t-key==")
+    monkeypatch.setenv("NODE_COUNT", "zero")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "s3cr3t" not in str(caught.value)
+    assert "s3cr3t" not in repr(load_settings(NODE_COUNT=1))
+
+
+def test_azure_variables_are_required_only_on_demand():
+    settings = load_settings()
+    with pytest.raises(SettingsError) as caught:
+        settings.require("SUBSCRIPTION_ID", "WORKSPACE_NAME", "AML_STORAGE_ACCOUNT_KEY")
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "SUBSCRIPTION_ID", "WORKSPACE_NAME", "AML_STORAGE_ACCOUNT_KEY"
+    ]
+
+
+def test_a_command_exits_2_without_traceback_on_bad_settings(tmp_path):
+    result = run_module(
+        "orchestration.prs", "--entry_script", "x.py", "--input", ".", "--output", "out", cwd=tmp_path,
+        MINI_BATCH_SIZE="1.5MB", NODE_COUNT="0", ERROR_THRESHOLD="-2",
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for name in ("MINI_BATCH_SIZE", "NODE_COUNT", "ERROR_THRESHOLD"):
+        assert name in result.stderr

@@ -1,0 +1,28 @@
+import pytest
+
+from steps import prepare_step
+from steps.prepare import copy_files, iter_files
+
+
+def test_copies_every_file_keeping_relative_paths(tmp_path):
+    source = tmp_path / "store"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_text("A")
+    (source / "sub" / "b.txt").write_text("B")
+    (source / ".hidden").write_text("H")
+    assert copy_files(source, tmp_path / "out") == 2
+    assert (tmp_path / "out" / "sub" / "b.txt").read_text() == "B"
+    assert [str(p) for p in iter_files(tmp_path / "out")] == ["a.txt", "sub/b.txt"]
+
+
+def test_refuses_a_non_empty_output(tmp_path):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stale.txt").write_text("old")
+    with pytest.raises(FileExistsError):
+        copy_files(tmp_path / "store", tmp_path / "out")
+
+
+def test_step_reports_a_missing_source_with_exit_2(tmp_path, capsys):
+    assert prepare_step.main(["--source-dir", str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from steps import train_step
+from steps.train import TrainingDataError, load_rows, run_training
+from steps.extract import FIELDS
+
+
+def write_rows(path, count, duplicate=False):
+    lines = []
+    for i in range(count):
+        x = float(i)
+        row = dict.fromkeys(FIELDS, 1.0)
+        row.update(id=i, MedInc=x, HouseAge=(i * 7) % 13, MedHouseVal=2.0 * x + 1.0)
+        lines.append(json.dumps(row))
+    if duplicate:
+        lines.append(lines[3])
+    path.write_text("\n".join(reversed(lines)) + "\n")
+
+
+def test_load_rows_sorts_by_id_and_drops_duplicates(tmp_path):
+    path = tmp_path / "rows.txt"
+    write_rows(path, 10, duplicate=True)
+    frame, duplicates = load_rows(path)
+    assert duplicates == 1
+    assert frame["id"].tolist() == list(range(10))
+
+
+def test_training_writes_model_metrics_and_plot(tmp_path):
+    rows = tmp_path / "rows.txt"
+    write_rows(rows, 50)
+    metrics = run_training(rows, tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["n_train"] == 40 and saved["n_test"] == 10
+    assert saved["r2"] == pytest.approx(1.0) and metrics.rmse == pytest.approx(0.0, abs=1e-9)
+    assert (tmp_path / "out" / "model.joblib").stat().st_size > 0
+    assert (tmp_path / "out" / "predicted_vs_actual.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "no rows"),
+    ("{not json}\n", ":1: not JSON"),
+    ('{"id": 1}\n', ":1: expected an object with id"),
+])
+def test_bad_rows_are_reported_with_their_line(tmp_path, content, message):
+    path = tmp_path / "rows.txt"
+    path.write_text(content)
+    with pytest.raises(TrainingDataError, match=message):
+        load_rows(path)
+
+
+def test_step_reports_bad_input_with_exit_2(tmp_path):
+    (tmp_path / "extraction_output.txt").write_text("garbage\n")
+    assert train_step.main(["--input", str(tmp_path), "--output", str(tmp_path / "t")]) == 2
+    assert not (tmp_path / "t" / "model.joblib").exists()
