@@ -31,7 +31,9 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
-def run_module(module: str, *args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str, cwd: Path, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess:
     """Runs `python -m module args` as a user would, capturing its output."""
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, env=clean_env(**env), capture_output=True,

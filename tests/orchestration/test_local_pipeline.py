@@ -49,7 +49,9 @@ def test_a_malformed_file_is_a_counted_failure_not_a_crash(tmp_path):
 
 def test_local_run_command_prints_the_summary(tmp_path):
     write_files(load_bundled(), tmp_path / "store", count=4)
-    result = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out", cwd=tmp_path)
+    result = run_module(
+        "orchestration.local_pipeline", "--data-dir", "store", "--output", "out", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "files prepared: 4" in result.stdout
     assert "items: 4 succeeded, 0 failed, 0 not processed of 4" in result.stdout
