@@ -76,7 +76,8 @@ local-prepare: data
 
 ## Run the extraction entry script locally on mini-batches (INPUT_DIR, OUTPUT_DIR, ENTRY_SCRIPT, RESUME=1)
 .PHONY: local-extract
-local-extract: $(VENV)/.installed $(if $(filter $(LOCAL_OUTPUT_DIR)/preparation,$(INPUT_DIR)),local-prepare)
+# The default input is prepared first, except on RESUME=1 (a fresh copy would count as changed input).
+local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_DIR)/preparation,$(INPUT_DIR)),local-prepare))
 	$(PYTHON) -m orchestration.prs --entry_script $(ENTRY_SCRIPT) --input $(INPUT_DIR) \
 		--output $(OUTPUT_DIR) $(if $(RESUME),--resume)
 
