@@ -3,8 +3,8 @@
 File inputs: every file below each input folder, in sorted path order, MINI_BATCH_SIZE files per
 mini-batch; inputs are split separately and never mixed. Tabular inputs (.csv, .jsonl, .parquet): each
 file is cut into slices of about MINI_BATCH_SIZE bytes on row boundaries (parquet: whole row groups), never
-crossing a file. CSV and JSON-lines rows must not span lines. Listing is an external sort in chunks, so
-the parent's memory does not grow with the number of files.
+crossing a file. CSV and JSON-lines rows must not span lines. Listing is an external sort (runs of SORT_CHUNK
+names spilled to disk and merged), so the parent's memory does not grow with the number of files.
 """
 from __future__ import annotations
 
@@ -13,70 +13,69 @@ import heapq
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.cli import UsageError
 from orchestration.prs.config import TABULAR_SUFFIXES, RunConfig
-from orchestration.prs.state import BatchRecord, StatePaths, pack_offset
+from orchestration.prs.state import StatePaths, encode_file_task, pack_offset, pending_record
 
-SORT_CHUNK = 50_000  # names held in memory at once while listing
+SORT_CHUNK = 2**17  # most names held in memory at once while listing (about 13 MB)
 
 
 @dataclass(frozen=True)
 class Plan:
     batches: int
     items: int
-    listing_sha256: str  # names, sizes and modification times of every input file, in order
+    listing_sha256: str  # of every mini-batch's task line: the input files' paths (or tabular slices)
 
 
-def _scan(root: Path) -> Iterator[str]:
-    """`path\\0size\\0mtime` for every non-hidden regular file below root (unsorted, streaming)."""
+def _scan(root: Path, block: int = 4096) -> Iterator[list[str]]:
+    """Paths of the non-hidden files below root, in unsorted blocks (no stat calls; symlinked folders
+    are not followed, as in os.walk)."""
     if root.is_file():
-        stat = root.stat()
-        yield f"{root.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}"
+        yield [str(root.resolve())]
         return
     stack = [str(root.resolve())]
     while stack:
         with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    stack.append(entry.path)
-                elif entry.is_file():
-                    if "\n" in entry.path:
-                        raise UsageError(f"input file names must not contain a newline: {entry.path!r}")
-                    stat = entry.stat()
-                    yield f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}"
+            while chunk := list(islice(entries, block)):
+                visible = [e for e in chunk if not e.name.startswith(".")]
+                stack.extend(e.path for e in visible if e.is_dir(follow_symlinks=False))
+                yield [e.path for e in visible if e.is_file()]
 
 
-def sorted_listing(root: Path, chunk: int = SORT_CHUNK) -> Iterator[tuple[str, int, int]]:
-    """(path, size, mtime_ns) of every file below root in path order, sorting in spilled chunks."""
-    with tempfile.TemporaryDirectory(prefix="prs-listing-") as spill_dir, ExitStack() as stack:
-        runs: list[Iterable[str]] = []
+def _read_run(path: Path, block: int = 1 << 20) -> Iterator[str]:
+    """The NUL-separated names of a spilled run, read a block at a time."""
+    with path.open("rb") as handle:
+        carry = b""
+        while data := handle.read(block):
+            names = (carry + data).split(b"\0")
+            carry = names.pop()
+            yield from (name.decode("utf-8", "surrogateescape") for name in names)
+
+
+def sorted_listing(root: Path, chunk: int = SORT_CHUNK, block: int = 4096) -> Iterator[list[str]]:
+    """Every file below root in path order, in blocks; over `chunk` names, sorted runs spill to disk."""
+    with tempfile.TemporaryDirectory(prefix="prs-listing-") as spill_dir:
+        runs: list[Path] = []
         buffer: list[str] = []
-
-        def spill() -> None:
-            buffer.sort()
-            spill_path = Path(spill_dir, f"{len(runs)}.txt")
-            spill_path.write_text("".join(line + "\n" for line in buffer), encoding="utf-8",
-                                  errors="surrogateescape")
-            handle = stack.enter_context(spill_path.open(encoding="utf-8", errors="surrogateescape"))
-            runs.append(line.rstrip("\n") for line in handle)
-            buffer.clear()
-
-        for line in _scan(root):
-            buffer.append(line)
+        for names in _scan(root):
+            buffer += names
             if len(buffer) >= chunk:
-                spill()
+                buffer.sort()
+                runs.append(Path(spill_dir, f"{len(runs)}.run"))
+                runs[-1].write_bytes("\0".join(buffer).encode("utf-8", "surrogateescape") + b"\0")
+                buffer = []
         buffer.sort()
-        runs.append(iter(buffer))
-        for line in heapq.merge(*runs):
-            path, size, mtime = line.split("\0")
-            yield path, int(size), int(mtime)
+        if not runs:
+            yield buffer
+            return
+        merged = heapq.merge(iter(buffer), *(_read_run(run) for run in runs))
+        while names := list(islice(merged, block)):
+            yield names
 
 
 def _csv_slices(path: str, size_bytes: int, header: bool) -> Iterator[tuple[int, int, int]]:
@@ -124,37 +123,51 @@ def _tabular_tasks(path: str, size_bytes: int) -> Iterator[tuple[list[object], i
         yield [path, suffix.lstrip("."), start, stop], rows
 
 
-def _tasks(config: RunConfig, digest: "hashlib._Hash") -> Iterator[tuple[object, int]]:
-    """(task description, items) for every mini-batch, inputs one after another."""
+def _tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:
+    """(encoded task, items) for every mini-batch, inputs one after another."""
+    size = config.mini_batch_size
     for root in config.inputs:
-        batch: list[str] = []
-        for path, size, mtime in sorted_listing(root):
-            digest.update(f"{path}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+        carry: list[str] = []
+        for names in sorted_listing(root):
             if config.input_type == "tabular":
-                yield from _tabular_tasks(path, config.mini_batch_size)
+                for path in names:
+                    for task, rows in _tabular_tasks(path, size):
+                        yield json.dumps(task, ensure_ascii=False).encode("utf-8", "surrogateescape"), rows
                 continue
-            batch.append(path)
-            if len(batch) == config.mini_batch_size:
-                yield batch, len(batch)
-                batch = []
-        if batch:
-            yield batch, len(batch)
+            names = carry + names if carry else names
+            whole = len(names) - len(names) % size
+            for start in range(0, whole, size):
+                yield encode_file_task(names[start:start + size]), size
+            carry = names[whole:]
+        if carry:
+            yield encode_file_task(carry), len(carry)
 
 
-def write_plan(config: RunConfig, paths: StatePaths) -> Plan:
-    """Lists the inputs and writes tasks.jsonl, tasks.idx and a pending batches.bin."""
+def write_plan(config: RunConfig, paths: StatePaths,
+               on_progress: Callable[[int], None] | None = None, every: int = 256) -> Plan:
+    """Lists the inputs and writes the tasks, their index and a pending record per mini-batch.
+
+    `on_progress(n)` is called whenever the first n mini-batches are on disk, so that work can start
+    while the rest is still being planned.
+    """
     paths.root.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     batches = items = offset = 0
     with paths.tasks.open("wb") as tasks, paths.tasks_index.open("wb") as index, \
             paths.batches.open("wb") as records:
-        for task, count in _tasks(config, digest):
-            line = json.dumps(task, ensure_ascii=False).encode("utf-8", "surrogateescape") + b"\n"
+        index.write(pack_offset(0))
+        for task, count in _tasks(config):
+            digest.update(task + b"\n")
+            tasks.write(task + b"\n")
+            offset += len(task) + 1
             index.write(pack_offset(offset))
-            tasks.write(line)
-            records.write(BatchRecord(items=count).pack())
-            offset += len(line)
+            records.write(pending_record(count))
             batches += 1
             items += count
-        index.write(pack_offset(offset))
+            if on_progress and batches % every == 0:
+                for handle in (tasks, index, records):
+                    handle.flush()
+                on_progress(batches)
+    if on_progress:
+        on_progress(batches)
     return Plan(batches=batches, items=items, listing_sha256=digest.hexdigest())

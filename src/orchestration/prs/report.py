@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.prs.config import RunConfig
-from orchestration.prs.state import FAILED, SUCCEEDED, StatePaths, iter_records, read_task_lines
+from orchestration.prs.state import (
+    FAILED, SUCCEEDED, StatePaths, decode_task, iter_raw_records, read_task_lines,
+)
 from orchestration.prs.worker import ATTEMPT_COLUMNS
 
 MAX_LISTED_FAILURES = 1000  # failed mini-batches described item by item in summary.json
@@ -41,6 +43,7 @@ class Summary:
     emulated_processes: int
     max_workers: int
     elapsed_s: float
+    parent_peak_rss_mb: float
     attempts: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
@@ -53,64 +56,87 @@ def count_batches(state: StatePaths) -> tuple[Totals, Totals, list[int]]:
     returning more than its items counts as all succeeded.
     """
     items, batches, failed = Totals(), Totals(), []
-    for batch, record in iter_records(state.batches):
-        items.total += record.items
+    for batch, (status, _, _, count, succeeded, _, _, _, _) in enumerate(iter_raw_records(state.batches)):
+        items.total += count
         batches.total += 1
-        if record.status == SUCCEEDED:
-            ok = min(record.succeeded, record.items)
+        if status == SUCCEEDED:
+            ok = min(succeeded, count)
             items.succeeded += ok
-            items.failed += record.items - ok
-            if ok < record.items:
+            items.failed += count - ok
+            if ok < count:
                 batches.failed += 1
                 failed.append(batch)
             else:
                 batches.succeeded += 1
-        elif record.status == FAILED:
-            items.failed += record.items
+        elif status == FAILED:
+            items.failed += count
             batches.failed += 1
             failed.append(batch)
         else:
-            items.not_processed += record.items
+            items.not_processed += count
             batches.not_processed += 1
     return items, batches, failed
 
 
-def describe_failures(state: StatePaths, failed: list[int], reasons: dict[int, str]) -> list[dict[str, Any]]:
+def describe_failures(state: StatePaths, failed: list[int], reasons: dict[int, str],
+                      tabular: bool) -> list[dict[str, Any]]:
     """Each failed mini-batch with its items (paths or tabular slice) and the reason."""
     described = []
     with open(state.tasks, "rb") as tasks, open(state.tasks_index, "rb") as index:
         for batch in failed[:MAX_LISTED_FAILURES]:
             (line,) = read_task_lines(tasks.fileno(), index.fileno(), batch, 1)
             reason = reasons.get(batch, "")
-            described.append({"mini_batch": batch, "items": json.loads(line), "reason": reason})
+            described.append({"mini_batch": batch, "items": decode_task(line, tabular), "reason": reason})
     return described
 
 
-def merge_output(config: RunConfig, state: StatePaths) -> int:
-    """Writes the succeeded rows in mini-batch order to the append_row file; returns the rows written.
+def _copy_range(source: int, target: int, offset: int, length: int) -> None:
+    """Copies bytes between files in the kernel where it can (copy_file_range), else through memory."""
+    while length:
+        try:
+            copied = os.copy_file_range(source, target, length, offset)
+        except OSError:
+            copied = os.write(target, os.pread(source, min(length, 1 << 24), offset))
+        if not copied:
+            raise OSError(f"part file ended {length} bytes early")
+        offset += copied
+        length -= copied
 
-    Rows go to a temporary name that replaces the final one only when complete, so a crash never
-    leaves a truncated or half-merged file under that name.
+
+def merge_output(config: RunConfig, state: StatePaths) -> int:
+    """Writes the succeeded rows in mini-batch order to the append_row file; returns the lines written.
+
+    Consecutive mini-batches whose rows lie back to back in one part file are copied in one go. Rows go
+    to a temporary name that replaces the final one only when complete, so a crash never leaves a
+    truncated or half-merged file under that name.
     """
     target = config.output_file
     temporary = target.with_name(f".{target.name}.partial")
-    rows = 0
+    lines = 0
     parts: dict[int, int] = {}
+    run_part, run_start, run_end = -1, 0, 0
     try:
         with temporary.open("wb") as out:
-            for _, record in iter_records(state.batches):
-                if record.status != SUCCEEDED or not record.length:
+            out_fd = out.fileno()
+            for status, _, _, _, _, part, offset, length, count in iter_raw_records(state.batches):
+                if status != SUCCEEDED or not length:
                     continue
-                if record.part not in parts:
-                    parts[record.part] = os.open(state.part(record.part), os.O_RDONLY)
-                data = os.pread(parts[record.part], record.length, record.offset)
-                rows += data.count(b"\n")
-                out.write(data)
+                lines += count
+                if part == run_part and offset == run_end:
+                    run_end += length
+                    continue
+                if run_end > run_start:
+                    _copy_range(parts[run_part], out_fd, run_start, run_end - run_start)
+                if part not in parts:
+                    parts[part] = os.open(state.part(part), os.O_RDONLY)
+                run_part, run_start, run_end = part, offset, offset + length
+            if run_end > run_start:
+                _copy_range(parts[run_part], out_fd, run_start, run_end - run_start)
     finally:
         for fd in parts.values():
             os.close(fd)
     os.replace(temporary, target)
-    return rows
+    return lines
 
 
 def merge_attempt_logs(logs: Path) -> Path:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -29,12 +28,13 @@ from tqdm import tqdm
 
 from orchestration.cli import UsageError
 from orchestration.prs.config import RunConfig
-from orchestration.prs.planning import Plan, write_plan
+from orchestration.prs.backlog import Backlog, Planner
+from orchestration.prs.planning import Plan, sorted_listing, write_plan
 from orchestration.prs.report import (
     Summary, count_batches, describe_failures, merge_output, write_logs,
 )
 from orchestration.prs.state import (
-    FAILED, PENDING, BatchRecord, SlotTable, StatePaths, iter_records, read_record, write_record,
+    FAILED, BatchRecord, SlotTable, StatePaths, iter_records, read_record, write_record,
 )
 from orchestration.prs.worker import (
     CRASH, DONE, ERROR, INIT_FAILED, PARTIAL, READY, SUCCESS, TIMEOUT, WorkerSpec, attempt_row,
@@ -46,6 +46,7 @@ SRC_DIR = str(Path(__file__).resolve().parents[2])
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 42, 130, 143
 MAX_LEASE = 256
+PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini-batches
 STOP_GRACE_SECONDS = 5.0
 PLAN_FILE_VERSION = 1
 
@@ -123,59 +124,75 @@ class Scheduler:
         self.init_failures = 0
         self.last_init_error = ""
         self.next_part = 0
-        self.plan = Plan(0, 0, "")
-        self.todo: Iterator[int] = iter(())
-        self.lookahead: int | None = None
-        self.todo_left = 0
+        self.plan: Plan | None = None  # known once planning is done
+        self.backlog = Backlog(deque(), 0)
+        self.planner: Planner | None = None
         self.records_fd = -1
-        self.abort_reason = ""
 
     # --- planning and resume
-    def prepare(self) -> None:
-        """Plans a fresh run, or checks that a resume matches the run it continues."""
-        config, state = self.config, self.state
-        fingerprint = config.result_fingerprint()
-        if config.resume and state.plan.exists():
-            previous = json.loads(state.plan.read_text())
-            scratch = StatePaths(state.root / "replan")
-            shutil.rmtree(scratch.root, ignore_errors=True)
-            plan = write_plan(config, scratch)
-            shutil.rmtree(scratch.root)
-            if previous.get("fingerprint") != fingerprint:
-                raise ResumeRefused(
-                    "RESUME refused: the entry script, inputs, MINI_BATCH_SIZE, OUTPUT_ACTION, "
-                    "APPEND_ROW_FILE_NAME, arguments or environment variables differ from the run in "
-                    f"{config.output}; run without RESUME to start afresh"
-                )
-            if previous.get("listing_sha256") != plan.listing_sha256:
-                raise ResumeRefused(
-                    f"RESUME refused: the input files changed (names, sizes or times) since the run in "
-                    f"{config.output}; run without RESUME to start afresh"
-                )
-            self.plan = plan
-            with open(state.batches, "r+b") as handle:  # failed mini-batches get a new chance
-                for batch, record in iter_records(state.batches):
-                    if record.status == FAILED:
-                        write_record(handle.fileno(), batch, BatchRecord(items=record.items))
-            existing = [int(p.stem) for p in state.parts.glob("*.rows")]
-            self.next_part = max(existing, default=-1) + 1
-            log.info("resuming the run in %s", config.output)
-        else:
-            if config.resume:
-                log.info("nothing to resume in %s: starting a fresh run", config.output)
-            for stale in (state.root, self.logs):
-                shutil.rmtree(stale, ignore_errors=True)
-            config.output_file.unlink(missing_ok=True)
-            self.plan = write_plan(config, state)
-            state.plan.write_text(json.dumps({
-                "version": PLAN_FILE_VERSION, "fingerprint": fingerprint,
-                "listing_sha256": self.plan.listing_sha256, "batches": self.plan.batches,
-                "items": self.plan.items,
+    def clear_previous_run(self) -> None:
+        """A fresh run starts from nothing: the previous state, logs and output file go."""
+        if self.config.resume:
+            log.info("nothing to resume in %s: starting a fresh run", self.config.output)
+        for stale in (self.state.root, self.logs):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.config.output_file.unlink(missing_ok=True)
+
+    def start_planning(self, started_ns: int) -> None:
+        """Plans in the background; plan.json (what a resume must match) is written when it is done."""
+        def done(plan: Plan) -> None:
+            self.state.plan.write_text(json.dumps({
+                "version": PLAN_FILE_VERSION, "fingerprint": self.config.result_fingerprint(),
+                "listing_sha256": plan.listing_sha256, "started_ns": started_ns,
+                "batches": plan.batches, "items": plan.items,
             }, indent=2))
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.todo_left = sum(1 for _, r in iter_records(state.batches) if r.status == PENDING)
-        self.todo = (batch for batch, r in iter_records(state.batches) if r.status == PENDING)
-        self.lookahead = next(self.todo, None)
+
+        self.backlog = Backlog.while_planning()
+        self.planner = Planner(self.config, self.state, done)
+        self.planner.start()
+
+    def poll_planner(self) -> None:
+        """Moves what the planner published into the backlog; re-raises its errors here."""
+        planner = self.planner
+        if planner is None:
+            return
+        if planner.error is not None:
+            raise planner.error
+        self.backlog.published = planner.published
+        if planner.result is not None:
+            self.plan = planner.result
+            self.backlog.finish_planning(self.plan.batches)
+            self.planner = None
+
+    def check_resume(self) -> None:
+        """Refuses a resume whose settings, file list or files differ; re-opens failed mini-batches."""
+        config, state = self.config, self.state
+        previous = json.loads(state.plan.read_text())
+        refuse = f"RESUME refused for {config.output}: {{}}; run without RESUME to start afresh"
+        if previous.get("fingerprint") != config.result_fingerprint():
+            raise ResumeRefused(refuse.format(
+                "the entry script, inputs, MINI_BATCH_SIZE, OUTPUT_ACTION, APPEND_ROW_FILE_NAME, "
+                "arguments or environment variables differ from that run"
+            ))
+        scratch = StatePaths(state.root / "replan")
+        shutil.rmtree(scratch.root, ignore_errors=True)
+        try:
+            self.plan = write_plan(config, scratch)
+        finally:
+            shutil.rmtree(scratch.root, ignore_errors=True)
+        if previous.get("listing_sha256") != self.plan.listing_sha256:
+            raise ResumeRefused(refuse.format("input files were added, removed or renamed since that run"))
+        changed = first_changed_file(config.inputs, previous["started_ns"])
+        if changed:
+            raise ResumeRefused(refuse.format(f"{changed} changed after that run started"))
+        with open(state.batches, "r+b") as records:  # failed mini-batches get a new chance
+            for batch, record in iter_records(state.batches):
+                if record.status == FAILED:
+                    write_record(records.fileno(), batch, BatchRecord(items=record.items))
+        existing = [int(p.stem) for p in state.parts.glob("*.rows")]
+        self.next_part = max(existing, default=-1) + 1
+        self.backlog = Backlog.pending_in(state.batches)
+        log.info("resuming the run in %s: %d mini-batches to do", config.output, self.backlog.left)
 
     # --- workers
     def spawn(self, slot: int) -> None:
@@ -201,27 +218,18 @@ class Scheduler:
         parent_conn.send(spec)
         self.workers[slot] = WorkerHandle(spec, process, parent_conn, os.pidfd_open(process.pid))
 
-    def next_lease(self, handle: WorkerHandle) -> Lease | None:
+    def next_lease(self) -> Lease | None:
         if self.retry:
             batch, attempt = self.retry.popleft()
             return Lease(batch, 1, attempt, batch)
-        if self.lookahead is None:
-            return None
         live = sum(1 for w in self.workers if w is not None)
-        size = guided_lease_size(self.todo_left, max(live, 1))
-        first = self.lookahead
-        count = 1
-        self.lookahead = next(self.todo, None)
-        while count < size and self.lookahead == first + count:
-            count += 1
-            self.lookahead = next(self.todo, None)
-        self.todo_left -= count
-        return Lease(first, count, 1, first)
+        taken = self.backlog.take(guided_lease_size(self.backlog.left, max(live, 1)))
+        return Lease(taken[0], taken[1], 1, taken[0]) if taken else None
 
     def dispatch(self) -> None:
         for handle in self.workers:
             if handle is not None and handle.ready and handle.lease is None:
-                lease = self.next_lease(handle)
+                lease = self.next_lease()
                 if lease is None:
                     return
                 handle.lease = lease
@@ -341,7 +349,7 @@ class Scheduler:
         return max(next_deadline, 0.01)
 
     def work_left(self) -> bool:
-        return bool(self.retry) or self.lookahead is not None or any(
+        return bool(self.retry) or not self.backlog.empty or any(
             w is not None and w.lease is not None for w in self.workers
         )
 
@@ -353,8 +361,8 @@ class Scheduler:
         if config.allowed_failed_count != -1 and len(tally.live_failed) > config.allowed_failed_count:
             return (f"ALLOWED_FAILED_COUNT={config.allowed_failed_count} exceeded: "
                     f"{len(tally.live_failed)} mini-batches failed")
-        scheduled = self.lookahead is None
-        percent = 100.0 * len(tally.live_failed) / max(self.plan.batches, 1)
+        scheduled = self.backlog.empty and self.plan is not None
+        percent = 100.0 * len(tally.live_failed) / max(self.plan.batches if self.plan else 1, 1)
         if scheduled and config.allowed_failed_percent < 100 and percent > config.allowed_failed_percent:
             return (f"ALLOWED_FAILED_PERCENT={config.allowed_failed_percent:g} exceeded: "
                     f"{percent:.1f}% of mini-batches failed")
@@ -365,28 +373,31 @@ class Scheduler:
 
     # --- the run
     def run(self) -> Summary:
-        started = time.monotonic()
-        self.prepare()
-        config = self.config
-        log.info(
-            "%d mini-batches (%d items, %d to do) on %d worker processes for %d emulated (%d nodes x %d)",
-            self.plan.batches, self.plan.items, self.todo_left, config.worker_count,
-            config.emulated_processes, config.node_count, config.process_count_per_node,
-        )
-        status, reason, code = "Completed", "", EXIT_COMPLETED
-        self.records_fd = os.open(self.state.batches, os.O_RDWR)
-        self.slot_table = SlotTable(self.state.slots, len(self.workers), create=True)
+        started, started_ns = time.monotonic(), time.time_ns()
+        config, state = self.config, self.state
+        resume = config.resume and state.plan.exists()
+        if resume:
+            self.check_resume()
+        else:
+            self.clear_previous_run()
+        state.root.mkdir(parents=True, exist_ok=True)
+        self.slot_table = SlotTable(state.slots, len(self.workers), create=True)
         master_log = self.logs / "sys" / "job_report" / "master" / "lost_attempts.csv"
         master_log.parent.mkdir(parents=True, exist_ok=True)
         self.master_log = master_log.open("a", encoding="utf-8")
+        log.info("%d worker processes for %d emulated (%d nodes x %d), local maximum %d",
+                 config.worker_count, config.emulated_processes, config.node_count,
+                 config.process_count_per_node, config.max_workers)
+        status, reason, code = "Completed", "", EXIT_COMPLETED
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         signal.signal(signal.SIGTERM, _raise_interrupted)
         signal.signal(signal.SIGINT, _raise_interrupted)
         try:
-            if self.todo_left:
-                for slot in range(len(self.workers)):
-                    self.spawn(slot)
-                reason = self.loop()
+            if not resume:
+                self.start_planning(started_ns)  # the workers start while the inputs are listed
+            for slot in range(len(self.workers)):
+                self.spawn(slot)
+            reason = self.loop()
             if reason:
                 status, code = "Failed", EXIT_FAILED
         except Interrupted as exc:
@@ -394,20 +405,28 @@ class Scheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.planner is not None:
+                self.planner.stop()
             self.stop_workers(graceful=status == "Completed")
-            os.close(self.records_fd)
+            if self.records_fd >= 0:
+                os.close(self.records_fd)
             self.slot_table.close()
             self.master_log.close()
-        return self.finish(status, reason, code, time.monotonic() - started)
+        return self.finish(status, reason, code, started)
 
     def loop(self) -> str:
-        progress = Progress(
-            self.plan.batches, self.plan.batches - self.todo_left, self.config.progress_interval
-        )
+        progress = Progress(self.config.progress_interval)
         try:
-            while self.work_left():
+            while True:
+                self.poll_planner()
+                if self.records_fd < 0 and state_ready(self.state):
+                    self.records_fd = os.open(self.state.batches, os.O_RDWR)
+                if not self.work_left():
+                    return ""
                 self.dispatch()
                 timeout = self.check_timeouts()
+                if self.planner is not None:
+                    timeout = min(timeout, PLANNING_POLL_SECONDS)
                 handles = {}
                 for slot, handle in enumerate(self.workers):
                     if handle is not None:
@@ -428,11 +447,10 @@ class Scheduler:
                             log.warning("worker %s/%s died (%s)",
                                         handle.spec.node, handle.spec.agent_name, how)
                         self.lost_worker(slot, CRASH, f"worker process died ({how})", running, started)
-                progress.update(self.tally)
+                progress.update(self.tally, self.plan.batches if self.plan else None)
                 reason = self.check_thresholds()
                 if reason:
                     return reason
-            return ""
         finally:
             progress.close()
 
@@ -458,7 +476,8 @@ class Scheduler:
             os.close(handle.sentinel)
         self.workers = [None] * len(self.workers)
 
-    def finish(self, status: str, reason: str, code: int, elapsed: float) -> Summary:
+    def finish(self, status: str, reason: str, code: int, started: float) -> Summary:
+        """Merges the output (a completed append_row run only), counts every item and writes the logs."""
         config = self.config
         items, batches, failed = count_batches(self.state)
         rows, output_file = None, None
@@ -469,8 +488,12 @@ class Scheduler:
             status=status, reason=reason, exit_code=code, items=items, mini_batches=batches,
             rows_written=rows, output_file=output_file, workers=config.worker_count,
             emulated_processes=config.emulated_processes, max_workers=config.max_workers,
-            elapsed_s=round(elapsed, 3), attempts=dict(self.tally.attempts),
-            failures=describe_failures(self.state, failed, self.tally.reasons), config=config.describe(),
+            elapsed_s=round(time.monotonic() - started, 3), parent_peak_rss_mb=round(peak_rss_mb(), 1),
+            attempts=dict(self.tally.attempts),
+            failures=describe_failures(
+                self.state, failed, self.tally.reasons, config.input_type == "tabular"
+            ),
+            config=config.describe(),
         )
         write_logs(self.logs, summary)
         return summary
@@ -479,26 +502,30 @@ class Scheduler:
 class Progress:
     """A tqdm bar on a terminal; otherwise a plain log line every few seconds (CI logs)."""
 
-    def __init__(self, total: int, done: int, interval: float):
-        self.total, self.start_done, self.interval = total, done, interval
+    def __init__(self, interval: float):
+        self.interval = interval
         self.started = self.last = time.monotonic()
-        self.shown = done
-        self.bar = tqdm(total=total, initial=done, unit="mini-batch", desc="extract", dynamic_ncols=True) \
-            if sys.stderr.isatty() else None
+        self.shown = 0
+        on_terminal = sys.stderr.isatty()
+        self.bar = tqdm(unit="mini-batch", desc="extract", dynamic_ncols=True) if on_terminal else None
 
-    def update(self, tally: Tally) -> None:
-        done = self.start_done + tally.done_batches
-        now = time.monotonic()
+    def update(self, tally: Tally, total: int | None) -> None:
+        done, now = tally.done_batches, time.monotonic()
         if self.bar is not None:
+            if total is not None and self.bar.total != total:
+                self.bar.total = total
             if done != self.shown:
                 self.bar.update(done - self.shown)
                 self.bar.set_postfix(failed=len(tally.live_failed), refresh=False)
                 self.shown = done
         elif now - self.last >= self.interval:
-            rate = (done - self.start_done) / max(now - self.started, 1e-9)
-            eta = (self.total - done) / rate if rate else float("inf")
-            log.info("progress: %d/%d mini-batches, %d failed, %.0f mini-batches/s, ETA %.0fs",
-                     done, self.total, len(tally.live_failed), rate, eta)
+            rate = done / max(now - self.started, 1e-9)
+            if total is None:
+                eta = "planning"
+            else:
+                eta = f"ETA {(total - done) / rate:.0f}s" if rate else "ETA unknown"
+            log.info("progress: %d/%s mini-batches, %d failed, %.0f mini-batches/s, %s",
+                     done, total if total is not None else "?", len(tally.live_failed), rate, eta)
             self.last = now
 
     def close(self) -> None:
@@ -509,6 +536,34 @@ class Progress:
 def _raise_interrupted(signum: int, frame: Any) -> None:
     name = signal.Signals(signum).name
     raise Interrupted(name, EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
+
+
+def peak_rss_mb() -> float:
+    """This (parent) process's peak resident memory; workers are not included."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def state_ready(state: StatePaths) -> bool:
+    return state.batches.exists()
+
+
+def first_changed_file(inputs: tuple[Path, ...], since_ns: int) -> str:
+    """The first input file changed (status change time) after `since_ns`, or ''.
+
+    ctime moves on every write, rename or replacement and cannot be set back, so this catches what a
+    size/mtime comparison would miss, at the cost of one stat per file, paid on resume only.
+    """
+    for root in inputs:
+        for names in sorted_listing(root):
+            for path in names:
+                try:
+                    if os.stat(path).st_ctime_ns > since_ns:
+                        return path
+                except OSError:
+                    return path
+    return ""
 
 
 def run_parallel(config: RunConfig) -> Summary:

@@ -1,8 +1,8 @@
 """The on-disk record of a run, so that the parent's memory stays flat and a run can resume.
 
 Under `<output>/.prs-state/`:
-- `tasks.jsonl` — line k describes mini-batch k (its file paths, or a tabular slice);
-- `tasks.idx` — the byte offset of each line (uint64), plus the end offset, for random access;
+- `tasks.lines` — line k describes mini-batch k (its file paths, or a tabular slice);
+- `tasks.idx` — uint64 offsets: 0, then the end of each line, for random access;
 - `batches.bin` — one fixed-size BatchRecord per mini-batch: status, items, where its rows are;
 - `parts/NNNN.rows` — append-only row files, one per worker process; rows are found by offset/length;
 - `plan.json` — the fingerprint a resume must match.
@@ -10,14 +10,17 @@ Workers write their own records (each mini-batch has a distinct slot), so the pa
 """
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PENDING, SUCCEEDED, FAILED = 0, 1, 2
-_RECORD = struct.Struct("<BBHIIIQI4x")  # status, attempts, spare, items, succeeded, part, offset, length
+# status, attempts, spare, items, succeeded, part, offset and length of its rows, lines in them
+_RECORD = struct.Struct("<BBHIIIQII")
 RECORD_SIZE = _RECORD.size
 _OFFSET = struct.Struct("<Q")
 
@@ -32,7 +35,7 @@ class StatePaths:
 
     @property
     def tasks(self) -> Path:
-        return self.root / "tasks.jsonl"
+        return self.root / "tasks.lines"
 
     @property
     def tasks_index(self) -> Path:
@@ -71,25 +74,53 @@ class BatchRecord:
     part: int = 0
     offset: int = 0
     length: int = 0
+    lines: int = 0
 
     def pack(self) -> bytes:
         return _RECORD.pack(
             self.status, min(self.attempts, 255), 0, self.items, self.succeeded, self.part, self.offset,
-            self.length,
+            self.length, self.lines,
         )
 
     @classmethod
     def unpack(cls, data: bytes) -> "BatchRecord":
-        status, attempts, _, items, succeeded, part, offset, length = _RECORD.unpack(data)
-        return cls(status, attempts, items, succeeded, part, offset, length)
+        status, attempts, _, items, succeeded, part, offset, length, lines = _RECORD.unpack(data)
+        return cls(status, attempts, items, succeeded, part, offset, length, lines)
 
 
 def write_record(fd: int, batch: int, record: BatchRecord) -> None:
     os.pwrite(fd, record.pack(), batch * RECORD_SIZE)
 
 
+def pending_record(items: int) -> bytes:
+    return _RECORD.pack(PENDING, 0, 0, items, 0, 0, 0, 0, 0)
+
+
+def write_records(fd: int, records: list[tuple[int, ...]]) -> None:
+    """Writes (mini-batch, status, attempts, items, succeeded, part, offset, length, lines) tuples, one
+    pwrite per run of consecutive mini-batches."""
+    run_start, chunk = -1, bytearray()
+    for batch, status, attempts, items, succeeded, part, offset, length, lines in records:
+        if chunk and batch != run_start + len(chunk) // RECORD_SIZE:
+            os.pwrite(fd, chunk, run_start * RECORD_SIZE)
+            chunk = bytearray()
+        if not chunk:
+            run_start = batch
+        chunk += _RECORD.pack(status, min(attempts, 255), 0, items, succeeded, part, offset, length, lines)
+    if chunk:
+        os.pwrite(fd, chunk, run_start * RECORD_SIZE)
+
+
 def read_record(fd: int, batch: int) -> BatchRecord:
     return BatchRecord.unpack(os.pread(fd, RECORD_SIZE, batch * RECORD_SIZE))
+
+
+def iter_raw_records(path: Path, chunk: int = 65536) -> Iterator[tuple[int, ...]]:
+    """Every record as a plain tuple (status, attempts, spare, items, succeeded, part, offset, length,
+    lines), in mini-batch order; the fast path for whole-run scans."""
+    with path.open("rb") as handle:
+        while data := handle.read(RECORD_SIZE * chunk):
+            yield from _RECORD.iter_unpack(data)
 
 
 def iter_records(path: Path, chunk: int = 4096) -> Iterator[tuple[int, BatchRecord]]:
@@ -109,6 +140,23 @@ def read_task_lines(tasks_fd: int, index_fd: int, first: int, count: int) -> lis
     data = os.pread(tasks_fd, offsets[-1] - offsets[0], offsets[0])
     base = offsets[0]
     return [data[a - base:b - base - 1] for a, b in zip(offsets, offsets[1:])]  # -1: the newline
+
+
+def encode_file_task(paths: list[str]) -> bytes:
+    """A file-input mini-batch as one line: its paths joined by NUL (which no path contains)."""
+    return "\0".join(paths).encode("utf-8", "surrogateescape")
+
+
+def decode_task(line: bytes, tabular: bool) -> list[Any]:
+    """The inverse of the planner's encoding: a list of paths, or [path, kind, start, stop]."""
+    if tabular:
+        return json.loads(line)
+    return line.decode("utf-8", "surrogateescape").split("\0")
+
+
+def task_files(task: list[Any], tabular: bool) -> list[str]:
+    """The input files a decoded task reads."""
+    return [task[0]] if tabular else task
 
 
 def pack_offset(offset: int) -> bytes:

@@ -11,7 +11,6 @@ import ctypes
 import importlib.util
 import inspect
 import io
-import json
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ from typing import Any
 
 from orchestration.prs.config import RunConfig
 from orchestration.prs.state import (
-    SUCCEEDED, BatchRecord, SlotTable, StatePaths, read_task_lines, write_record,
+    SUCCEEDED, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
 )
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
@@ -123,9 +122,13 @@ class Worker:
         config = spec.config
         self.append = config.output_action == "append_row"
         self.tabular = config.input_type == "tabular"
-        self.tasks_fd = os.open(spec.state.tasks, os.O_RDONLY)
-        self.index_fd = os.open(spec.state.tasks_index, os.O_RDONLY)
-        self.records_fd = os.open(spec.state.batches, os.O_WRONLY)
+        self.tasks_fd = self.index_fd = self.records_fd = -1  # opened at the first lease: the parent
+        # may still be writing the plan while this worker runs init()
+        self.buffer: list[bytes] = []  # rows not yet written to the part file
+        self.buffered = 0
+        self.pending: list[tuple[int, ...]] = []  # their records, written after the rows
+        self.reports: list[tuple[Any, ...]] = []
+        self.csv_rows: list[str] = []
         spec.state.parts.mkdir(parents=True, exist_ok=True)
         part_path = spec.state.part(spec.part)
         self.part_fd = os.open(part_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -171,70 +174,72 @@ class Worker:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n{traceback.format_exc()}\n")
 
     # --- mini-batches
+    def open_state(self) -> None:
+        state = self.spec.state
+        self.tasks_fd = os.open(state.tasks, os.O_RDONLY)
+        self.index_fd = os.open(state.tasks_index, os.O_RDONLY)
+        self.records_fd = os.open(state.batches, os.O_WRONLY)
+
     def process_lease(self, first: int, count: int, attempt: int) -> None:
+        """Runs mini-batches first .. first+count-1; this loop is the runner's hot path."""
+        if self.tasks_fd < 0:
+            self.open_state()
         lines = read_task_lines(self.tasks_fd, self.index_fd, first, count)
-        buffer: list[bytes] = []
-        pending: list[tuple[int, BatchRecord]] = []
-        reports: list[tuple[Any, ...]] = []
-        csv_rows: list[str] = []
-        buffered = 0
-        last_flush = time.monotonic()
+        run, tabular, append, part = self.module.run, self.tabular, self.append, self.spec.part
+        node, agent = self.spec.node, self.spec.agent_name
         slots, slot = self.slots, self.spec.slot
+        flush_at = time.monotonic() + FLUSH_SECONDS
         for batch, line in enumerate(lines, start=first):
-            task = json.loads(line)
-            started = time.perf_counter()
-            reason, items = "", 0
+            started = time.monotonic()
+            items = succeeded = 0
             try:
-                mini_batch = load_tabular(task) if self.tabular else task
+                task = decode_task(line, tabular)
+                mini_batch = load_tabular(task) if tabular else task
                 items = len(mini_batch)
-                slots.start(slot, batch, time.monotonic())
+                slots.start(slot, batch, started)
                 try:
                     if self.pass_context:
-                        result = self.module.run(mini_batch, MiniBatchContext(batch, {}))
+                        result = run(mini_batch, MiniBatchContext(batch, {}))
                     else:
-                        result = self.module.run(mini_batch)
+                        result = run(mini_batch)
                 finally:
                     slots.clear(slot)
                 succeeded = result_length(result)
-                rows = serialize_rows(result) if self.append else b""
+                rows = serialize_rows(result) if append else b""
             except (Exception, SystemExit) as exc:
                 self.log_error(f"mini-batch {batch} attempt {attempt} failed")
-                reason = exception_reason(exc)
-                reports.append((batch, ERROR, 0, 0, reason))
-                outcome, succeeded = ERROR, 0
+                outcome, reason = ERROR, exception_reason(exc)
             else:
-                buffer.append(rows)
-                where = self.part_offset + buffered
-                record = BatchRecord(SUCCEEDED, attempt, items, succeeded, self.spec.part, where, len(rows))
-                pending.append((batch, record))
-                buffered += len(rows)
-                outcome = SUCCESS if succeeded >= items else PARTIAL
-                reports.append((batch, outcome, items, succeeded, ""))
-            elapsed = time.perf_counter() - started
-            csv_rows.append(attempt_row(batch, attempt, items, succeeded, outcome, self.spec.node,
-                                        self.spec.agent_name, elapsed, reason))
-            if time.monotonic() - last_flush > FLUSH_SECONDS:
-                self.flush(buffer, pending, reports, csv_rows)
-                buffered = 0
-                last_flush = time.monotonic()
-        self.flush(buffer, pending, reports, csv_rows)
+                self.buffer.append(rows)
+                where = self.part_offset + self.buffered
+                self.pending.append(
+                    (batch, SUCCEEDED, attempt, items, succeeded, part, where, len(rows), rows.count(b"\n"))
+                )
+                self.buffered += len(rows)
+                outcome, reason = (SUCCESS if succeeded >= items else PARTIAL), ""
+            now = time.monotonic()
+            self.reports.append((batch, outcome, items, succeeded, reason))
+            self.csv_rows.append(attempt_row(batch, attempt, items, succeeded, outcome, node, agent,
+                                             now - started, reason))
+            if now > flush_at:
+                self.flush()
+                flush_at = now + FLUSH_SECONDS
+        self.flush()
 
-    def flush(self, buffer: list[bytes], pending: list[tuple[int, BatchRecord]],
-              reports: list[tuple[Any, ...]], csv_rows: list[str]) -> None:
+    def flush(self) -> None:
         """Rows first, then their records, then the report: a crash in between only loses a report."""
-        data = b"".join(buffer)
+        data = b"".join(self.buffer)
         view = memoryview(data)
         while view:
             view = view[os.write(self.part_fd, view):]
         self.part_offset += len(data)
-        for batch, record in pending:
-            write_record(self.records_fd, batch, record)
-        self.attempts_log.write("".join(csv_rows))
+        write_records(self.records_fd, self.pending)
+        self.attempts_log.write("".join(self.csv_rows))
         self.attempts_log.flush()
-        if reports:
-            self.conn.send((DONE, reports))
-        for items in (buffer, pending, reports, csv_rows):
-            items.clear()
+        if self.reports:
+            self.conn.send((DONE, self.reports))
+        self.buffer, self.pending, self.reports, self.csv_rows = [], [], [], []
+        self.buffered = 0
 
 
 def prepare_process(spec: WorkerSpec) -> None:

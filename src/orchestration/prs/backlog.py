@@ -1,0 +1,126 @@
+"""The parent's view of the work still to hand out, and the planner thread that feeds it.
+
+A fresh run plans in a background thread: mini-batches become available as soon as they are on disk,
+so the workers start while the inputs are still being listed. A resumed run takes the mini-batches
+whose records are still pending. Either way the backlog hands out runs of consecutive mini-batches.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestration.prs.config import RunConfig
+from orchestration.prs.planning import Plan, write_plan
+from orchestration.prs.state import PENDING, RECORD_SIZE, StatePaths
+
+UNBOUNDED = 2**62
+
+
+class Backlog:
+    """Pending mini-batches in order, as ranges; `published` bounds what the planner has written."""
+
+    def __init__(self, ranges: deque[range], published: int):
+        self.ranges = ranges
+        self.published = published
+        self.planning_done = published == UNBOUNDED
+        self.known_left = sum(len(r) for r in ranges) if self.planning_done else 0
+
+    @classmethod
+    def while_planning(cls) -> "Backlog":
+        return cls(deque([range(0, UNBOUNDED)]), 0)
+
+    @classmethod
+    def pending_in(cls, records: Path, chunk: int = 65536) -> "Backlog":
+        """The pending mini-batches of a finished plan, read from the status byte of each record."""
+        ranges: deque[range] = deque()
+        start, batch = -1, 0
+        with records.open("rb") as handle:
+            while data := handle.read(RECORD_SIZE * chunk):
+                for status in data[::RECORD_SIZE]:
+                    if status == PENDING and start < 0:
+                        start = batch
+                    elif status != PENDING and start >= 0:
+                        ranges.append(range(start, batch))
+                        start = -1
+                    batch += 1
+        if start >= 0:
+            ranges.append(range(start, batch))
+        return cls(ranges, UNBOUNDED)
+
+    def finish_planning(self, total: int) -> None:
+        """The planner is done: the open range ends at `total`."""
+        if self.ranges:
+            last = self.ranges.pop()
+            if last.start < total:
+                self.ranges.append(range(last.start, total))
+        self.published = UNBOUNDED
+        self.planning_done = True
+        self.known_left = sum(len(r) for r in self.ranges)
+
+    @property
+    def left(self) -> int:
+        """Mini-batches not handed out yet, as far as planned."""
+        if self.planning_done:
+            return self.known_left
+        return max(self.published - self.ranges[0].start, 0) if self.ranges else 0
+
+    @property
+    def empty(self) -> bool:
+        return self.planning_done and not self.ranges
+
+    def take(self, size: int) -> tuple[int, int] | None:
+        """Up to `size` consecutive pending mini-batches as (first, count); None if none is ready."""
+        while self.ranges:
+            head = self.ranges[0]
+            stop = min(head.stop, self.published)
+            if head.start >= head.stop:
+                self.ranges.popleft()
+                continue
+            if head.start >= stop:
+                return None  # the planner has not written the next one yet
+            count = min(size, stop - head.start)
+            if head.start + count < head.stop:
+                self.ranges[0] = range(head.start + count, head.stop)
+            else:
+                self.ranges.popleft()
+            if self.planning_done:
+                self.known_left -= count
+            return head.start, count
+        return None
+
+
+class PlanningStopped(Exception):
+    """The run stopped before planning finished."""
+
+
+class Planner(threading.Thread):
+    """Writes the plan in the background and publishes how many mini-batches are on disk."""
+
+    def __init__(self, config: RunConfig, state: StatePaths, on_done: Callable[[Plan], None]):
+        super().__init__(name="planner", daemon=True)
+        self.config, self.state, self.on_done = config, state, on_done
+        self.published = 0
+        self.result: Plan | None = None
+        self.error: BaseException | None = None
+        self.stopping = False
+
+    def publish(self, batches: int) -> None:
+        if self.stopping:
+            raise PlanningStopped()
+        self.published = batches
+
+    def run(self) -> None:
+        try:
+            plan = write_plan(self.config, self.state, self.publish)
+            self.on_done(plan)
+            self.result = plan
+        except PlanningStopped:
+            pass
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self.error = exc
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.join()
