@@ -16,6 +16,7 @@ DATA_DIR ?= data/datastore/raw
 COUNT ?= 100
 SCALE ?= 1
 SOURCE ?= bundled
+BENCH_DIR ?= data/bench
 
 # Local runs. INPUT_DIR, OUTPUT_DIR and ENTRY_SCRIPT are plain assignments so that only the command
 # line overrides them: INPUT_DIR is also the name of the datastore-folder setting in .env.
@@ -86,10 +87,16 @@ local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_D
 local-run: data
 	$(PYTHON) -m orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
 
+## Benchmark the local runner against a serial loop, Pool, joblib and cat (100k one-record files)
+.PHONY: bench
+bench: $(VENV)/.installed
+	$(PYTHON) -m tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
+	$(PYTHON) -m tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
+
 ## Remove generated data, outputs and caches (keeps .venv)
 .PHONY: clean
 clean:
-	rm -rf data/datastore outputs .pytest_cache
+	rm -rf data/datastore data/bench outputs .pytest_cache
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 #################################################################################

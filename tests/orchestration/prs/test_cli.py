@@ -1,0 +1,42 @@
+"""The runner's command line: flags named after ParallelRunConfig, defaults from the settings."""
+from tests.conftest import run_module
+from tests.orchestration.prs.conftest import FAULTY, make_inputs
+
+
+def test_flags_override_settings_and_user_arguments_follow_the_double_dash(tmp_path):
+    make_inputs(tmp_path / "in", ["ok", "short", "ok", "ok"])
+    markers = tmp_path / "m"
+    markers.mkdir()
+    result = run_module(
+        "orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
+        "--mini_batch_size", "3", "--error_threshold", "-1", "--append_row_file_name", "rows.txt",
+        "--", "--marker_dir", str(markers), cwd=tmp_path, NODE_COUNT="1", PROCESS_COUNT_PER_NODE="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "items: 3 succeeded, 1 failed, 0 not processed of 4" in result.stdout
+    assert "mini-batches: 1 succeeded, 1 failed, 0 not processed of 2" in result.stdout
+    assert (tmp_path / "out" / "rows.txt").read_text() == "f00.txt\nf02.txt\nf03.txt\n"
+
+
+def test_a_failed_job_exits_42(tmp_path):
+    make_inputs(tmp_path / "in", ["raise", "ok"])
+    result = run_module(
+        "orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
+        "--error_threshold", "0", "--run_max_try", "1", "--", "--marker_dir", str(tmp_path), cwd=tmp_path,
+    )
+    assert result.returncode == 42
+    assert "Failed: ERROR_THRESHOLD=0 exceeded: 2 items failed" in result.stdout
+
+
+def test_reserved_arguments_and_bad_flags_exit_2(tmp_path):
+    make_inputs(tmp_path / "in", ["ok"])
+    reserved = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output",
+                          "out", "--", "--mini_batch_size", "3", cwd=tmp_path)
+    assert reserved.returncode == 2 and "--mini_batch_size is reserved by ParallelRunStep" in reserved.stderr
+    bad = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
+                     "--mini_batch_size", "1.5MB", "--run_max_try", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "MINI_BATCH_SIZE" in bad.stderr and "RUN_MAX_TRY" in bad.stderr
+    missing = run_module("orchestration.prs", "--entry_script", "nope.py", "--input", "in", "--output", "out",
+                         cwd=tmp_path)
+    assert missing.returncode == 2 and "entry script nope.py does not exist" in missing.stderr

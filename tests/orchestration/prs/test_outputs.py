@@ -1,0 +1,83 @@
+"""append_row and summary_only outputs, tabular inputs, the logs layout and progress lines."""
+import json
+import logging
+
+import pandas as pd
+import pytest
+
+from orchestration.settings import SettingsError, load_settings
+from tests.orchestration.prs.conftest import SCRIPTS, make_inputs, output_rows, run
+
+
+def test_summary_only_counts_rows_but_writes_no_file(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok", "short", "ok"])
+    summary = run(tmp_path, markers, output_action="summary_only")
+    assert summary.items.succeeded == 2 and summary.items.failed == 1
+    assert summary.output_file is None and not (tmp_path / "out" / "parallel_run_step.txt").exists()
+
+
+def test_logs_mirror_parallel_run_step(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok", "raise", "ok", "ok"])
+    run(tmp_path, markers, run_max_try=1, process_count_per_node=1, max_workers=1)
+    logs = tmp_path / "out" / "logs"
+    assert (logs / "job_result.txt").read_text() == "Completed\n"
+    assert "2 mini-batches created; 1 succeeded, 1 failed, 0 not processed." in \
+        (logs / "job_progress_overview.txt").read_text()
+    report = (logs / "sys" / "job_report" / "processed_mini-batches.csv").read_text().splitlines()
+    assert report[0] == "mini_batch,attempt,items,succeeded,failed,result,node,process,elapsed_s,error"
+    assert sorted(line.split(",")[5] for line in report[1:]) == ["ERROR", "SUCCESS"]
+    error_log = logs / "user" / "error" / "0" / "process000.txt"
+    assert "ValueError: cannot handle f01.txt" in error_log.read_text()
+    assert "pid" in (logs / "sys" / "node" / "0" / "process000.txt").read_text()
+    summary = json.loads((logs / "summary.json").read_text())
+    assert summary["failures"][0]["reason"] == "ValueError: cannot handle f01.txt"
+
+
+def test_no_partial_output_file_is_left_behind(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 3)
+    run(tmp_path, markers)
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [".prs-state", "logs", "parallel_run_step.txt"]
+
+
+def test_tabular_csv_slices_never_cross_files_and_rows_are_space_separated(tmp_path, markers):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frame = pd.DataFrame({"a": range(100), "b": [f"v{i}" for i in range(100)]})
+    frame.to_csv(folder / "one.csv", index=False)
+    pd.DataFrame({"a": range(100, 103), "b": ["x", "y", "z"]}).to_csv(folder / "two.csv", index=False)
+    summary = run(tmp_path, markers, entry_script=SCRIPTS / "frame_entry.py", arguments=(),
+                  input_type="tabular",
+                  mini_batch_size=200)
+    assert summary.items.total == 103 and summary.items.succeeded == 103
+    rows = output_rows(tmp_path)
+    assert rows[0].split(" ")[:2] == ["0", "v0"] and rows[-1] == "102 z 3"
+    assert [r.split(" ")[0] for r in rows] == [str(i) for i in range(103)]
+    batch_sizes = {int(r.split(" ")[2]) for r in rows}
+    assert 3 in batch_sizes and max(batch_sizes) < 100  # one.csv was cut; two.csv is a slice of its own
+
+
+def test_tabular_parquet_and_jsonl(tmp_path, markers):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pd.DataFrame({"a": range(50)}).to_parquet(folder / "p.parquet", row_group_size=10)
+    (folder / "q.jsonl").write_text("".join(json.dumps({"a": i}) + "\n" for i in range(50, 55)))
+    summary = run(tmp_path, markers, entry_script=SCRIPTS / "frame_entry.py", arguments=(),
+                  input_type="tabular",
+                  mini_batch_size=1)
+    assert summary.mini_batches.total == 10  # 5 parquet row groups + 5 one-line JSON-lines slices
+    assert [int(r.split(" ")[0]) for r in output_rows(tmp_path)] == list(range(55))
+
+
+def test_tabular_mini_batch_size_takes_the_sdk_syntax():
+    assert load_settings(MINI_BATCH_SIZE="1024KB").mini_batch_size_value == 1048576
+    with pytest.raises(SettingsError):
+        load_settings(MINI_BATCH_SIZE="1.5MB")
+
+
+def test_plain_progress_lines_when_not_on_a_terminal(tmp_path, markers, caplog):
+    make_inputs(tmp_path / "in", ["ok"] * 6)
+    with caplog.at_level(logging.INFO, logger="orchestration.prs.scheduler"):
+        run(tmp_path, markers, progress_interval=0.0)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    assert lines and lines[-1].startswith("progress: 3/3 mini-batches, 0 failed")

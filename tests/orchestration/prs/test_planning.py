@@ -1,0 +1,86 @@
+"""Mini-batch formation, the on-disk state and the backlog, without worker processes."""
+import os
+from collections import deque
+
+from orchestration.prs.backlog import Backlog
+from orchestration.prs.config import RunConfig
+from orchestration.prs.planning import sorted_listing, write_plan
+from orchestration.prs.state import (
+    FAILED, RECORD_SIZE, SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, iter_records,
+    read_task_lines, write_records,
+)
+
+
+def test_listing_is_sorted_skips_hidden_and_spills_big_folders_to_disk(tmp_path):
+    names = [f"{n:05d}.txt" for n in range(500)]
+    for name in reversed(names):
+        (tmp_path / name).write_text("")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "z.txt").write_text("")
+    (tmp_path / ".hidden").write_text("")
+    (tmp_path / "sub" / "odd\nname.txt").write_text("")
+    nested = [str(tmp_path / "sub" / "z.txt"), str(tmp_path / "sub" / "odd\nname.txt")]
+    expected = sorted([str(tmp_path / n) for n in names] + nested)
+    in_memory = [p for block in sorted_listing(tmp_path) for p in block]
+    spilled = [p for block in sorted_listing(tmp_path, chunk=64, block=7) for p in block]
+    assert in_memory == spilled == expected
+
+
+def test_plan_writes_one_task_and_one_pending_record_per_mini_batch(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(7):
+        (folder / f"f{n}.txt").write_text("x")
+    config = RunConfig(entry_script=tmp_path / "e.py", inputs=(folder,), output=tmp_path / "out",
+                       mini_batch_size=3)
+    state = StatePaths.of(config.output)
+    published = []
+    plan = write_plan(config, state, published.append, every=2)
+    assert (plan.batches, plan.items) == (3, 7)
+    assert published == [2, 3]
+    with open(state.tasks, "rb") as tasks, open(state.tasks_index, "rb") as index:
+        lines = read_task_lines(tasks.fileno(), index.fileno(), 1, 2)
+    assert [decode_task(line, False) for line in lines] == [
+        [str(folder / f"f{n}.txt") for n in (3, 4, 5)], [str(folder / "f6.txt")]
+    ]
+    assert [(r.status, r.items) for _, r in iter_records(state.batches)] == [(0, 3), (0, 3), (0, 1)]
+
+
+def test_records_round_trip_and_consecutive_ones_are_written_together(tmp_path):
+    path = tmp_path / "batches.bin"
+    path.write_bytes(bytes(RECORD_SIZE * 5))
+    record = BatchRecord(SUCCEEDED, 2, 5, 4, 7, 123456789012, 99, 3)
+    assert BatchRecord.unpack(record.pack()) == record
+    fd = os.open(path, os.O_WRONLY)
+    write_records(fd, [(1, SUCCEEDED, 1, 5, 5, 0, 0, 10, 1), (2, SUCCEEDED, 1, 5, 4, 0, 10, 8, 1),
+                       (4, FAILED, 3, 5, 0, 0, 0, 0, 0)])
+    os.close(fd)
+    statuses = [(b, r.status, r.succeeded) for b, r in iter_records(path)]
+    assert statuses == [(0, 0, 0), (1, 1, 5), (2, 1, 4), (3, 0, 0), (4, 2, 0)]
+
+
+def test_slot_table_is_shared_through_the_file(tmp_path):
+    writer = SlotTable(tmp_path / "slots", 2, create=True)
+    reader = SlotTable(tmp_path / "slots", 2)
+    writer.start(1, 42, 1234.5)
+    assert reader.read(1) == (42, 1234.5) and reader.read(0)[0] == -1
+    writer.clear(1)
+    assert reader.read(1)[0] == -1
+
+
+def test_backlog_hands_out_only_what_is_planned():
+    backlog = Backlog.while_planning()
+    assert backlog.take(10) is None  # nothing planned yet
+    backlog.published = 5
+    assert backlog.take(3) == (0, 3) and backlog.take(3) == (3, 2) and backlog.take(3) is None
+    backlog.finish_planning(7)
+    assert backlog.left == 2 and backlog.take(10) == (5, 2) and backlog.empty
+
+
+def test_backlog_of_a_resumed_run_skips_finished_mini_batches(tmp_path):
+    path = tmp_path / "batches.bin"
+    statuses = [SUCCEEDED, 0, 0, SUCCEEDED, 0, FAILED]
+    path.write_bytes(b"".join(BatchRecord(status=s).pack() for s in statuses))
+    backlog = Backlog.pending_in(path)
+    assert backlog.ranges == deque([range(1, 3), range(4, 5)]) and backlog.left == 3
+    assert backlog.take(5) == (1, 2) and backlog.take(5) == (4, 1) and backlog.empty

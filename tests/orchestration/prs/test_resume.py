@@ -1,0 +1,103 @@
+"""Interrupting a run keeps what was finished; RESUME runs only the rest and refuses changed input."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from orchestration.prs.scheduler import ResumeRefused
+from tests.conftest import clean_env
+from tests.orchestration.prs.conftest import FAULTY, make_inputs, output_rows, run
+
+
+def cli(tmp_path, markers, *extra):
+    return [sys.executable, "-m", "orchestration.prs", "--entry_script", str(FAULTY), "--input",
+            str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--mini_batch_size", "1",
+            "--error_threshold", "-1", "--local_max_workers", "2", "--node_count", "1",
+            "--process_count_per_node", "2", *extra, "--", "--marker_dir", str(markers)]
+
+
+def worker_pids(markers):
+    return [int(p.name.split("-")[1]) for p in markers.glob("init-*")]
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().split()[2] != "Z"
+
+
+@pytest.mark.parametrize("signal_number, exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_every_worker_and_resume_finishes_the_job(tmp_path, markers, signal_number, exit_code):
+    make_inputs(tmp_path / "in", ["ok"] * 6 + ["hang"] + ["ok"] * 5)
+    process = subprocess.Popen(cli(tmp_path, markers), env=clean_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until 6 rows are done and a worker hangs
+        if (tmp_path / "out" / ".prs-state" / "parts").exists() and len(worker_pids(markers)) == 2:
+            rows = b"".join(p.read_bytes() for p in (tmp_path / "out" / ".prs-state" / "parts").glob("*"))
+            if rows.count(b"\n") >= 6:
+                break
+        time.sleep(0.05)
+    pids = worker_pids(markers)
+    process.send_signal(signal_number)
+    stopped = time.monotonic()
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == exit_code
+    assert time.monotonic() - stopped < 8  # within seconds
+    assert not any(alive(pid) for pid in pids)  # no orphan worker
+    assert "Interrupted: stopped by " + signal.Signals(signal_number).name in out
+    assert not (tmp_path / "out" / "parallel_run_step.txt").exists()
+    done_before = int(out.split("items: ")[1].split(" succeeded")[0])
+    assert done_before >= 6
+
+    (tmp_path / "in" / "f06.txt").write_text("ok\n")  # a changed file is refused on resume ...
+    refused = subprocess.run(cli(tmp_path, markers, "--resume"), env=clean_env(), capture_output=True,
+                             text=True)
+    assert refused.returncode == 2 and "f06.txt changed after that run started" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_resume_runs_only_the_rest_and_equals_a_clean_run(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 4 + ["raise"] + ["ok"] * 5)
+    first = run(tmp_path, markers, mini_batch_size=1, error_threshold=0, run_max_try=1, max_workers=1,
+                process_count_per_node=1)
+    assert first.exit_code == 42
+    # Thresholds do not shape what a mini-batch produces, so raising one is allowed on resume.
+    for marker in markers.glob("init-*"):
+        marker.unlink()
+    resumed = run(tmp_path, markers, mini_batch_size=1, error_threshold=-1, run_max_try=1, resume=True)
+    assert resumed.status == "Completed"
+    assert resumed.items.succeeded == 9 and resumed.items.failed == 1
+    resumed_rows = output_rows(tmp_path)
+    clean = run(tmp_path, markers, mini_batch_size=1, error_threshold=-1, run_max_try=1)
+    assert output_rows(tmp_path) == resumed_rows == [f"f{i:02d}.txt" for i in range(10) if i != 4]
+    assert clean.items == resumed.items
+
+
+def test_resume_after_completion_runs_nothing(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 4)
+    run(tmp_path, markers)
+    again = run(tmp_path, markers, resume=True)
+    assert again.items.succeeded == 4 and output_rows(tmp_path) == [f"f{i:02d}.txt" for i in range(4)]
+    assert again.attempts["SUCCESS"] == 0  # nothing ran
+
+
+def test_resume_refuses_changed_settings_and_added_files(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 4)
+    run(tmp_path, markers)
+    with pytest.raises(ResumeRefused, match="MINI_BATCH_SIZE"):
+        run(tmp_path, markers, resume=True, mini_batch_size=3)
+    (tmp_path / "in" / "new.txt").write_text("ok\n")
+    with pytest.raises(ResumeRefused, match="added, removed or renamed"):
+        run(tmp_path, markers, resume=True)
+
+
+def test_resume_without_a_previous_run_starts_fresh(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    assert run(tmp_path, markers, resume=True).items.succeeded == 2

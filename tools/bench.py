@@ -1,0 +1,195 @@
+"""`make bench`: the local runner's speed against a serial loop and its peers, on the same data.
+
+All contenders process the same mini-batches with the project's extraction entry script and write the
+returned rows to one file, in this process (or its children), one after another:
+
+- serial: import the entry script, call run() on each mini-batch in this process (the baseline);
+- runner, 1 and 2 workers: `run_parallel`, end to end (listing, planning, scheduling, merge);
+- Pool.imap with chunksize 1 and a tuned chunksize, and joblib, over the same mini-batches;
+- cat: every file read by `cat`, the I/O floor.
+
+Then the runner's scheduling overhead with a no-op entry script, and its parent's peak memory (from the
+run's summary) for the data set and for a larger set of empty files. Times are the best of --repeat runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.prs.config import RunConfig
+from orchestration.prs.planning import sorted_listing
+from orchestration.prs.scheduler import run_parallel
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRY_SCRIPT = ROOT / "src" / "steps" / "extract_entry.py"
+NOOP_SCRIPT = """\
+def run(mini_batch):
+    return mini_batch
+"""
+
+_entry = None  # the entry script in a Pool/joblib worker, imported once per process
+
+
+def _load_entry():
+    global _entry
+    if _entry is None:
+        sys.path.insert(0, str(ENTRY_SCRIPT.parent.parent))
+        from steps import extract_entry
+
+        extract_entry.init()
+        _entry = extract_entry
+    return _entry
+
+
+def _run_batch(batch: list[str]) -> list[str]:
+    return _load_entry().run(batch)
+
+
+def mini_batches(data_dir: Path, size: int) -> list[list[str]]:
+    files = [path for names in sorted_listing(data_dir.resolve()) for path in names]
+    return [files[i:i + size] for i in range(0, len(files), size)]
+
+
+def write_rows(results, target: Path) -> None:
+    with target.open("w", encoding="utf-8") as out:
+        for rows in results:
+            out.writelines(f"{row}\n" for row in rows)
+
+
+def serial(batches: list[list[str]], out: Path) -> None:
+    entry = _load_entry()
+    write_rows((entry.run(b) for b in batches), out)
+
+
+def pool(batches: list[list[str]], out: Path, workers: int, chunksize: int) -> None:
+    with multiprocessing.get_context("fork").Pool(workers) as workers_pool:
+        write_rows(workers_pool.imap(_run_batch, batches, chunksize=chunksize), out)
+
+
+def joblib_parallel(batches: list[list[str]], out: Path, workers: int) -> None:
+    """joblib's default (loky) backend, started cold each time like the runner's workers."""
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    write_rows(Parallel(n_jobs=workers)(delayed(_run_batch)(b) for b in batches), out)
+    get_reusable_executor().shutdown(wait=True)
+
+
+def runner(data_dir: Path, out: Path, workers: int, size: int, script: Path = ENTRY_SCRIPT) -> dict:
+    config = RunConfig(
+        entry_script=script, inputs=(data_dir,), output=out.parent / f"runner-{workers}",
+        mini_batch_size=size,
+        node_count=1, process_count_per_node=workers, max_workers=workers, error_threshold=-1,
+        append_row_file_name=out.name,
+    )
+    summary = run_parallel(config)
+    if summary.status != "Completed":
+        raise RuntimeError(f"runner did not complete: {summary.reason}")
+    return {"parent_peak_rss_mb": summary.parent_peak_rss_mb}
+
+
+def cat_all(data_dir: Path) -> None:
+    subprocess.run(
+        f"find {data_dir} -type f -name '*.txt' -print0 | xargs -0 cat > /dev/null", shell=True, check=True
+    )
+
+
+def best_of(repeat: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def peak_memory(files: int, size: int, scratch: Path) -> float:
+    """The runner parent's peak RSS (MB) on `files` empty files with a no-op script, in a fresh process."""
+    data = scratch / f"empty-{files}"
+    data.mkdir()
+    for number in range(files):
+        (data / f"f{number:07d}").touch()
+    script = scratch / "noop_entry.py"
+    script.write_text(NOOP_SCRIPT)
+    out = scratch / f"mem-{files}"
+    subprocess.run(
+        [sys.executable, "-m", "orchestration.prs", "--entry_script", str(script), "--input", str(data),
+         "--output", str(out), "--mini_batch_size", str(size), "--output_action", "summary_only",
+         "--local_max_workers", "2", "--node_count", "1", "--process_count_per_node", "2"],
+        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    shutil.rmtree(data)
+    return json.loads((out / "logs" / "summary.json").read_text())["parent_peak_rss_mb"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
+    parser.add_argument("--mini-batch-size", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunksize", type=int, default=64, help="the tuned Pool.imap chunksize")
+    parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 500_000])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    setup_logging("WARNING")
+    if not args.data.is_dir():
+        raise UsageError(f"--data {args.data}: not a folder; run `make data` first")
+    batches = mini_batches(args.data, args.mini_batch_size)
+    files = sum(len(b) for b in batches)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        scratch = Path(tmp)
+        out = scratch / "rows.txt"
+        contenders: dict[str, Callable[[], object]] = {
+            "serial loop": lambda: serial(batches, out),
+            "runner, 1 worker": lambda: runner(args.data, out, 1, args.mini_batch_size),
+            "runner, 2 workers": lambda: runner(args.data, out, 2, args.mini_batch_size),
+            "Pool(2).imap, chunksize 1": lambda: pool(batches, out, 2, 1),
+            f"Pool(2).imap, chunksize {args.chunksize}": lambda: pool(batches, out, 2, args.chunksize),
+            "joblib, 2 jobs": lambda: joblib_parallel(batches, out, 2),
+            "cat (I/O floor)": lambda: cat_all(args.data),
+        }
+        for name, work in contenders.items():
+            figures[name] = best_of(args.repeat, work)
+            log.warning("%s: %.3f s", name, figures[name])
+        noop = scratch / "noop_entry.py"
+        noop.write_text(NOOP_SCRIPT)
+        noop_time = best_of(args.repeat, lambda: runner(args.data, out, 1, args.mini_batch_size, noop))
+        memory = {n: peak_memory(n, args.mini_batch_size, scratch) for n in args.memory_files}
+
+    serial_time = figures["serial loop"]
+    print(f"{files} files in {len(batches)} mini-batches of {args.mini_batch_size}; best of {args.repeat}")
+    print(f"{'contender':32} {'seconds':>8} {'files/s':>9} {'vs serial':>10}")
+    for name, seconds in figures.items():
+        print(f"{name:32} {seconds:8.3f} {files / seconds:9.0f} {serial_time / seconds:9.2f}x")
+    best_peer = min(v for k, v in figures.items() if k.startswith(("Pool", "joblib")))
+    print(f"runner (2 workers) vs best peer: {best_peer / figures['runner, 2 workers']:.2f}x")
+    per_batch = (figures["runner, 1 worker"] - serial_time) / len(batches) * 1e6
+    print(f"runner overhead, 1 worker vs serial loop: {per_batch:.1f} us per mini-batch")
+    print(f"runner with a no-op script, 1 worker: {noop_time:.3f} s = "
+          f"{noop_time / len(batches) * 1e6:.1f} us per mini-batch, everything included")
+    for count, megabytes in memory.items():
+        print(f"runner parent peak memory, {count} files: {megabytes:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "files": files, "mini_batches": len(batches), "seconds": figures, "noop_seconds": noop_time,
+            "parent_peak_rss_mb": {str(k): v for k, v in memory.items()},
+        }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main)
