@@ -81,3 +81,24 @@ def test_plain_progress_lines_when_not_on_a_terminal(tmp_path, markers, caplog):
         run(tmp_path, markers, progress_interval=0.0)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
     assert lines and lines[-1].startswith("progress: 3/3 mini-batches, 0 failed")
+
+
+def test_a_progress_bar_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    from orchestration.prs.scheduler import Progress, Tally
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = Progress(interval=5.0)
+    tally = Tally(done_batches=3)
+    tally.live_failed.add(1)
+    progress.update(tally, 10)
+    progress.close()
+    shown = terminal.getvalue()
+    assert "extract" in shown and "3/10" in shown and "failed=1" in shown and "mini-batch/s" in shown
