@@ -6,7 +6,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON_BIN ?= python3
-VENV := .venv
+# The dev container sets VENV=/opt/venv, the image's environment.
+VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
@@ -26,6 +27,20 @@ OUTPUT_DIR = $(LOCAL_OUTPUT_DIR)/extraction
 ENTRY_SCRIPT = src/steps/extract_entry.py
 RESUME ?=
 
+# Azure targets
+DRY_RUN ?=
+PLAN_FILE ?=
+RUN_ID ?=
+IMAGE ?=
+AZURITE ?= tools/azurite/node_modules/.bin/azurite-blob
+export AZURITE
+
+# Container image
+IMAGE_NAME ?= azureml-batch-toolkit
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
+REGISTRY ?=
+CLOUD = $(PYTHON) -m orchestration.cloud $(if $(DRY_RUN),--dry-run) $(if $(PLAN_FILE),--plan-file $(PLAN_FILE))
+
 #################################################################################
 # SET-UP                                                                        #
 #################################################################################
@@ -34,7 +49,7 @@ RESUME ?=
 $(VENV)/.installed: uv.lock pyproject.toml
 	test -x $(PYTHON) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) sync --frozen --extra dev --quiet
+	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --quiet
 	touch $@
 
 ## Install the locked dependencies into .venv
@@ -54,10 +69,16 @@ lock: $(VENV)/.installed
 .PHONY: lint
 lint: $(VENV)/.installed
 	$(VENV)/bin/flake8 src tools tests
+	$(VENV)/bin/hadolint docker/Dockerfile
 
-## Run the test suite
+# The Azure Storage emulator the tests run against, pinned in tools/azurite/package-lock.json.
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Run the test suite (installs the Azurite emulator first)
 .PHONY: test
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(AZURITE)
 	$(VENV)/bin/pytest
 
 #################################################################################
@@ -87,6 +108,58 @@ local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_D
 local-run: data
 	$(PYTHON) -m orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
 
+#################################################################################
+# AZURE ML                                                                      #
+#################################################################################
+
+## Create the compute cluster and blob datastore where missing (DRY_RUN=1: show the plan only)
+.PHONY: provision
+provision: $(VENV)/.installed
+	$(CLOUD) provision
+
+## Upload DATA_DIR to <AML_BLOB_CONTAINER_NAME>/<INPUT_DIR>/ (unchanged blobs are skipped)
+.PHONY: upload
+upload: $(VENV)/.installed
+	test -d $(DATA_DIR) || $(MAKE) data
+	$(CLOUD) upload --data-dir $(DATA_DIR)
+
+## Publish prepare -> extract (ParallelRunStep) -> train to PIPELINE_ENDPOINT_NAME (DRY_RUN=1 PLAN_FILE=plan.json)
+.PHONY: publish
+publish: $(VENV)/.installed
+	$(CLOUD) publish $(if $(IMAGE),--image $(IMAGE))
+
+## Run the published pipeline, stream its status, download results to outputs/azure/<run id>/
+.PHONY: run
+run: $(VENV)/.installed
+	$(CLOUD) run
+
+## Download the logs of a past pipeline run (RUN_ID=...)
+.PHONY: logs
+logs: $(VENV)/.installed
+	$(CLOUD) logs --run-id "$(RUN_ID)"
+
+#################################################################################
+# CONTAINER                                                                     #
+#################################################################################
+
+## Build the runtime image from docker/Dockerfile (needs a Docker engine)
+.PHONY: docker-build
+docker-build:
+	docker build --file docker/Dockerfile --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
+
+## Push the runtime image to the workspace's registry (REGISTRY=<name>.azurecr.io, else looked up)
+.PHONY: docker-push
+docker-push: docker-build $(VENV)/.installed
+	registry="$(REGISTRY)"; test -n "$$registry" || registry=$$($(PYTHON) -m orchestration.cloud registry); \
+	az acr login --name "$${registry%%.*}" && \
+	docker tag $(IMAGE_NAME):$(IMAGE_TAG) "$$registry/$(IMAGE_NAME):$(IMAGE_TAG)" && \
+	docker push "$$registry/$(IMAGE_NAME):$(IMAGE_TAG)" && \
+	echo "publish with: make publish IMAGE=$$registry/$(IMAGE_NAME):$(IMAGE_TAG)"
+
+#################################################################################
+# BENCHMARK                                                                     #
+#################################################################################
+
 ## Benchmark the local runner against a serial loop, Pool, joblib and cat (100k one-record files)
 .PHONY: bench
 bench: $(VENV)/.installed
@@ -96,7 +169,7 @@ bench: $(VENV)/.installed
 ## Remove generated data, outputs and caches (keeps .venv)
 .PHONY: clean
 clean:
-	rm -rf data/datastore data/bench outputs .pytest_cache
+	rm -rf data/datastore data/bench outputs .pytest_cache tools/azurite/node_modules
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 #################################################################################

@@ -50,3 +50,6 @@ def record_text(record_id: int, **overrides: str) -> str:
     }
     values.update(overrides)
     return "".join(f"{k}: {v}\n" for k, v in values.items() if v != "")
+
+
+from tests.azurite import azurite  # noqa: E402,F401  (the Azurite fixture, shared by every test)

@@ -54,3 +54,11 @@ def test_step_reports_bad_input_with_exit_2(tmp_path):
     (tmp_path / "extraction_output.txt").write_text("garbage\n")
     assert train_step.main(["--input", str(tmp_path), "--output", str(tmp_path / "t")]) == 2
     assert not (tmp_path / "t" / "model.joblib").exists()
+
+
+def test_register_model_outside_azure_ml_does_nothing(tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="training"):
+        train_step.register_model("m", tmp_path, {"r2": 0.5})
+    assert "not running in Azure ML: model m not registered" in caplog.text

@@ -1,0 +1,156 @@
+"""`python -m orchestration.cloud provision|upload|publish|run|logs`: the Azure side of the toolkit.
+
+With --dry-run (make ... DRY_RUN=1), provision and publish make no network call and need no workspace:
+they print (or write to --plan-file) exactly what would be created or published.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
+from orchestration.cloud.pipeline import (
+    ROOT, build_environment, build_steps, check_for_azure, pipeline_plan,
+)
+from orchestration.settings import Settings, load_settings
+
+log = logging.getLogger("orchestration.cloud")
+
+HIDDEN = "<hidden>"
+
+
+def provisioning_plan(settings: Settings) -> dict[str, Any]:
+    """What `provision` creates where missing; the account key is named, never shown."""
+    check_for_azure(settings)
+    return {
+        "workspace": {"subscription_id": settings.subscription_id, "resource_group": settings.resource_group,
+                      "name": settings.workspace_name},
+        "compute": {"name": settings.aml_compute_cluster_name, "type": "AmlCompute",
+                    "vm_size": settings.aml_compute_vm_size, "min_nodes": settings.aml_compute_min_nodes,
+                    "max_nodes": settings.aml_compute_max_nodes,
+                    "idle_seconds_before_scaledown": settings.aml_compute_idle_time},
+        "datastore": {"name": settings.aml_blob_datastore_name, "type": "AzureBlobDatastore",
+                      "account_name": settings.aml_storage_account_name,
+                      "container_name": settings.aml_blob_container_name,
+                      "account_key": HIDDEN if settings.aml_storage_account_key.get_secret_value() else ""},
+    }
+
+
+def emit(document: dict[str, Any], plan_file: Path | None) -> None:
+    text = json.dumps(document, indent=2) + "\n"
+    if plan_file:
+        plan_file.write_text(text)
+        print(f"wrote {plan_file}")
+    else:
+        sys.stdout.write(text)
+
+
+def provision(settings: Settings, args: argparse.Namespace) -> int:
+    plan = provisioning_plan(settings)
+    if args.dry_run:
+        emit({"dry_run": True, "would_create_if_missing": plan}, args.plan_file)
+        return 0
+    from orchestration.cloud import workspace
+
+    ws = workspace.connect(settings)
+    _, compute_diff = workspace.ensure_compute(ws, plan["compute"])
+    _, store_diff = workspace.ensure_datastore(ws, settings)
+    for what, diff in (("compute", compute_diff), ("datastore", store_diff)):
+        for key, (actual, wanted) in diff.items():
+            log.warning("existing %s differs from the settings: %s is %s, settings say %s",
+                        what, key, actual, wanted)
+    print(f"compute {plan['compute']['name']} and datastore {plan['datastore']['name']} are ready")
+    return 0
+
+
+def upload(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        report = upload_folder(container_for(settings), args.data_dir, settings.input_dir)
+    except BlobStoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"uploaded {report.transferred} files ({report.bytes} bytes), {report.skipped} already up to date, "
+          f"to {settings.aml_blob_container_name}/{settings.input_dir}/")
+    return 0
+
+
+def publish(settings: Settings, args: argparse.Namespace) -> int:
+    plan = pipeline_plan(settings, args.image)
+    if args.dry_run:
+        build_steps(plan, build_environment(plan))  # the real SDK objects, offline: they must construct
+        emit({"dry_run": True, "sdk": "v1", **plan}, args.plan_file)
+        return 0
+    from orchestration.cloud import workspace
+
+    ws = workspace.connect(settings)
+    compute = ws.compute_targets[plan["compute_target"]]
+    steps = build_steps(plan, build_environment(plan, ws), compute)
+    published, endpoint = workspace.publish(ws, plan, steps)
+    print(f"published pipeline {published.id} as the default of endpoint {endpoint.name}")
+    return 0
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace
+
+    plan = pipeline_plan(settings)
+    ws = workspace.connect(settings)
+    pipeline_run = workspace.submit(ws, plan)
+    log.info("submitted run %s: %s", pipeline_run.id, pipeline_run.get_portal_url())
+    pipeline_run.wait_for_completion(show_output=True, raise_on_error=False)
+    status = pipeline_run.get_status()
+    target = ROOT / "outputs" / "azure" / pipeline_run.id
+    workspace.download_results(pipeline_run, plan, target, settings)
+    print(f"run {pipeline_run.id} {status}; results in {target}")
+    return 0 if status == "Finished" else 1
+
+
+def logs(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.run_id:
+        raise UsageError("RUN_ID: expected the id of a pipeline run (make logs RUN_ID=...)")
+    from orchestration.cloud import workspace
+
+    plan = pipeline_plan(settings)
+    ws = workspace.connect(settings)
+    target = ROOT / "outputs" / "azure" / args.run_id / "logs"
+    workspace.download_logs(workspace.find_run(ws, plan, args.run_id), target)
+    print(f"logs of run {args.run_id} in {target}")
+    return 0
+
+
+def registry(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace
+
+    print(workspace.registry_login_server(workspace.connect(settings)))
+    return 0
+
+
+COMMANDS = {
+    "provision": provision, "upload": upload, "publish": publish, "run": run, "logs": logs,
+    "registry": registry,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestration.cloud",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--dry-run", action="store_true", help="show what would happen; no network call")
+    parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
+                        help="upload: the folder to upload")
+    parser.add_argument("--image", help="publish: run in this pushed image, not one built from docker/")
+    parser.add_argument("--run-id", help="logs: the pipeline run")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    setup_logging(settings.logging_level)
+    logging.getLogger("azure").setLevel(logging.WARNING)  # no request/response dumps in the logs
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    run_command(main)

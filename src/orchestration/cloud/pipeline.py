@@ -1,0 +1,207 @@
+"""The Azure ML pipeline: preparation (PythonScriptStep) → extraction (ParallelRunStep) → training.
+
+`pipeline_plan(settings)` is pure: it turns the settings into every constructor argument of every SDK
+object, under the SDK's parameter names — that dict is both the DRY_RUN plan and the single input of
+`build_steps`, which only hands it to azureml-core/azureml-pipeline-steps. So the plan shows exactly what
+is built, and the SDK objects can be built and checked offline (compute target by name, no workspace).
+`check_for_azure` rejects, before any network call, what the SDK or the service would reject.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from orchestration.prs.config import RESERVED_ARGUMENTS
+from orchestration.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[3]
+SOURCE_DIRECTORY = ROOT / "src"  # the snapshot uploaded with every step
+DOCKERFILE = Path("docker") / "Dockerfile"  # relative to ROOT, the image's build context
+ENTRY_SCRIPT = "steps/extract_entry.py"
+PREPARE_SCRIPT = "steps/prepare_step.py"
+TRAIN_SCRIPT = "steps/train_step.py"
+STEP_NAMES = {"preparation": "preparation", "extraction": "extraction", "training": "training"}
+PREPARED, EXTRACTED = "prepared_files", "extracted_rows"
+MODEL_NAME = "california-housing-linear-regression"
+EXPERIMENT_NAME = "california-housing"
+
+# Documented service rules (ParallelRunStep / AmlCompute / Blob storage), checked locally.
+STEP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # 3-32 characters
+CLUSTER_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,15}$")
+DATASTORE_NAME = re.compile(r"^[a-zA-Z0-9_]{1,255}$")
+CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+
+
+def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = ()) -> None:
+    """Raises SettingsError listing every value Azure ML or storage would refuse (no network)."""
+    problems = []
+    if not CLUSTER_NAME.match(settings.aml_compute_cluster_name):
+        problems.append("AML_COMPUTE_CLUSTER_NAME: expected 2-16 letters, digits or hyphens, starting "
+                        f"with a letter (got {settings.aml_compute_cluster_name!r})")
+    if settings.node_count > settings.aml_compute_max_nodes:
+        problems.append("NODE_COUNT: expected at most AML_COMPUTE_MAX_NODES "
+                        f"({settings.aml_compute_max_nodes}) (got {settings.node_count})")
+    if not DATASTORE_NAME.match(settings.aml_blob_datastore_name):
+        problems.append("AML_BLOB_DATASTORE_NAME: expected letters, digits and underscores "
+                        f"(got {settings.aml_blob_datastore_name!r})")
+    if not CONTAINER_NAME.match(settings.aml_blob_container_name):
+        problems.append("AML_BLOB_CONTAINER_NAME: expected 3-63 lower-case letters, digits and single "
+                        f"hyphens (got {settings.aml_blob_container_name!r})")
+    if settings.aml_storage_account_name and not ACCOUNT_NAME.match(settings.aml_storage_account_name):
+        problems.append("AML_STORAGE_ACCOUNT_NAME: expected 3-24 lower-case letters and digits "
+                        f"(got {settings.aml_storage_account_name!r})")
+    if not settings.input_dir.strip("/") or ".." in settings.input_dir.split("/"):
+        problems.append(f"INPUT_DIR: expected a folder inside the container (got {settings.input_dir!r})")
+    for name in STEP_NAMES.values():
+        if not STEP_NAME.match(name) or not 3 <= len(name) <= 32:
+            problems.append(f"step name {name!r}: expected 3-32 of a-z, 0-9 and '-'")
+    for argument in extraction_arguments:
+        if argument.lstrip("-").split("=", 1)[0] in RESERVED_ARGUMENTS and argument.startswith("--"):
+            problems.append(f"extraction argument {argument}: reserved by ParallelRunStep")
+    if problems:
+        raise SettingsError(problems)
+
+
+def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any]:
+    """Everything the pipeline is built from, under the SDK's parameter names. Never holds a secret.
+
+    `image`: a pushed image to run in; by default the environment is built from docker/Dockerfile.
+    """
+    check_for_azure(settings)
+    compute = settings.aml_compute_cluster_name
+    environment: dict[str, Any] = {"name": settings.aml_env_name, "user_managed_dependencies": True}
+    if image:
+        environment["image"] = image
+    else:
+        environment.update(dockerfile_path=DOCKERFILE.as_posix(), build_context=".")
+    common = {"source_directory": "src", "compute_target": compute, "allow_reuse": False}
+    return {
+        "pipeline": {"name": settings.pipeline_name, "endpoint": settings.pipeline_endpoint_name,
+                     "experiment": EXPERIMENT_NAME},
+        "environment": environment,
+        "compute_target": compute,
+        "datastore": {"name": settings.aml_blob_datastore_name, "container": settings.aml_blob_container_name,
+                      "path": settings.input_dir},
+        "steps": [
+            {
+                "type": "PythonScriptStep", "name": STEP_NAMES["preparation"], "script_name": PREPARE_SCRIPT,
+                **common,
+                "arguments": ["--datastore", settings.aml_blob_datastore_name, "--prefix", settings.input_dir,
+                              "--output", {"output": PREPARED}],
+                "inputs": [], "outputs": [PREPARED],
+            },
+            {
+                "type": "ParallelRunStep", "name": STEP_NAMES["extraction"],
+                "parallel_run_config": {
+                    "environment": settings.aml_env_name,
+                    "entry_script": ENTRY_SCRIPT,
+                    "source_directory": "src",
+                    "compute_target": compute,
+                    "mini_batch_size": settings.mini_batch_size,
+                    "error_threshold": settings.error_threshold,
+                    "allowed_failed_count": settings.allowed_failed_count,
+                    "allowed_failed_percent": settings.allowed_failed_percent,
+                    "output_action": settings.output_action,
+                    "append_row_file_name": settings.append_row_file_name,
+                    "node_count": settings.node_count,
+                    "process_count_per_node": settings.process_count_per_node,
+                    "run_invocation_timeout": settings.run_invocation_timeout,
+                    "run_max_try": settings.run_max_try,
+                    "logging_level": settings.logging_level,
+                },
+                "inputs": [{"input": PREPARED, "mode": "mount"}], "output": EXTRACTED, "arguments": [],
+                "allow_reuse": False,
+            },
+            {
+                "type": "PythonScriptStep", "name": STEP_NAMES["training"], "script_name": TRAIN_SCRIPT,
+                **common,
+                "arguments": ["--input", {"input": EXTRACTED}, "--append-row-file-name",
+                              settings.append_row_file_name, "--output", "outputs", "--register-model",
+                              MODEL_NAME],
+                "inputs": [EXTRACTED], "outputs": [],
+            },
+        ],
+    }
+
+
+# What the image build needs from the repository: the Dockerfile and the dependency manifests.
+BUILD_CONTEXT_FILES = (
+    DOCKERFILE, Path("pyproject.toml"), Path("uv.lock"), Path("tools/azurite/package.json"),
+    Path("tools/azurite/package-lock.json"),
+)
+
+
+def stage_build_context(target: Path) -> Path:
+    """Copies BUILD_CONTEXT_FILES into `target`, so Azure ML uploads a few KB, not the repository."""
+    for relative in BUILD_CONTEXT_FILES:
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / relative, target / relative)
+    return target
+
+
+def build_environment(plan: dict[str, Any], workspace: Any = None) -> Any:
+    """The Azure ML environment: the runtime stage of docker/Dockerfile, or a pushed image.
+
+    Building from the Dockerfile needs the workspace (the context is uploaded); offline, with no
+    workspace, the environment carries the Dockerfile's text, which is what the plan describes.
+    """
+    from azureml.core import Environment
+    from azureml.core.environment import DockerBuildContext
+
+    spec = plan["environment"]
+    if "image" in spec:
+        environment = Environment.from_docker_image(spec["name"], spec["image"])
+    elif workspace is not None:
+        context_dir = stage_build_context(Path(tempfile.mkdtemp(prefix="aml-image-")))
+        context = DockerBuildContext.from_local_directory(
+            workspace=workspace, path=str(context_dir), dockerfile_path=spec["dockerfile_path"]
+        )
+        environment = Environment.from_docker_build_context(spec["name"], context)
+    else:
+        environment = Environment.from_dockerfile(spec["name"], str(ROOT / spec["dockerfile_path"]))
+    environment.python.user_managed_dependencies = spec["user_managed_dependencies"]
+    return environment
+
+
+def build_steps(plan: dict[str, Any], environment: Any, compute_target: Any = None) -> list[Any]:
+    """The SDK step objects of `plan`; `compute_target` defaults to the cluster's name (offline)."""
+    from azureml.core.runconfig import RunConfiguration
+    from azureml.data import OutputFileDatasetConfig
+    from azureml.pipeline.core import PipelineData
+    from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep, PythonScriptStep
+
+    compute = compute_target if compute_target is not None else plan["compute_target"]
+    source = str(SOURCE_DIRECTORY)
+    prepare_plan, extract_plan, train_plan = plan["steps"]
+    prepared = OutputFileDatasetConfig(name=PREPARED)
+    extracted = PipelineData(EXTRACTED)
+    runconfig = RunConfiguration()
+    runconfig.environment = environment
+
+    def resolve(argument: Any) -> Any:
+        if isinstance(argument, dict):
+            return prepared if argument.get("output") == PREPARED else extracted
+        return argument
+
+    prepare = PythonScriptStep(
+        name=prepare_plan["name"], script_name=prepare_plan["script_name"], source_directory=source,
+        compute_target=compute, runconfig=runconfig, allow_reuse=prepare_plan["allow_reuse"],
+        arguments=[resolve(a) for a in prepare_plan["arguments"]],
+    )
+    config = dict(extract_plan["parallel_run_config"])
+    config.update(environment=environment, source_directory=source, compute_target=compute)
+    extract = ParallelRunStep(
+        name=extract_plan["name"], parallel_run_config=ParallelRunConfig(**config),
+        inputs=[prepared.as_input(name=PREPARED).as_mount()], output=extracted,
+        arguments=extract_plan["arguments"], allow_reuse=extract_plan["allow_reuse"],
+    )
+    train = PythonScriptStep(
+        name=train_plan["name"], script_name=train_plan["script_name"], source_directory=source,
+        compute_target=compute, runconfig=runconfig, allow_reuse=train_plan["allow_reuse"],
+        inputs=[extracted], arguments=[resolve(a) for a in train_plan["arguments"]],
+    )
+    return [prepare, extract, train]

@@ -1,0 +1,184 @@
+"""Every call that needs an Azure ML workspace, and nothing else: the one thin module that talks to Azure ML.
+
+Everything here is glue around azureml-core / azureml-pipeline-core (SDK v1): authentication, the compute
+cluster, the datastore, publishing, submitting, downloading. The logic it applies (what to create, the
+pipeline's shape, what a difference is) lives in pure functions elsewhere and is tested offline.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from orchestration.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_PRINCIPAL, AZURE_CLI, INTERACTIVE = "service principal", "Azure CLI login", "interactive login"
+
+
+def authentication_kind(settings: Settings, cli_logged_in: bool) -> str:
+    """Service principal when its three variables are set (CI), else the Azure CLI login, else interactive."""
+    principal = (settings.azure_tenant_id, settings.azure_client_id,
+                 settings.azure_client_secret.get_secret_value())
+    if all(principal):
+        return SERVICE_PRINCIPAL
+    return AZURE_CLI if cli_logged_in else INTERACTIVE
+
+
+def authentication(settings: Settings, kind: str) -> Any:
+    """The azureml-core authentication object of that kind; the chosen kind (never a secret) is logged."""
+    from azureml.core.authentication import (
+        AzureCliAuthentication, InteractiveLoginAuthentication, ServicePrincipalAuthentication,
+    )
+
+    log.info("authenticating with the %s", kind)
+    if kind == SERVICE_PRINCIPAL:
+        return ServicePrincipalAuthentication(
+            tenant_id=settings.azure_tenant_id, service_principal_id=settings.azure_client_id,
+            service_principal_password=settings.azure_client_secret.get_secret_value(),
+        )
+    if kind == AZURE_CLI:
+        return AzureCliAuthentication()
+    return InteractiveLoginAuthentication(tenant_id=settings.azure_tenant_id or None)
+
+
+def cli_logged_in() -> bool:
+    """Whether `az login` has a usable session (an `az` on the PATH that returns an account)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("az") is None:
+        return False
+    result = subprocess.run(["az", "account", "show", "--output", "none"], capture_output=True)
+    return result.returncode == 0
+
+
+def connect(settings: Settings) -> Any:
+    """The workspace named by SUBSCRIPTION_ID, RESOURCE_GROUP and WORKSPACE_NAME."""
+    from azureml.core import Workspace
+
+    settings.require("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
+    kind = authentication_kind(settings, cli_logged_in())
+    return Workspace.get(
+        name=settings.workspace_name, auth=authentication(settings, kind),
+        subscription_id=settings.subscription_id, resource_group=settings.resource_group,
+    )
+
+
+def ensure_compute(workspace: Any, wanted: dict[str, Any]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """The AmlCompute cluster, created if missing; returns it and its differences from `wanted`."""
+    from azureml.core.compute import AmlCompute, ComputeTarget
+
+    name = wanted["name"]
+    if name in workspace.compute_targets:
+        cluster = workspace.compute_targets[name]
+        scale = cluster.scale_settings
+        actual = {"vm_size": cluster.vm_size, "min_nodes": scale.minimum_node_count,
+                  "max_nodes": scale.maximum_node_count,
+                  "idle_seconds_before_scaledown": _idle_seconds(scale.idle_seconds_before_scaledown)}
+        differences = {k: (actual[k], wanted[k]) for k in actual
+                       if str(actual[k]).lower() != str(wanted[k]).lower()}
+        return cluster, differences
+    config = AmlCompute.provisioning_configuration(
+        vm_size=wanted["vm_size"], min_nodes=wanted["min_nodes"], max_nodes=wanted["max_nodes"],
+        idle_seconds_before_scaledown=wanted["idle_seconds_before_scaledown"],
+    )
+    cluster = ComputeTarget.create(workspace, name, config)
+    cluster.wait_for_completion(show_output=True)
+    return cluster, {}
+
+
+def _idle_seconds(value: Any) -> Any:
+    """The service reports the idle time as an ISO 8601 duration (PT300S) or as seconds."""
+    text = str(value)
+    if text.startswith("PT") and text.endswith("S"):
+        return int(float(text[2:-1]))
+    return value
+
+
+def ensure_datastore(workspace: Any, settings: Settings) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """The blob datastore, registered if missing; returns it and its differences from the settings."""
+    from azureml.core import Datastore
+
+    name = settings.aml_blob_datastore_name
+    wanted = {"account_name": settings.aml_storage_account_name,
+              "container_name": settings.aml_blob_container_name}
+    if name in workspace.datastores:
+        store = workspace.datastores[name]
+        actual = {"account_name": store.account_name, "container_name": store.container_name}
+        return store, {k: (actual[k], wanted[k]) for k in wanted if actual[k] != wanted[k]}
+    settings.require("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
+    store = Datastore.register_azure_blob_container(
+        workspace=workspace, datastore_name=name, container_name=settings.aml_blob_container_name,
+        account_name=settings.aml_storage_account_name,
+        account_key=settings.aml_storage_account_key.get_secret_value(),
+    )
+    return store, {}
+
+
+def publish(workspace: Any, plan: dict[str, Any], steps: list[Any]) -> tuple[Any, Any]:
+    """Validates and publishes the pipeline, then makes it the endpoint's default (creating it)."""
+    from azureml.pipeline.core import Pipeline, PipelineEndpoint
+
+    pipeline = Pipeline(workspace=workspace, steps=steps)
+    pipeline.validate()
+    meta = plan["pipeline"]
+    published = pipeline.publish(name=meta["name"], description="prepare -> extract (PRS) -> train")
+    try:
+        endpoint = PipelineEndpoint.get(workspace=workspace, name=meta["endpoint"])
+    except Exception:  # the SDK raises a generic error for a missing endpoint
+        endpoint = PipelineEndpoint.publish(
+            workspace=workspace, name=meta["endpoint"], pipeline=published, description=meta["name"]
+        )
+    else:
+        endpoint.add_default(published)
+    return published, endpoint
+
+
+def submit(workspace: Any, plan: dict[str, Any]) -> Any:
+    """Submits the endpoint's default pipeline; returns the pipeline run."""
+    from azureml.pipeline.core import PipelineEndpoint
+
+    endpoint = PipelineEndpoint.get(workspace=workspace, name=plan["pipeline"]["endpoint"])
+    return endpoint.submit(plan["pipeline"]["experiment"])
+
+
+def find_run(workspace: Any, plan: dict[str, Any], run_id: str) -> Any:
+    from azureml.core import Experiment
+    from azureml.pipeline.core import PipelineRun
+
+    return PipelineRun(Experiment(workspace, plan["pipeline"]["experiment"]), run_id)
+
+
+def download_results(run: Any, plan: dict[str, Any], target: Path, settings: Settings) -> list[Path]:
+    """The extraction's append_row file, the training outputs (metrics, model, plot) and every log."""
+    from orchestration.cloud.pipeline import EXTRACTED, STEP_NAMES
+
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    (extraction,) = run.find_step_run(STEP_NAMES["extraction"])
+    rows = extraction.get_output_data(EXTRACTED)
+    rows.download(local_path=str(target / "extraction"))
+    written.append(target / "extraction")
+    (training,) = run.find_step_run(STEP_NAMES["training"])
+    training.download_files(prefix="outputs", output_directory=str(target / "training"), append_prefix=False)
+    written.append(target / "training")
+    written += download_logs(run, target / "logs")
+    return written
+
+
+def download_logs(run: Any, target: Path) -> list[Path]:
+    """Every step's logs into target/<step name>/."""
+    written = []
+    for step in run.get_steps():
+        folder = target / step.name
+        step.get_all_logs(destination=str(folder))
+        written.append(folder)
+    return written
+
+
+def registry_login_server(workspace: Any) -> str:
+    """The workspace's container registry, as `<name>.azurecr.io`."""
+    registry_id = workspace.get_details()["containerRegistry"]
+    return f"{registry_id.rstrip('/').rsplit('/', 1)[1]}.azurecr.io"

@@ -1,0 +1,55 @@
+"""The Azurite blob emulator as a test fixture: installed by `make test`, started on a free loopback port."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# `make test` installs it here (the dev container's image has it elsewhere and sets AZURITE).
+AZURITE = ROOT / os.environ.get("AZURITE", "tools/azurite/node_modules/.bin/azurite-blob")
+ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (public, documented); not a secret.
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def connection_string(port: int, key: str = KEY) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};")
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[int]:
+    """Starts azurite-blob in memory on a free port; yields the port. Fails (never skips) if missing."""
+    if not AZURITE.exists():
+        pytest.fail(f"{AZURITE} is missing: run `make test`, which installs it (npm ci in tools/azurite)")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+         "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"azurite did not start: {process.stdout.read() if process.stdout else ''}")
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    process.wait(10)

@@ -1,0 +1,128 @@
+"""The pipeline built offline as real SDK objects, checked against the settings."""
+import json
+
+import pytest
+
+from orchestration.cloud.pipeline import (
+    ENTRY_SCRIPT, MODEL_NAME, SOURCE_DIRECTORY, build_environment, build_steps, check_for_azure,
+    pipeline_plan,
+)
+from orchestration.settings import SettingsError, load_settings
+from tests.conftest import run_module
+
+CUSTOM = dict(MINI_BATCH_SIZE="7", ERROR_THRESHOLD=3, ALLOWED_FAILED_COUNT=2, ALLOWED_FAILED_PERCENT=12.5,
+              NODE_COUNT=3, PROCESS_COUNT_PER_NODE=4, RUN_INVOCATION_TIMEOUT=90, RUN_MAX_TRY=5,
+              OUTPUT_ACTION="append_row", APPEND_ROW_FILE_NAME="rows.txt", LOGGING_LEVEL="DEBUG",
+              AML_COMPUTE_CLUSTER_NAME="gpu-nodes", AML_ENV_NAME="my-env", INPUT_DIR="incoming")
+
+
+@pytest.fixture(scope="module")
+def built():
+    settings = load_settings(env_file=None, **CUSTOM)
+    plan = pipeline_plan(settings)
+    return settings, plan, build_steps(plan, build_environment(plan))
+
+
+def test_parallel_run_config_equals_the_settings(built):
+    settings, _, (_, extract, _) = built
+    config = extract._parallel_run_config
+    assert (config.mini_batch_size, config.error_threshold, config.allowed_failed_count) == (7, 3, 2)
+    assert (config.allowed_failed_percent, config.node_count, config.process_count_per_node) == (12.5, 3, 4)
+    assert (config.run_invocation_timeout, config.run_max_try) == (90, 5)
+    assert (config.output_action, config.append_row_file_name, config.logging_level) == (
+        "append_row", "rows.txt", "DEBUG")
+    assert config.entry_script == ENTRY_SCRIPT and config.compute_target == "gpu-nodes"
+    assert config.environment.name == "my-env" and config.environment.python.user_managed_dependencies
+    assert (SOURCE_DIRECTORY / ENTRY_SCRIPT).is_file()
+
+
+def test_the_driver_command_line_the_sdk_generates_carries_the_settings(built):
+    _, _, (_, extract, _) = built
+    argv = [str(a) for a in extract._arguments]
+    pairs = dict(zip(argv, argv[1:]))
+    assert pairs["--mini_batch_size"] == "7" and pairs["--error_threshold"] == "3"
+    assert pairs["--run_max_try"] == "5" and pairs["--run_invocation_timeout"] == "90"
+    assert pairs["--append_row_file_name"] == "rows.txt" and pairs["--process_count_per_node"] == "4"
+    assert pairs["--allowed_failed_percent"] == "12.5" and pairs["--input_fds_0"] == "prepared_files"
+
+
+def test_steps_scripts_and_arguments(built):
+    _, plan, (prepare, extract, train) = built
+    assert [s.name for s in (prepare, extract, train)] == ["preparation", "extraction", "training"]
+    prepare_args = [str(a) for a in prepare._arguments]
+    assert prepare_args[:4] == ["--datastore", "california_housing", "--prefix", "incoming"]
+    train_args = [str(a) for a in train._arguments]
+    assert train_args[2:] == ["--append-row-file-name", "rows.txt", "--output", "outputs",
+                              "--register-model", MODEL_NAME]
+    for step in plan["steps"]:
+        if step["type"] == "PythonScriptStep":
+            assert (SOURCE_DIRECTORY / step["script_name"]).is_file()
+
+
+@pytest.mark.parametrize("values, variable", [
+    ({"NODE_COUNT": 5, "AML_COMPUTE_MAX_NODES": 4}, "NODE_COUNT"),
+    ({"AML_COMPUTE_CLUSTER_NAME": "bad_name!"}, "AML_COMPUTE_CLUSTER_NAME"),
+    ({"AML_BLOB_CONTAINER_NAME": "Upper_Case"}, "AML_BLOB_CONTAINER_NAME"),
+    ({"AML_BLOB_DATASTORE_NAME": "has-hyphen"}, "AML_BLOB_DATASTORE_NAME"),
+    ({"AML_STORAGE_ACCOUNT_NAME": "Not-Valid"}, "AML_STORAGE_ACCOUNT_NAME"),
+    ({"INPUT_DIR": "../escape"}, "INPUT_DIR"),
+])
+def test_values_azure_would_refuse_are_rejected_first(values, variable):
+    with pytest.raises(SettingsError) as caught:
+        check_for_azure(load_settings(env_file=None, **values))
+    assert [p.split(":")[0] for p in caught.value.problems] == [variable]
+
+
+def test_arguments_reserved_by_parallel_run_step_are_rejected():
+    with pytest.raises(SettingsError, match="--error_threshold=5: reserved by ParallelRunStep"):
+        check_for_azure(load_settings(env_file=None), ("--error_threshold=5",))
+
+
+SECRETS = {"AML_STORAGE_ACCOUNT_KEY": "KEY-sentinel-0123456789==",
+           "AZURE_CLIENT_SECRET": "CLIENT-sentinel-42",
+           "AZURE_STORAGE_CONNECTION_STRING": "AccountKey=CONN-sentinel-99;", "AZURE_CLIENT_ID": "app",
+           "AZURE_TENANT_ID": "tenant", "AML_STORAGE_ACCOUNT_NAME": "myaccount"}
+
+
+def assert_no_secret(*texts):
+    for text in texts:
+        for secret in ("KEY-sentinel", "CLIENT-sentinel", "CONN-sentinel"):
+            assert secret not in text
+
+
+def test_publish_dry_run_writes_a_plan_equal_to_the_settings_without_secrets(tmp_path):
+    values = {k: str(v) for k, v in CUSTOM.items()}
+    result = run_module("orchestration.cloud", "publish", "--dry-run", "--plan-file", "plan.json",
+                        cwd=tmp_path, **values, **SECRETS)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "plan.json").read_text()
+    assert_no_secret(text, result.stdout, result.stderr)
+    plan = json.loads(text)
+    (prs,) = [s for s in plan["steps"] if s["type"] == "ParallelRunStep"]
+    assert prs["parallel_run_config"] == {
+        "environment": "my-env", "entry_script": ENTRY_SCRIPT, "source_directory": "src",
+        "compute_target": "gpu-nodes", "mini_batch_size": "7", "error_threshold": 3,
+        "allowed_failed_count": 2, "allowed_failed_percent": 12.5, "output_action": "append_row",
+        "append_row_file_name": "rows.txt", "node_count": 3, "process_count_per_node": 4,
+        "run_invocation_timeout": 90, "run_max_try": 5, "logging_level": "DEBUG",
+    }
+    assert plan["environment"]["dockerfile_path"] == "docker/Dockerfile"
+    assert [s["name"] for s in plan["steps"]] == ["preparation", "extraction", "training"]
+
+
+def test_provision_dry_run_shows_what_it_would_create_without_secrets(tmp_path):
+    result = run_module("orchestration.cloud", "provision", "--dry-run", cwd=tmp_path,
+                        AML_COMPUTE_VM_SIZE="STANDARD_F4S_V2", AML_COMPUTE_MAX_NODES="6", **SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert_no_secret(result.stdout, result.stderr)
+    plan = json.loads(result.stdout)["would_create_if_missing"]
+    assert plan["compute"]["vm_size"] == "STANDARD_F4S_V2" and plan["compute"]["max_nodes"] == 6
+    assert plan["datastore"]["account_name"] == "myaccount" and plan["datastore"]["account_key"] == "<hidden>"
+
+
+def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_path):
+    result = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path, NODE_COUNT="9",
+                        AML_COMPUTE_MAX_NODES="4", **SECRETS)
+    assert result.returncode == 2 and "NODE_COUNT: expected at most AML_COMPUTE_MAX_NODES" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_no_secret(result.stderr)
