@@ -126,3 +126,15 @@ def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_pat
     assert result.returncode == 2 and "NODE_COUNT: expected at most AML_COMPUTE_MAX_NODES" in result.stderr
     assert "Traceback" not in result.stderr
     assert_no_secret(result.stderr)
+
+
+def test_the_environment_is_the_projects_dockerfile_with_user_managed_dependencies(built, tmp_path):
+    from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES, DOCKERFILE, ROOT, stage_build_context
+
+    _, plan, (_, extract, _) = built
+    environment = extract._parallel_run_config.environment
+    assert environment.docker.base_dockerfile == (ROOT / DOCKERFILE).read_text()
+    assert environment.python.user_managed_dependencies is True
+    staged = stage_build_context(tmp_path)
+    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == sorted(
+        str(p) for p in BUILD_CONTEXT_FILES)
