@@ -31,6 +31,7 @@ RESUME ?=
 DRY_RUN ?=
 PLAN_FILE ?=
 RUN_ID ?=
+SDK ?= v1
 IMAGE ?=
 AZURITE ?= tools/azurite/node_modules/.bin/azurite-blob
 export AZURITE
@@ -39,7 +40,8 @@ export AZURITE
 IMAGE_NAME ?= azureml-batch-toolkit
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 REGISTRY ?=
-CLOUD = $(PYTHON) -m orchestration.cloud $(if $(DRY_RUN),--dry-run) $(if $(PLAN_FILE),--plan-file $(PLAN_FILE))
+CLOUD = $(PYTHON) -m orchestration.cloud --sdk $(SDK) $(if $(DRY_RUN),--dry-run) \
+	$(if $(PLAN_FILE),--plan-file $(PLAN_FILE))
 
 #################################################################################
 # SET-UP                                                                        #
@@ -49,7 +51,7 @@ CLOUD = $(PYTHON) -m orchestration.cloud $(if $(DRY_RUN),--dry-run) $(if $(PLAN_
 $(VENV)/.installed: uv.lock pyproject.toml
 	test -x $(PYTHON) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --quiet
+	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --extra v2 --quiet
 	touch $@
 
 ## Install the locked dependencies into .venv
@@ -123,7 +125,7 @@ upload: $(VENV)/.installed
 	test -d $(DATA_DIR) || $(MAKE) data
 	$(CLOUD) upload --data-dir $(DATA_DIR)
 
-## Publish prepare -> extract (ParallelRunStep) -> train to PIPELINE_ENDPOINT_NAME (DRY_RUN=1 PLAN_FILE=plan.json)
+## Publish prepare -> extract -> train (SDK=v1: endpoint PIPELINE_ENDPOINT_NAME; SDK=v2: component; DRY_RUN=1 PLAN_FILE=...)
 .PHONY: publish
 publish: $(VENV)/.installed
 	$(CLOUD) publish $(if $(IMAGE),--image $(IMAGE))

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,44 @@ def upload(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud.pipeline_v2 import build_pipeline_job
+
+    if args.dry_run:
+        job = build_pipeline_job(settings)
+        if args.plan_file:
+            job.dump(str(args.plan_file))
+            print(f"wrote {args.plan_file}")
+        else:
+            with tempfile.TemporaryDirectory() as scratch:
+                job.dump(str(Path(scratch) / "job.yml"))
+                sys.stdout.write((Path(scratch) / "job.yml").read_text())
+        return 0
+    from orchestration.cloud import workspace_v2
+
+    client = workspace_v2.connect(settings)
+    environment = args.image or workspace_v2.build_environment(client, settings)
+    component = workspace_v2.publish(client, build_pipeline_job(settings, environment))
+    print(f"registered pipeline component {component.name}:{component.version}")
+    return 0
+
+
+def run_v2(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace_v2
+    from orchestration.cloud.pipeline_v2 import build_pipeline_job, environment_reference
+
+    client = workspace_v2.connect(settings)
+    environment = args.image or environment_reference(settings)
+    job = workspace_v2.submit_and_wait(client, build_pipeline_job(settings, environment))
+    target = ROOT / "outputs" / "azure" / job.name
+    workspace_v2.download(client, job.name, target)
+    print(f"job {job.name} {job.status}; results in {target}")
+    return 0 if job.status == "Completed" else 1
+
+
 def publish(settings: Settings, args: argparse.Namespace) -> int:
+    if args.sdk == "v2":
+        return publish_v2(settings, args)
     plan = pipeline_plan(settings, args.image)
     if args.dry_run:
         build_steps(plan, build_environment(plan))  # the real SDK objects, offline: they must construct
@@ -95,6 +133,8 @@ def publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.sdk == "v2":
+        return run_v2(settings, args)
     from orchestration.cloud import workspace
 
     plan = pipeline_plan(settings)
@@ -112,6 +152,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 def logs(settings: Settings, args: argparse.Namespace) -> int:
     if not args.run_id:
         raise UsageError("RUN_ID: expected the id of a pipeline run (make logs RUN_ID=...)")
+    if args.sdk == "v2":
+        from orchestration.cloud import workspace_v2
+
+        target = ROOT / "outputs" / "azure" / args.run_id
+        workspace_v2.download(workspace_v2.connect(settings), args.run_id, target)
+        print(f"outputs and logs of job {args.run_id} in {target}")
+        return 0
     from orchestration.cloud import workspace
 
     plan = pipeline_plan(settings)
@@ -145,10 +192,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="upload: the folder to upload")
     parser.add_argument("--image", help="publish: run in this pushed image, not one built from docker/")
     parser.add_argument("--run-id", help="logs: the pipeline run")
+    parser.add_argument("--sdk", choices=("v1", "v2"), default="v1",
+                        help="publish/run: SDK v1 ParallelRunStep (default) or the SDK v2 parallel job")
     args = parser.parse_args(argv)
     settings = load_settings()
     setup_logging(settings.logging_level)
     logging.getLogger("azure").setLevel(logging.WARNING)  # no request/response dumps in the logs
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices
     return COMMANDS[args.command](settings, args)
 
 

@@ -1,0 +1,116 @@
+"""The same pipeline as an Azure ML SDK v2 job: command → parallel_run_function → command.
+
+The entry script is unchanged; only the settings' mapping changes (shared/docs/parallel-run-semantics.md
+§5). `parallel_settings` is the pure v1 → v2 mapping; `build_pipeline_job` hands it to azure-ai-ml (an
+optional extra: `pip install .[v2]`), offline. Data are addressed by datastore URIs, never local paths,
+so the YAML written by a dry run loads back with `azure.ai.ml.load_job` as the same job.
+
+Mapping choices where the SDK and the docs disagree: RUN_MAX_TRY counts attempts, `max_retries` counts
+retries (Learn: default 2, i.e. 3 attempts), so max_retries = RUN_MAX_TRY - 1 and both defaults agree;
+ALLOWED_FAILED_PERCENT has no v2 field and goes into program_arguments, as the migration guide says.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestration.cloud.pipeline import (
+    ENTRY_SCRIPT, EXPERIMENT_NAME, PREPARE_SCRIPT, SOURCE_DIRECTORY, STEP_NAMES, TRAIN_SCRIPT,
+    check_for_azure,
+)
+from orchestration.settings import Settings
+
+OUTPUTS_PATH = "azureml://datastores/{datastore}/paths/outputs/${{{{name}}}}"  # ${{name}}: the job's name
+
+
+def datastore_uri(datastore: str, path: str) -> str:
+    return f"azureml://datastores/{datastore}/paths/{path.strip('/')}"
+
+
+def environment_reference(settings: Settings, version: str | None = None) -> str:
+    """`azureml:<name>@latest`, or a pinned version once `publish` has built it from docker/Dockerfile."""
+    name = settings.aml_env_name
+    return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+
+
+def parallel_settings(settings: Settings) -> dict[str, Any]:
+    """The ParallelRunConfig settings under their v2 names (parallel_run_function / RunFunction)."""
+    arguments = f"--allowed_failed_percent {settings.allowed_failed_percent:g}"
+    return {
+        "instance_count": settings.node_count,
+        "max_concurrency_per_instance": settings.process_count_per_node,
+        "mini_batch_size": settings.mini_batch_size,
+        "error_threshold": settings.error_threshold,
+        "mini_batch_error_threshold": settings.allowed_failed_count,
+        "retry_settings": {
+            "max_retries": settings.run_max_try - 1, "timeout": settings.run_invocation_timeout,
+        },
+        "logging_level": settings.logging_level,
+        "program_arguments": arguments,
+        "append_row_to": "${{outputs.extracted}}" if settings.output_action == "append_row" else None,
+        "entry_script": ENTRY_SCRIPT,
+    }
+
+
+def build_pipeline_job(settings: Settings, environment: str | None = None) -> Any:
+    """The v2 pipeline job (azure-ai-ml objects, no workspace needed)."""
+    from azure.ai.ml import Input, Output, command, dsl
+    from azure.ai.ml.entities._job.parallel.retry_settings import RetrySettings
+    from azure.ai.ml.parallel import RunFunction, parallel_run_function
+
+    check_for_azure(settings)
+    env = environment or environment_reference(settings)
+    code = str(SOURCE_DIRECTORY)
+    mapped = parallel_settings(settings)
+    outputs = OUTPUTS_PATH.format(datastore=settings.aml_blob_datastore_name)
+
+    prepare = command(
+        name=STEP_NAMES["preparation"], display_name=STEP_NAMES["preparation"], code=code,
+        environment=env,
+        command=(f"python {PREPARE_SCRIPT} --source-dir ${{{{inputs.raw}}}} "
+                 "--output ${{outputs.prepared}}"),
+        inputs={"raw": Input(type="uri_folder", mode="ro_mount")},
+        outputs={"prepared": Output(type="uri_folder", mode="rw_mount")},
+    )
+    extract = parallel_run_function(
+        name=STEP_NAMES["extraction"], display_name=STEP_NAMES["extraction"],
+        inputs={"prepared": Input(type="uri_folder", mode="ro_mount")},
+        outputs={"extracted": Output(type="uri_file", mode="rw_mount",
+                                     path=f"{outputs}/{settings.append_row_file_name}")},
+        input_data="${{inputs.prepared}}",
+        instance_count=mapped["instance_count"],
+        max_concurrency_per_instance=mapped["max_concurrency_per_instance"],
+        mini_batch_size=mapped["mini_batch_size"],
+        error_threshold=mapped["error_threshold"],
+        mini_batch_error_threshold=mapped["mini_batch_error_threshold"],
+        retry_settings=RetrySettings(**mapped["retry_settings"]),
+        logging_level=mapped["logging_level"],
+        task=RunFunction(
+            code=code, entry_script=mapped["entry_script"], program_arguments=mapped["program_arguments"],
+            append_row_to=mapped["append_row_to"], environment=env,
+        ),
+    )
+    train = command(
+        name=STEP_NAMES["training"], display_name=STEP_NAMES["training"], code=code, environment=env,
+        command=(f"python {TRAIN_SCRIPT} --input ${{{{inputs.rows}}}} --append-row-file-name "
+                 f"{settings.append_row_file_name} --output ${{{{outputs.model_dir}}}}"),
+        inputs={"rows": Input(type="uri_file", mode="ro_mount")},
+        outputs={"model_dir": Output(type="uri_folder", mode="rw_mount", path=f"{outputs}/training")},
+    )
+
+    @dsl.pipeline(name=settings.pipeline_name, experiment_name=EXPERIMENT_NAME,
+                  compute=settings.aml_compute_cluster_name,
+                  description="prepare -> extract (parallel job) -> train")
+    def california_housing(raw):  # no annotations: dsl reads them as input types
+        preparation = prepare(raw=raw)
+        extraction = extract(prepared=preparation.outputs.prepared)
+        training = train(rows=extraction.outputs.extracted)
+        return {"extracted_rows": extraction.outputs.extracted, "model": training.outputs.model_dir}
+
+    raw = Input(type="uri_folder", mode="ro_mount",
+                path=datastore_uri(settings.aml_blob_datastore_name, settings.input_dir))
+    return california_housing(raw=raw)
+
+
+def write_job_yaml(job: Any, path: Path) -> None:
+    job.dump(str(path))

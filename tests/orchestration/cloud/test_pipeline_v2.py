@@ -1,0 +1,76 @@
+"""The SDK v2 parallel job: its YAML loads back with load_job, and it maps every v1 setting."""
+import pytest
+from azure.ai.ml import load_job
+
+from orchestration.cloud.pipeline import ENTRY_SCRIPT, build_environment, build_steps, pipeline_plan
+from orchestration.cloud.pipeline_v2 import build_pipeline_job, parallel_settings
+from orchestration.settings import load_settings
+from tests.conftest import run_module
+from tests.orchestration.cloud.test_pipeline import CUSTOM, SECRETS, assert_no_secret
+
+
+@pytest.fixture(scope="module")
+def job_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("v2")
+    values = {k: str(v) for k, v in CUSTOM.items()}
+    result = run_module("orchestration.cloud", "--sdk", "v2", "publish", "--dry-run", "--plan-file",
+                        "job.yml", cwd=folder, **values, **SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert_no_secret(result.stdout, result.stderr, (folder / "job.yml").read_text())
+    return folder / "job.yml"
+
+
+def test_the_dry_run_yaml_loads_as_one_parallel_job_equal_to_the_settings(job_file):
+    job = load_job(job_file)
+    kinds = {name: node.type for name, node in job.jobs.items()}
+    assert kinds == {"preparation": "command", "extraction": "parallel", "training": "command"}
+    node = job.jobs["extraction"]
+    assert node.resources["instance_count"] == 3 and node.max_concurrency_per_instance == 4
+    assert str(node.mini_batch_size) == "7"
+    assert node.error_threshold == 3 and node.mini_batch_error_threshold == 2
+    assert dict(node.retry_settings) == {"max_retries": 4, "timeout": 90}  # RUN_MAX_TRY 5 attempts
+    assert node.logging_level == "DEBUG"
+    assert node.task["entry_script"] == ENTRY_SCRIPT and node.task["code"].endswith("src")
+    assert node.task["append_row_to"] == "${{outputs.extracted}}"
+    assert node.task["program_arguments"] == "--allowed_failed_percent 12.5"
+    assert node.task["environment"].startswith("my-env")
+    assert job.compute.endswith("gpu-nodes")
+
+
+def test_data_are_addressed_by_datastore_uris_not_local_paths(job_file):
+    job = load_job(job_file)
+    assert job.inputs["raw"].path == "azureml://datastores/california_housing/paths/incoming"
+    outputs_uri = "azureml://datastores/california_housing/paths/outputs/"
+    assert job.outputs["extracted_rows"].path.startswith(outputs_uri)
+    assert job.outputs["extracted_rows"].path.endswith("/rows.txt")  # APPEND_ROW_FILE_NAME
+    assert "azureml:./" not in job_file.read_text()
+
+
+def test_v1_and_v2_carry_the_same_settings_field_by_field():
+    settings = load_settings(env_file=None, **CUSTOM)
+    plan = pipeline_plan(settings)
+    v1 = build_steps(plan, build_environment(plan))[1]._parallel_run_config
+    v2 = build_pipeline_job(settings).jobs["extraction"]
+    assert v2.resources.instance_count == v1.node_count
+    assert v2.max_concurrency_per_instance == v1.process_count_per_node
+    assert int(v2.mini_batch_size) == v1.mini_batch_size
+    assert v2.error_threshold == v1.error_threshold
+    assert v2.mini_batch_error_threshold == v1.allowed_failed_count
+    assert v2.retry_settings.max_retries == v1.run_max_try - 1  # retries vs attempts
+    assert v2.retry_settings.timeout == v1.run_invocation_timeout
+    assert v2.logging_level == v1.logging_level
+    assert v2.task.entry_script == v1.entry_script
+    assert f"--allowed_failed_percent {v1.allowed_failed_percent:g}" == v2.task.program_arguments
+    assert v2.task.append_row_to == "${{outputs.extracted}}" and v1.output_action == "append_row"
+    assert v2.outputs["extracted"].path.endswith("/" + v1.append_row_file_name)
+
+
+def test_summary_only_leaves_append_row_to_unset():
+    settings = load_settings(env_file=None, OUTPUT_ACTION="summary_only")
+    assert parallel_settings(settings)["append_row_to"] is None
+    assert build_pipeline_job(settings).jobs["extraction"].task.append_row_to is None
+
+
+def test_tabular_sizes_are_converted_as_the_sdk_does():
+    job = build_pipeline_job(load_settings(env_file=None, MINI_BATCH_SIZE="10KB"))
+    assert str(job.jobs["extraction"].mini_batch_size) == "10240"
