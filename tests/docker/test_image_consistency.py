@@ -36,7 +36,9 @@ def test_base_image_is_a_supported_azure_ml_image_pinned_by_a_dated_tag():
 
 def test_stages_runtime_last_and_dev_separate():
     assert stages() == ["base", "dev", "runtime"]  # runtime last: what Azure ML and `docker build` produce
-    assert "--no-dev" in stage_text("base") and "--extra dev" in stage_text("dev")
+    base = stage_text("base")
+    assert "uv sync --frozen --no-install-project" in base and "--extra" not in base  # runtime deps only
+    assert "--extra dev" in stage_text("dev")
     assert "--extra dev" not in stage_text("runtime") and "npm" not in stage_text("runtime")
     assert re.search(r"^USER \$\{USER_UID\}$", stage_text("runtime"), flags=re.MULTILINE)  # non-root
     assert "ARG USER_UID=1000" in stage_text("runtime")
