@@ -90,13 +90,11 @@ class Tally:
 
     done_batches: int = 0
     failed_items: int = 0  # final: short returns and mini-batches out of attempts
-    final_failed_batches: int = 0
     live_failed: set[int] = field(default_factory=set)  # failed now, including those awaiting a retry
     attempts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys((SUCCESS, PARTIAL, ERROR, TIMEOUT, CRASH), 0)
     )
     reasons: dict[int, str] = field(default_factory=dict)
-    succeeded_items: int = 0
 
 
 def guided_lease_size(remaining: int, workers: int) -> int:
@@ -258,7 +256,6 @@ class Scheduler:
             return
         write_record(self.records_fd, batch, BatchRecord(FAILED, attempt, record.items))
         tally.failed_items += record.items
-        tally.final_failed_batches += 1
         tally.done_batches += 1
 
     def on_reports(self, handle: WorkerHandle, reports: list[tuple[Any, ...]]) -> None:
@@ -271,7 +268,6 @@ class Scheduler:
                 continue
             tally.attempts[result] += 1
             tally.done_batches += 1
-            tally.succeeded_items += min(succeeded, items)
             if succeeded < items:
                 tally.failed_items += items - succeeded
                 tally.live_failed.add(batch)
@@ -282,7 +278,7 @@ class Scheduler:
         if lease.next_batch >= lease.end:
             handle.lease = None
 
-    def on_message(self, slot: int, handle: WorkerHandle, message: tuple[Any, ...]) -> None:
+    def on_message(self, handle: WorkerHandle, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == DONE:
             self.on_reports(handle, message[1])
@@ -296,10 +292,11 @@ class Scheduler:
             self.last_init_error = message[2]
             log.warning("init() failed in %s/%s: %s", handle.spec.node, handle.spec.agent_name, message[1])
 
-    def drain(self, slot: int, handle: WorkerHandle) -> None:
+    def drain(self, handle: WorkerHandle) -> None:
+        """Handles every message the worker has sent so far."""
         try:
             while handle.conn.poll():
-                self.on_message(slot, handle, handle.conn.recv())
+                self.on_message(handle, handle.conn.recv())
         except (EOFError, OSError):
             pass
 
@@ -307,7 +304,7 @@ class Scheduler:
         """A worker died or was killed: charge its running mini-batch, requeue the rest, replace it."""
         handle = self.workers[slot]
         assert handle is not None
-        self.drain(slot, handle)
+        self.drain(handle)
         handle.process.wait()
         lease = handle.lease
         if lease is not None:
@@ -438,7 +435,7 @@ class Scheduler:
                     if handle is None:
                         continue
                     if ready is handle.conn:
-                        self.drain(slot, handle)
+                        self.drain(handle)
                     if handle.process.poll() is not None:
                         running, started = self.slot_table.read(slot)
                         code = handle.process.returncode
