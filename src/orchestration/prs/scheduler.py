@@ -204,7 +204,7 @@ class Scheduler:
         spec = WorkerSpec(config, self.state, self.logs, node, agent, self.next_part, slot)
         self.next_part += 1
         parent_conn, child_conn = multiprocessing.Pipe()
-        self.slot_table.clear(slot)
+        self.slot_table.reset(slot)
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, environment.get("PYTHONPATH")]))
         # A fresh interpreter per worker, as on Azure ML: nothing of the parent leaks into the entry script.
@@ -404,12 +404,15 @@ class Scheduler:
                 signal.signal(sig, handler)
             if self.planner is not None:
                 self.planner.stop()
-            self.stop_workers(graceful=status == "Completed")
+            self.release_workers(graceful=status == "Completed")
             if self.records_fd >= 0:
                 os.close(self.records_fd)
             self.slot_table.close()
             self.master_log.close()
-        return self.finish(status, reason, code, started)
+        try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
+            return self.finish(status, reason, code, started)
+        finally:
+            self.join_workers()
 
     def loop(self) -> str:
         progress = Progress(self.config.progress_interval)
@@ -451,10 +454,11 @@ class Scheduler:
         finally:
             progress.close()
 
-    def stop_workers(self, graceful: bool) -> None:
-        """Asks idle workers to run shutdown() and exit; kills the rest (and all of them on errors)."""
-        alive = [w for w in self.workers if w is not None]
-        for handle in alive:
+    def release_workers(self, graceful: bool) -> None:
+        """Asks the workers to run shutdown() and exit, or kills them at once (errors, signals)."""
+        for handle in self.workers:
+            if handle is None:
+                continue
             if graceful:
                 try:
                     handle.conn.send(("stop",))
@@ -462,8 +466,11 @@ class Scheduler:
                     pass
             else:
                 handle.process.kill()
+
+    def join_workers(self) -> None:
+        """Waits for every worker to exit (killing those past STOP_GRACE_SECONDS): no orphan is left."""
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for handle in alive:
+        for handle in [w for w in self.workers if w is not None]:
             try:
                 handle.process.wait(max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:

@@ -167,28 +167,53 @@ class SlotTable:
     """What each worker's run() is doing now: (mini-batch or -1, start time), in a shared mmap'd file.
 
     The worker writes its own slot around each run() call; the parent reads all slots to enforce
-    RUN_INVOCATION_TIMEOUT. time.monotonic() is one clock for all processes on Linux.
+    RUN_INVOCATION_TIMEOUT. time.monotonic() is one clock for all processes on Linux. The writes are not
+    atomic, so each slot carries a sequence number, odd while being written (a seqlock): a reader never
+    acts on a half-written slot, e.g. a new mini-batch with the previous start time.
     """
 
-    _SLOT = struct.Struct("<dd")
+    _SEQ = struct.Struct("<Q")
+    _DATA = struct.Struct("<qd")
+    _SIZE = _SEQ.size + _DATA.size
 
     def __init__(self, path: Path, slots: int, create: bool = False):
         import mmap
 
         if create:
-            path.write_bytes(self._SLOT.pack(-1.0, 0.0) * slots)
+            path.write_bytes((self._SEQ.pack(0) + self._DATA.pack(-1, 0.0)) * slots)
         with path.open("r+b") as handle:
-            self._map = mmap.mmap(handle.fileno(), self._SLOT.size * slots)
+            self._map = mmap.mmap(handle.fileno(), self._SIZE * slots)
+        self._seq = [0] * slots  # the writer's own counters (each slot has one writer)
+
+    def _write(self, slot: int, batch: int, started: float) -> None:
+        offset = slot * self._SIZE
+        self._seq[slot] += 1
+        self._SEQ.pack_into(self._map, offset, self._seq[slot])  # odd: being written
+        self._DATA.pack_into(self._map, offset + self._SEQ.size, batch, started)
+        self._seq[slot] += 1
+        self._SEQ.pack_into(self._map, offset, self._seq[slot])  # even: consistent
 
     def start(self, slot: int, batch: int, started: float) -> None:
-        self._SLOT.pack_into(self._map, slot * self._SLOT.size, batch, started)
+        self._write(slot, batch, started)
 
     def clear(self, slot: int) -> None:
-        self._SLOT.pack_into(self._map, slot * self._SLOT.size, -1.0, 0.0)
+        self._write(slot, -1, 0.0)
+
+    def reset(self, slot: int) -> None:
+        """For the parent, before a new worker takes the slot: the new writer counts from zero."""
+        self._SEQ.pack_into(self._map, slot * self._SIZE, 0)
+        self._DATA.pack_into(self._map, slot * self._SIZE + self._SEQ.size, -1, 0.0)
 
     def read(self, slot: int) -> tuple[int, float]:
-        batch, started = self._SLOT.unpack_from(self._map, slot * self._SLOT.size)
-        return int(batch), started
+        """(mini-batch, start time) of a consistent state, or (-1, 0.0) if the slot is being written."""
+        offset = slot * self._SIZE
+        for _ in range(3):
+            (before,) = self._SEQ.unpack_from(self._map, offset)
+            batch, started = self._DATA.unpack_from(self._map, offset + self._SEQ.size)
+            (after,) = self._SEQ.unpack_from(self._map, offset)
+            if before == after and before % 2 == 0:
+                return batch, started
+        return -1, 0.0
 
     def close(self) -> None:
         self._map.close()

@@ -84,3 +84,18 @@ def test_backlog_of_a_resumed_run_skips_finished_mini_batches(tmp_path):
     backlog = Backlog.pending_in(path)
     assert backlog.ranges == deque([range(1, 3), range(4, 5)]) and backlog.left == 3
     assert backlog.take(5) == (1, 2) and backlog.take(5) == (4, 1) and backlog.empty
+
+
+def test_a_slot_being_written_is_never_read_as_a_running_mini_batch(tmp_path):
+    import struct
+
+    writer = SlotTable(tmp_path / "slots", 1, create=True)
+    reader = SlotTable(tmp_path / "slots", 1)
+    writer.start(0, 7, 100.0)
+    writer.clear(0)
+    # Tear the slot as a concurrent write would: odd sequence, new mini-batch, the old start time.
+    with open(tmp_path / "slots", "r+b") as handle:
+        handle.write(struct.pack("<Qqd", 5, 8, 0.0))
+    assert reader.read(0) == (-1, 0.0)
+    writer.start(0, 8, 200.0)  # the write completes
+    assert reader.read(0) == (8, 200.0)
