@@ -31,7 +31,7 @@ RESUME ?=
 DRY_RUN ?=
 PLAN_FILE ?=
 RUN_ID ?=
-SDK ?= v1
+SDK ?=
 IMAGE ?=
 AZURITE ?= tools/azurite/node_modules/.bin/azurite-blob
 export AZURITE
@@ -40,7 +40,7 @@ export AZURITE
 IMAGE_NAME ?= azureml-batch-toolkit
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 REGISTRY ?=
-CLOUD = $(PYTHON) -m orchestration.cloud --sdk $(SDK) $(if $(DRY_RUN),--dry-run) \
+CLOUD = $(PYTHON) -m orchestration.cloud $(if $(SDK),--sdk $(SDK)) $(if $(DRY_RUN),--dry-run) \
 	$(if $(PLAN_FILE),--plan-file $(PLAN_FILE))
 
 #################################################################################

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     azure_client_secret: SecretStr = SecretStr("")
 
     # --- Pipeline
+    aml_sdk: str = "v1"  # v1: ParallelRunStep; v2: the azure-ai-ml parallel job
     pipeline_endpoint_name: str = "california-housing-endpoint"
     pipeline_name: str = "california-housing-pipeline"
     input_dir: str = "raw"
@@ -113,6 +114,13 @@ class Settings(BaseSettings):
     def _check_mini_batch_size(cls, value: str) -> str:
         parse_mini_batch_size(value)
         return value.strip()
+
+    @field_validator("aml_sdk")
+    @classmethod
+    def _check_sdk(cls, value: str) -> str:
+        if value.strip().lower() not in ("v1", "v2"):
+            raise ValueError("expected v1 (ParallelRunStep) or v2 (the parallel job)")
+        return value.strip().lower()
 
     @field_validator("output_action")
     @classmethod

@@ -192,10 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="upload: the folder to upload")
     parser.add_argument("--image", help="publish: run in this pushed image, not one built from docker/")
     parser.add_argument("--run-id", help="logs: the pipeline run")
-    parser.add_argument("--sdk", choices=("v1", "v2"), default="v1",
-                        help="publish/run: SDK v1 ParallelRunStep (default) or the SDK v2 parallel job")
+    parser.add_argument("--sdk", choices=("v1", "v2"),
+                        help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")
     args = parser.parse_args(argv)
-    settings = load_settings()
+    settings = load_settings(**({"AML_SDK": args.sdk} if args.sdk else {}))
+    args.sdk = settings.aml_sdk
     setup_logging(settings.logging_level)
     logging.getLogger("azure").setLevel(logging.WARNING)  # no request/response dumps in the logs
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices

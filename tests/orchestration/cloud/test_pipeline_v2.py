@@ -74,3 +74,10 @@ def test_summary_only_leaves_append_row_to_unset():
 def test_tabular_sizes_are_converted_as_the_sdk_does():
     job = build_pipeline_job(load_settings(env_file=None, MINI_BATCH_SIZE="10KB"))
     assert str(job.jobs["extraction"].mini_batch_size) == "10240"
+
+
+def test_one_setting_switches_the_backend(tmp_path):
+    v2 = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path, AML_SDK="v2")
+    v1 = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path)
+    assert v2.returncode == v1.returncode == 0
+    assert "type: parallel" in v2.stdout and '"type": "ParallelRunStep"' in v1.stdout
