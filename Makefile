@@ -73,6 +73,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/flake8 src tools tests
 	$(VENV)/bin/hadolint docker/Dockerfile
 
+## Rewrite the code to fix style problems flake8 reports (autopep8, settings from .flake8)
+.PHONY: format
+format: $(VENV)/.installed
+	$(VENV)/bin/autopep8 --in-place --recursive --global-config .flake8 src tools tests
+
 # The Azure Storage emulator the tests run against, pinned in tools/azurite/package-lock.json.
 $(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
 	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
