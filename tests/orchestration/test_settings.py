@@ -84,3 +84,18 @@ def test_a_command_exits_2_without_traceback_on_bad_settings(tmp_path):
     assert "Traceback" not in result.stderr
     for name in ("MINI_BATCH_SIZE", "NODE_COUNT", "ERROR_THRESHOLD"):
         assert name in result.stderr
+
+
+def test_env_example_documents_every_setting_with_its_default():
+    from orchestration.settings import Settings
+    from tests.conftest import ROOT
+
+    example = ROOT / ".env.example"
+    lines = [line for line in example.read_text().splitlines() if line and not line.startswith("#")]
+    keys = [line.split("=", 1)[0] for line in lines]
+    assert all(" " not in line.split("=", 1)[0] and "=" in line for line in lines)  # bare KEY=value
+    assert sorted(keys) == sorted(name.upper() for name in Settings.model_fields)
+    from_example = load_settings(example)
+    assert from_example == load_settings(env_file=None)  # the example's values are the defaults
+    readme = (ROOT / "README.md").read_text()
+    assert [key for key in keys if f"`{key}`" not in readme] == []  # the README's settings table
