@@ -20,6 +20,14 @@ except ImportError:  # Azure ML runs this file from a snapshot of src/ that is n
 log = logging.getLogger("preparation")
 
 
+def datastore_connection_string(protocol: str, account: str, endpoint: str, key: str | None,
+                                sas_token: str | None) -> str:
+    """A storage connection string from a registered blob datastore's fields (key or SAS token)."""
+    credential = f"AccountKey={key}" if key else f"SharedAccessSignature={(sas_token or '').lstrip('?')}"
+    return (f"DefaultEndpointsProtocol={protocol or 'https'};AccountName={account};{credential};"
+            f"EndpointSuffix={endpoint or 'core.windows.net'}")
+
+
 def download_from_datastore(datastore_name: str, prefix: str, output: Path) -> int:
     """Inside an Azure ML run: the datastore's container, reached with its registered credentials."""
     from azureml.core import Run
@@ -28,9 +36,12 @@ def download_from_datastore(datastore_name: str, prefix: str, output: Path) -> i
     from orchestration.settings import load_settings
 
     store = Run.get_context().experiment.workspace.datastores[datastore_name]
+    connection = datastore_connection_string(
+        store.protocol, store.account_name, store.endpoint, store.account_key, store.sas_token
+    )
     settings = load_settings(
-        env_file=None, AML_STORAGE_ACCOUNT_NAME=store.account_name, AML_STORAGE_ACCOUNT_KEY=store.account_key,
-        AML_BLOB_CONTAINER_NAME=store.container_name, AZURE_STORAGE_CONNECTION_STRING="",
+        env_file=None, AZURE_STORAGE_CONNECTION_STRING=connection,
+        AML_BLOB_CONTAINER_NAME=store.container_name,
     )
     return download_prefix(container_for(settings), prefix, output).transferred
 
