@@ -399,12 +399,17 @@ class Scheduler:
                 status, code = "Failed", EXIT_FAILED
         except Interrupted as exc:
             status, reason, code = "Interrupted", f"stopped by {exc.signal_name}", exc.exit_code
+        except BaseException:  # a planning error (e.g. an unreadable tabular file) or a bug
+            status = "Error"
+            raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if self.planner is not None:
                 self.planner.stop()
             self.release_workers(graceful=status == "Completed")
+            if status == "Error":
+                self.join_workers()
             if self.records_fd >= 0:
                 os.close(self.records_fd)
             self.slot_table.close()

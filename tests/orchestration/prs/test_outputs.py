@@ -102,3 +102,29 @@ def test_a_progress_bar_on_a_terminal(monkeypatch):
     progress.close()
     shown = terminal.getvalue()
     assert "extract" in shown and "3/10" in shown and "failed=1" in shown and "mini-batch/s" in shown
+
+
+def test_a_bad_tabular_file_stops_the_run_with_a_usage_error_and_no_orphans(tmp_path, markers):
+    import os
+
+    from orchestration.cli import UsageError
+
+    def children() -> set[str]:  # this process's children, zombies included
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == str(os.getpid()):
+                found.add(pid)
+        return found
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x\n1\n")
+    (folder / "b.xlsx").write_bytes(b"not a table")
+    before = children()  # e.g. the Azurite emulator started by other tests
+    with pytest.raises(UsageError, match=r"b\.xlsx: expected one of \.csv, \.parquet, \.jsonl"):
+        run(tmp_path, markers, entry_script=SCRIPTS / "frame_entry.py", arguments=(), input_type="tabular")
+    assert children() - before == set()
