@@ -90,7 +90,7 @@ def result_length(result: Any) -> int:
 def serialize_rows(result: Any) -> bytes:
     """append_row's format: str() of each element per line; a DataFrame space-separated, no header/index."""
     if isinstance(result, (list, tuple)):
-        text = "".join(f"{item}\n" for item in result)
+        text = "\n".join(map(str, result)) + "\n" if result else ""
     else:
         text = result.to_csv(sep=" ", header=False, index=False)
     return text.encode("utf-8", "backslashreplace")
