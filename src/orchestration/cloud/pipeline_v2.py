@@ -11,7 +11,6 @@ ALLOWED_FAILED_PERCENT has no v2 field and goes into program_arguments, as the m
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from orchestration.cloud.pipeline import (
@@ -110,7 +109,3 @@ def build_pipeline_job(settings: Settings, environment: str | None = None) -> An
     raw = Input(type="uri_folder", mode="ro_mount",
                 path=datastore_uri(settings.aml_blob_datastore_name, settings.input_dir))
     return california_housing(raw=raw)
-
-
-def write_job_yaml(job: Any, path: Path) -> None:
-    job.dump(str(path))

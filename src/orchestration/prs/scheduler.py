@@ -29,12 +29,13 @@ from tqdm import tqdm
 from orchestration.cli import UsageError
 from orchestration.prs.config import RunConfig
 from orchestration.prs.backlog import Backlog, Planner
-from orchestration.prs.planning import Plan, sorted_listing, write_plan
+from orchestration.prs.planning import Plan, write_plan
 from orchestration.prs.report import (
     Summary, count_batches, describe_failures, merge_output, write_logs,
 )
 from orchestration.prs.state import (
-    FAILED, BatchRecord, SlotTable, StatePaths, iter_records, read_record, write_record,
+    FAILED, BatchRecord, SlotTable, StatePaths, decode_task, iter_records, read_record, read_task_lines,
+    task_files, write_record,
 )
 from orchestration.prs.worker import (
     CRASH, DONE, ERROR, INIT_FAILED, PARTIAL, READY, SUCCESS, TIMEOUT, WorkerSpec, attempt_row,
@@ -180,7 +181,9 @@ class Scheduler:
             shutil.rmtree(scratch.root, ignore_errors=True)
         if previous.get("listing_sha256") != self.plan.listing_sha256:
             raise ResumeRefused(refuse.format("input files were added, removed or renamed since that run"))
-        changed = first_changed_file(config.inputs, previous["started_ns"])
+        changed = first_changed_file(
+            state, self.plan.batches, config.input_type == "tabular", previous["started_ns"]
+        )
         if changed:
             raise ResumeRefused(refuse.format(f"{changed} changed after that run started"))
         with open(state.batches, "r+b") as records:  # failed mini-batches get a new chance
@@ -358,11 +361,11 @@ class Scheduler:
         if config.allowed_failed_count != -1 and len(tally.live_failed) > config.allowed_failed_count:
             return (f"ALLOWED_FAILED_COUNT={config.allowed_failed_count} exceeded: "
                     f"{len(tally.live_failed)} mini-batches failed")
-        scheduled = self.backlog.empty and self.plan is not None
-        percent = 100.0 * len(tally.live_failed) / max(self.plan.batches if self.plan else 1, 1)
-        if scheduled and config.allowed_failed_percent < 100 and percent > config.allowed_failed_percent:
-            return (f"ALLOWED_FAILED_PERCENT={config.allowed_failed_percent:g} exceeded: "
-                    f"{percent:.1f}% of mini-batches failed")
+        if config.allowed_failed_percent < 100 and self.plan is not None and self.backlog.empty:
+            percent = 100.0 * len(tally.live_failed) / max(self.plan.batches, 1)  # all scheduled
+            if percent > config.allowed_failed_percent:
+                return (f"ALLOWED_FAILED_PERCENT={config.allowed_failed_percent:g} exceeded: "
+                        f"{percent:.1f}% of mini-batches failed")
         if not any(self.workers) and self.work_left():
             return (f"init() failed {self.init_failures} times and no worker is left; last error:\n"
                     f"{self.last_init_error.rstrip()}")
@@ -424,7 +427,7 @@ class Scheduler:
         try:
             while True:
                 self.poll_planner()
-                if self.records_fd < 0 and state_ready(self.state):
+                if self.records_fd < 0 and self.state.batches.exists():  # the planner has begun
                     self.records_fd = os.open(self.state.batches, os.O_RDWR)
                 if not self.work_left():
                     return ""
@@ -554,24 +557,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def state_ready(state: StatePaths) -> bool:
-    return state.batches.exists()
-
-
-def first_changed_file(inputs: tuple[Path, ...], since_ns: int) -> str:
-    """The first input file changed (status change time) after `since_ns`, or ''.
+def first_changed_file(state: StatePaths, batches: int, tabular: bool, since_ns: int,
+                       chunk: int = 4096) -> str:
+    """The first file of the plan changed (status change time) after `since_ns`, or ''.
 
     ctime moves on every write, rename or replacement and cannot be set back, so this catches what a
     size/mtime comparison would miss, at the cost of one stat per file, paid on resume only.
     """
-    for root in inputs:
-        for names in sorted_listing(root):
-            for path in names:
-                try:
-                    if os.stat(path).st_ctime_ns > since_ns:
+    checked = ""
+    with open(state.tasks, "rb") as tasks, open(state.tasks_index, "rb") as index:
+        for first in range(0, batches, chunk):
+            for line in read_task_lines(tasks.fileno(), index.fileno(), first, min(chunk, batches - first)):
+                for path in task_files(decode_task(line, tabular), tabular):
+                    if path == checked:  # the slices of one tabular file
+                        continue
+                    checked = path
+                    try:
+                        if os.stat(path).st_ctime_ns > since_ns:
+                            return path
+                    except OSError:
                         return path
-                except OSError:
-                    return path
     return ""
 
 
