@@ -77,10 +77,8 @@ class BatchRecord:
     lines: int = 0
 
     def pack(self) -> bytes:
-        return _RECORD.pack(
-            self.status, min(self.attempts, 255), 0, self.items, self.succeeded, self.part, self.offset,
-            self.length, self.lines,
-        )
+        return pack_record(self.status, self.attempts, self.items, self.succeeded, self.part, self.offset,
+                           self.length, self.lines)
 
     @classmethod
     def unpack(cls, data: bytes) -> "BatchRecord":
@@ -92,21 +90,27 @@ def write_record(fd: int, batch: int, record: BatchRecord) -> None:
     os.pwrite(fd, record.pack(), batch * RECORD_SIZE)
 
 
+def pack_record(status: int, attempts: int, items: int, succeeded: int, part: int, offset: int,
+                length: int, lines: int) -> bytes:
+    """The one place that knows the record layout (the spare field, attempts capped to a byte)."""
+    return _RECORD.pack(status, min(attempts, 255), 0, items, succeeded, part, offset, length, lines)
+
+
 def pending_record(items: int) -> bytes:
-    return _RECORD.pack(PENDING, 0, 0, items, 0, 0, 0, 0, 0)
+    return pack_record(PENDING, 0, items, 0, 0, 0, 0, 0)
 
 
 def write_records(fd: int, records: list[tuple[int, ...]]) -> None:
     """Writes (mini-batch, status, attempts, items, succeeded, part, offset, length, lines) tuples, one
     pwrite per run of consecutive mini-batches."""
     run_start, chunk = -1, bytearray()
-    for batch, status, attempts, items, succeeded, part, offset, length, lines in records:
+    for batch, *fields in records:
         if chunk and batch != run_start + len(chunk) // RECORD_SIZE:
             os.pwrite(fd, chunk, run_start * RECORD_SIZE)
             chunk = bytearray()
         if not chunk:
             run_start = batch
-        chunk += _RECORD.pack(status, min(attempts, 255), 0, items, succeeded, part, offset, length, lines)
+        chunk += pack_record(*fields)
     if chunk:
         os.pwrite(fd, chunk, run_start * RECORD_SIZE)
 
