@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestration.prs.config import RESERVED_ARGUMENTS
+from orchestration.prs.config import reserved_arguments
 from orchestration.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,9 +59,8 @@ def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = 
     for name in STEP_NAMES.values():
         if not STEP_NAME.match(name) or not 3 <= len(name) <= 32:
             problems.append(f"step name {name!r}: expected 3-32 of a-z, 0-9 and '-'")
-    for argument in extraction_arguments:
-        if argument.lstrip("-").split("=", 1)[0] in RESERVED_ARGUMENTS and argument.startswith("--"):
-            problems.append(f"extraction argument {argument}: reserved by ParallelRunStep")
+    for argument in reserved_arguments(extraction_arguments):
+        problems.append(f"extraction argument {argument}: reserved by ParallelRunStep")
     if problems:
         raise SettingsError(problems)
 

@@ -16,6 +16,13 @@ RESERVED_ARGUMENTS = (
     "output_action", "logging_level", "process_count_per_node", "run_invocation_timeout", "run_max_try",
     "append_row_file_name", "partition_keys",
 )
+
+
+def reserved_arguments(arguments: tuple[str, ...]) -> list[str]:
+    """The arguments ParallelRunStep refuses: `--<reserved>` or `--<reserved>=...`."""
+    return [a for a in arguments if a.startswith("--") and a[2:].split("=", 1)[0] in RESERVED_ARGUMENTS]
+
+
 TABULAR_SUFFIXES = (".csv", ".parquet", ".jsonl")
 
 
@@ -90,10 +97,8 @@ class RunConfig:
             problems.append(f"input type {self.input_type!r}: expected file or tabular")
         if self.arguments and not self.arguments[0].startswith("-"):
             problems.append(f"arguments: the first must start with '-' (got {self.arguments[0]!r})")
-        for arg in self.arguments:
-            name = arg.lstrip("-").split("=", 1)[0]
-            if arg.startswith("--") and name in RESERVED_ARGUMENTS:
-                problems.append(f"arguments: --{name} is reserved by ParallelRunStep")
+        for arg in reserved_arguments(self.arguments):
+            problems.append(f"arguments: --{arg[2:].split('=', 1)[0]} is reserved by ParallelRunStep")
         return problems
 
     def driver_argv(self) -> list[str]:
