@@ -131,8 +131,6 @@ def ensure_container(container: ContainerClient) -> None:
         log.info("created container %s", container.container_name)
     except ResourceExistsError:
         pass
-    except AzureError as exc:
-        raise _explain(container, exc) from None
 
 
 def existing_md5s(container: ContainerClient, prefix: str) -> dict[str, bytes]:
