@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 
@@ -16,14 +17,43 @@ class UsageError(Exception):
     """A bad argument or input given by the user (not a bug): reported without a traceback, exit 2."""
 
 
+# Credentials as they appear in URLs, connection strings and token requests: the value is masked.
+SECRET_PATTERN = re.compile(
+    r"(?i)\b(sig|AccountKey|SharedAccessSignature|SharedAccessKey|client_secret|password|access_token"
+    r"|refresh_token)=[^&;\s'\"]+"
+)
+# Libraries that log whole requests (URLs with SAS signatures, headers) at DEBUG.
+CHATTY_LOGGERS = ("azure", "urllib3", "msal", "msrest", "adal-python", "azureml._vendor")
+
+
+class RedactSecrets(logging.Filter):
+    """Masks credential values in every record a handler writes, whichever library logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Logs to stderr with timestamps; a command's own result goes to stdout."""
+    """Logs to stderr with timestamps, secrets masked; a command's own result goes to stdout.
+
+    Request-level loggers of the HTTP and Azure libraries stay at WARNING even at DEBUG: their records
+    carry URLs and headers, and the toolkit's own DEBUG lines are what a user debugs with.
+    """
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_command(main: Callable[[], int]) -> None:

@@ -18,8 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # on int(), so one optional unit is accepted here.
 MINI_BATCH_SIZE_PATTERN = re.compile(r"^(\d+)([kKmMgG][bB])?$")
 _UNIT_BYTES = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
-# Characters ParallelRunConfig refuses in append_row_file_name ("must be a valid UNIX file name").
-APPEND_ROW_FORBIDDEN = set('~"#%&*:<>?/\\{|}')
+# A portable file name. ParallelRunConfig only refuses ~"#%&*:<>?/\{|}, but the name also enters the v2
+# job's output URI and command lines, where a space, quote or `$(...)` would break or inject.
+APPEND_ROW_FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 
@@ -132,10 +133,9 @@ class Settings(BaseSettings):
     @field_validator("append_row_file_name")
     @classmethod
     def _check_append_row_file_name(cls, value: str) -> str:
-        if not value or value in (".", "..") or APPEND_ROW_FORBIDDEN & set(value):
-            raise ValueError(
-                "expected a plain file name without any of " + "".join(sorted(APPEND_ROW_FORBIDDEN))
-            )
+        if not APPEND_ROW_FILE_NAME_PATTERN.match(value):
+            raise ValueError("expected a plain file name of letters, digits, '.', '_' and '-', "
+                             "not starting with '.' or '-'")
         return value
 
     @field_validator("logging_level")

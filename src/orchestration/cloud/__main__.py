@@ -198,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(**({"AML_SDK": args.sdk} if args.sdk else {}))
     args.sdk = settings.aml_sdk
     setup_logging(settings.logging_level)
-    logging.getLogger("azure").setLevel(logging.WARNING)  # no request/response dumps in the logs
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices
     return COMMANDS[args.command](settings, args)
 

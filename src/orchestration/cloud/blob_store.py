@@ -1,10 +1,10 @@
-"""Blob storage for the raw files: upload from a folder, download into a step's output. No Azure ML.
+"""Blob storage for the raw files: `make upload` sends a folder to the datastore's container. No Azure ML.
 
 Uses azure-storage-blob, with the account name and key or, when set, AZURE_STORAGE_CONNECTION_STRING
 (which is how the tests point it at the Azurite emulator). Uploads are concurrent, idempotent — a blob whose
 Content-MD5 already matches the local file is not rewritten — and retried on transient errors by the SDK's
-retry policy. Downloads refuse blob names that would escape the target folder. No message ever carries the
-account key or the connection string.
+retry policy. No message ever carries the account key or the connection string. (In Azure ML the steps
+read the datastore folder as a mounted input: no storage credential reaches a compute node.)
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TypeVar
 
 from azure.core.exceptions import (
@@ -34,10 +34,6 @@ T = TypeVar("T")
 
 class BlobStoreError(Exception):
     """A storage problem explained for the user; never carries a secret."""
-
-
-class UnsafeBlobName(BlobStoreError):
-    """A blob name that would land outside the download folder."""
 
 
 @dataclass(frozen=True)
@@ -101,20 +97,6 @@ def blob_name(prefix: str, relative: Path) -> str:
     return folder_prefix(prefix) + relative.as_posix()
 
 
-def safe_target(root: Path, prefix: str, name: str) -> Path:
-    """Where blob `name` (below `prefix`) goes inside `root`.
-
-    Raises:
-        UnsafeBlobName: for names that are absolute or climb out with `..` (or hold a backslash).
-    """
-    start = folder_prefix(prefix)
-    relative = name[len(start):] if name.startswith(start) else name
-    parts = PurePosixPath(relative).parts
-    if not relative or relative.startswith("/") or "\\" in relative or "//" in relative or ".." in parts:
-        raise UnsafeBlobName(f"refusing blob {name!r}: it would be written outside {root}")
-    return root.joinpath(*parts)
-
-
 def _run_all(work: Callable[[T], int], items: Iterable[T], total: int, what: str) -> int:
     """Runs `work` on every item with WORKERS threads and a progress bar; returns the sum of results."""
     done = 0
@@ -168,27 +150,3 @@ def upload_folder(container: ContainerClient, source: Path, prefix: str) -> Tran
     except AzureError as exc:
         raise _explain(container, exc) from None
     return Transfer(transferred=len(plan), skipped=len(files) - len(plan), bytes=size)
-
-
-def download_prefix(container: ContainerClient, prefix: str, target: Path) -> Transfer:
-    """Downloads every blob below `prefix` into `target`, keeping relative paths.
-
-    Every name is checked before anything is written, so an unsafe name leaves the folder untouched.
-    """
-    try:
-        listing = container.list_blobs(name_starts_with=folder_prefix(prefix) or None)
-        names = [b.name for b in listing if not b.name.endswith("/")]  # skip folder placeholders
-        destinations = [(name, safe_target(target, prefix, name)) for name in names]
-
-        def download(item: tuple[str, Path]) -> int:
-            name, path = item
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("wb") as handle:
-                return container.download_blob(name).readinto(handle)
-
-        size = _run_all(download, destinations, len(destinations), "download")
-    except BlobStoreError:
-        raise
-    except AzureError as exc:
-        raise _explain(container, exc) from None
-    return Transfer(transferred=len(destinations), skipped=0, bytes=size)

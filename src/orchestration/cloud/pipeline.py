@@ -34,6 +34,9 @@ CLUSTER_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,15}$")
 DATASTORE_NAME = re.compile(r"^[a-zA-Z0-9_]{1,255}$")
 CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")  # environments, pipelines, endpoints
+# A folder of blob names that is safe both in a datastore URI and on a command line.
+FOLDER = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$")
 
 
 def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = ()) -> None:
@@ -54,8 +57,14 @@ def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = 
     if settings.aml_storage_account_name and not ACCOUNT_NAME.match(settings.aml_storage_account_name):
         problems.append("AML_STORAGE_ACCOUNT_NAME: expected 3-24 lower-case letters and digits "
                         f"(got {settings.aml_storage_account_name!r})")
-    if not settings.input_dir.strip("/") or ".." in settings.input_dir.split("/"):
-        problems.append(f"INPUT_DIR: expected a folder inside the container (got {settings.input_dir!r})")
+    if not FOLDER.match(settings.input_dir.lstrip("/")) or ".." in settings.input_dir.split("/"):
+        problems.append("INPUT_DIR: expected a folder inside the container, of letters, digits, '.', '_', "
+                        f"'-' and '/' (got {settings.input_dir!r})")
+    for variable in ("AML_ENV_NAME", "PIPELINE_NAME", "PIPELINE_ENDPOINT_NAME"):
+        value = getattr(settings, variable.lower())
+        if not ASSET_NAME.match(value):
+            problems.append(f"{variable}: expected letters, digits, '.', '_' and '-', starting with a letter "
+                            f"or digit (got {value!r})")
     for name in STEP_NAMES.values():
         if not STEP_NAME.match(name) or not 3 <= len(name) <= 32:
             problems.append(f"step name {name!r}: expected 3-32 of a-z, 0-9 and '-'")

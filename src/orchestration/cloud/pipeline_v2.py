@@ -8,17 +8,23 @@ so the YAML written by a dry run loads back with `azure.ai.ml.load_job` as the s
 Mapping choices where the SDK and the docs disagree: RUN_MAX_TRY counts attempts, `max_retries` counts
 retries (Learn: default 2, i.e. 3 attempts), so max_retries = RUN_MAX_TRY - 1 and both defaults agree;
 ALLOWED_FAILED_PERCENT has no v2 field and goes into program_arguments, as the migration guide says.
-"""
-from __future__ import annotations
 
+No value of a setting is pasted into a node's `command:`: paths arrive as `${{inputs.*}}`/`${{outputs.*}}`
+bindings, and the training step reads its rows from a `uri_file` input, so it needs no file name.
+"""
+# No `from __future__ import annotations` here: @dsl.pipeline reads the pipeline function's annotations
+# as its input types, and postponed (string) annotations would leave them unknown.
+import re
 from typing import Any
 
 from orchestration.cloud.pipeline import (
     ENTRY_SCRIPT, EXPERIMENT_NAME, PREPARE_SCRIPT, SOURCE_DIRECTORY, STEP_NAMES, TRAIN_SCRIPT,
     check_for_azure,
 )
-from orchestration.settings import Settings
+from orchestration.settings import Settings, SettingsError
 
+# azure-ai-ml's rule for component names (azure/ai/ml/_schema/component/component.py, ComponentNameStr).
+COMPONENT_NAME = re.compile(r"^[a-z][a-z\d_]*$")
 OUTPUTS_PATH = "azureml://datastores/{datastore}/paths/outputs/${{{{name}}}}"  # ${{name}}: the job's name
 
 
@@ -30,6 +36,19 @@ def environment_reference(settings: Settings, version: str | None = None) -> str
     """`azureml:<name>@latest`, or a pinned version once `publish` has built it from docker/Dockerfile."""
     name = settings.aml_env_name
     return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+
+
+def component_name(settings: Settings) -> str:
+    """PIPELINE_NAME as a v2 component name: lower case, '-' and '.' become '_'.
+
+    Raises:
+        SettingsError: when the result still breaks the SDK's rule (e.g. it starts with a digit).
+    """
+    name = re.sub(r"[-.]", "_", settings.pipeline_name.lower())
+    if not COMPONENT_NAME.match(name):
+        raise SettingsError([f"PIPELINE_NAME: expected a letter first, then letters, digits, '_', '-' or '.' "
+                             f"for the v2 pipeline component (got {settings.pipeline_name!r})"])
+    return name
 
 
 def parallel_settings(settings: Settings) -> dict[str, Any]:
@@ -58,6 +77,7 @@ def build_pipeline_job(settings: Settings, environment: str | None = None) -> An
     from azure.ai.ml.parallel import RunFunction, parallel_run_function
 
     check_for_azure(settings)
+    name = component_name(settings)
     env = environment or environment_reference(settings)
     code = str(SOURCE_DIRECTORY)
     mapped = parallel_settings(settings)
@@ -91,16 +111,17 @@ def build_pipeline_job(settings: Settings, environment: str | None = None) -> An
     )
     train = command(
         name=STEP_NAMES["training"], display_name=STEP_NAMES["training"], code=code, environment=env,
-        command=(f"python {TRAIN_SCRIPT} --input ${{{{inputs.rows}}}} --append-row-file-name "
-                 f"{settings.append_row_file_name} --output ${{{{outputs.model_dir}}}}"),
+        command=f"python {TRAIN_SCRIPT} --input ${{{{inputs.rows}}}} --output ${{{{outputs.model_dir}}}}",
         inputs={"rows": Input(type="uri_file", mode="ro_mount")},
         outputs={"model_dir": Output(type="uri_folder", mode="rw_mount", path=f"{outputs}/training")},
     )
 
-    @dsl.pipeline(name=settings.pipeline_name, experiment_name=EXPERIMENT_NAME,
+    raw_folder = Input(type="uri_folder", mode="ro_mount")
+
+    @dsl.pipeline(name=name, display_name=settings.pipeline_name, experiment_name=EXPERIMENT_NAME,
                   compute=settings.aml_compute_cluster_name,
                   description="prepare -> extract (parallel job) -> train")
-    def california_housing(raw):  # no annotations: dsl reads them as input types
+    def california_housing(raw: raw_folder):  # the annotation is the pipeline input's type
         preparation = prepare(raw=raw)
         extraction = extract(prepared=preparation.outputs.prepared)
         training = train(rows=extraction.outputs.extracted)

@@ -1,0 +1,42 @@
+"""The package directions hold: steps ← orchestration ← tools (an arrow points at what may be imported).
+
+`src/steps` runs inside Azure ML from a snapshot of `src/` and must not need the orchestration side (its
+settings, pydantic, the runner); `orchestration` must not need the developer tools.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = {"steps": ROOT / "src" / "steps", "orchestration": ROOT / "src" / "orchestration",
+          "tools": ROOT / "tools"}
+FORBIDDEN = {"steps": {"orchestration", "tools"}, "orchestration": {"tools"}, "tools": set()}
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The top-level package of every import in a file, including imports inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def violations(layer: str) -> list[str]:
+    return [f"{path.relative_to(ROOT)} imports {package}"
+            for path in sorted(LAYERS[layer].rglob("*.py"))
+            for package in sorted(imported_packages(path) & FORBIDDEN[layer])]
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_no_layer_imports_a_layer_above_it(layer):
+    assert violations(layer) == []
+
+
+def test_the_check_sees_imports_inside_functions(tmp_path):
+    source = tmp_path / "step.py"
+    source.write_text("def f():\n    from orchestration.cloud import blob_store\n")
+    assert imported_packages(source) == {"orchestration"}
