@@ -144,9 +144,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     pipeline_run.wait_for_completion(show_output=True, raise_on_error=False)
     status = pipeline_run.get_status()
     target = ROOT / "outputs" / "azure" / pipeline_run.id
-    workspace.download_results(pipeline_run, plan, target, settings)
+    workspace.download_results(pipeline_run, target)
+    if status != "Finished":
+        failed = ", ".join(workspace.failed_steps(pipeline_run)) or "none reported"
+        print(f"run {pipeline_run.id} {status} (failed steps: {failed}); logs in {target / 'logs'}")
+        return 1
     print(f"run {pipeline_run.id} {status}; results in {target}")
-    return 0 if status == "Finished" else 1
+    return 0
 
 
 def logs(settings: Settings, args: argparse.Namespace) -> int:

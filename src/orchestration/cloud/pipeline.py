@@ -136,18 +136,20 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
     }
 
 
-# What the image build needs from the repository: the Dockerfile and the dependency manifests.
-BUILD_CONTEXT_FILES = (
-    DOCKERFILE, Path("pyproject.toml"), Path("uv.lock"), Path("tools/azurite/package.json"),
-    Path("tools/azurite/package-lock.json"),
-)
+# What Azure ML's image build receives: a flat context, each file under its base name, because SDK v1's
+# DockerBuildContext.from_local_directory keys the uploaded files by base name
+# (azureml/core/environment.py, from_local_directory: `os.path.basename`). The Dockerfile's COPYs name
+# only root-level files, so the repository root (make docker-build) and this context both build it.
+BUILD_DOCKERFILE = "Dockerfile"
+BUILD_CONTEXT_FILES = {BUILD_DOCKERFILE: DOCKERFILE, "pyproject.toml": Path("pyproject.toml"),
+                       "uv.lock": Path("uv.lock")}
 
 
 def stage_build_context(target: Path) -> Path:
     """Copies BUILD_CONTEXT_FILES into `target`, so Azure ML uploads a few KB, not the repository."""
-    for relative in BUILD_CONTEXT_FILES:
-        (target / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / relative, target / relative)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, source in BUILD_CONTEXT_FILES.items():
+        shutil.copyfile(ROOT / source, target / name)
     return target
 
 
@@ -166,7 +168,7 @@ def build_environment(plan: dict[str, Any], workspace: Any = None) -> Any:
     elif workspace is not None:
         context_dir = stage_build_context(Path(tempfile.mkdtemp(prefix="aml-image-")))
         context = DockerBuildContext.from_local_directory(
-            workspace=workspace, path=str(context_dir), dockerfile_path=spec["dockerfile_path"]
+            workspace=workspace, path=str(context_dir), dockerfile_path=BUILD_DOCKERFILE
         )
         environment = Environment.from_docker_build_context(spec["name"], context)
     else:

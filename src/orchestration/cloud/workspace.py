@@ -7,6 +7,7 @@ pipeline's shape, what a difference is) lives in pure functions elsewhere and is
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,19 @@ from orchestration.settings import Settings
 log = logging.getLogger(__name__)
 
 SERVICE_PRINCIPAL, AZURE_CLI, INTERACTIVE = "service principal", "Azure CLI login", "interactive login"
+
+
+class PipelineInvalid(Exception):
+    """Pipeline.validate() found errors: nothing was published."""
+
+    def __init__(self, errors: list[Any]):
+        self.errors = errors
+        super().__init__("the pipeline is invalid, nothing was published:\n" +
+                         "\n".join(f"  - {error}" for error in errors))
+
+
+class NoRegistry(Exception):
+    """The workspace has no container registry yet."""
 
 
 def authentication_kind(settings: Settings, cli_logged_in: bool) -> str:
@@ -26,10 +40,27 @@ def authentication_kind(settings: Settings, cli_logged_in: bool) -> str:
     return AZURE_CLI if cli_logged_in else INTERACTIVE
 
 
+def cli_token_getter(credential: Any) -> Callable[[str], str]:
+    """`get_token_for_audience` for azureml-core's TokenAuthentication, from an azure-identity credential.
+
+    azureml-core asks for a resource URL (ARM or Azure ML); azure-identity takes a scope.
+    """
+    def get_token_for_audience(resource: str) -> str:
+        return credential.get_token(resource.rstrip("/") + "/.default").token
+
+    return get_token_for_audience
+
+
 def authentication(settings: Settings, kind: str) -> Any:
-    """The azureml-core authentication object of that kind; the chosen kind (never a secret) is logged."""
+    """The azureml-core authentication object of that kind; the chosen kind (never a secret) is logged.
+
+    The Azure CLI login goes through azure-identity's AzureCliCredential (which runs `az account
+    get-access-token`) inside TokenAuthentication: azureml-core's own AzureCliAuthentication imports the
+    azure-cli Python package (authentication.py, `_azure_cli_core_check`), which is far too heavy to lock
+    beside the SDK, while the `az` command a user logs in with is installed on its own.
+    """
     from azureml.core.authentication import (
-        AzureCliAuthentication, InteractiveLoginAuthentication, ServicePrincipalAuthentication,
+        InteractiveLoginAuthentication, ServicePrincipalAuthentication, TokenAuthentication,
     )
 
     log.info("authenticating with the %s", kind)
@@ -39,7 +70,9 @@ def authentication(settings: Settings, kind: str) -> Any:
             service_principal_password=settings.azure_client_secret.get_secret_value(),
         )
     if kind == AZURE_CLI:
-        return AzureCliAuthentication()
+        from azure.identity import AzureCliCredential
+
+        return TokenAuthentication(cli_token_getter(AzureCliCredential()))
     return InteractiveLoginAuthentication(tenant_id=settings.azure_tenant_id or None)
 
 
@@ -109,10 +142,12 @@ def ensure_datastore(workspace: Any, settings: Settings) -> tuple[Any, dict[str,
         actual = {"account_name": store.account_name, "container_name": store.container_name}
         return store, {k: (actual[k], wanted[k]) for k in wanted if actual[k] != wanted[k]}
     settings.require("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
+    # create_if_not_exists: the README provisions before it uploads, so the container may not exist yet
+    # (the SDK's default is False: azureml/core/datastore.py, register_azure_blob_container).
     store = Datastore.register_azure_blob_container(
         workspace=workspace, datastore_name=name, container_name=settings.aml_blob_container_name,
         account_name=settings.aml_storage_account_name,
-        account_key=settings.aml_storage_account_key.get_secret_value(),
+        account_key=settings.aml_storage_account_key.get_secret_value(), create_if_not_exists=True,
     )
     return store, {}
 
@@ -122,7 +157,9 @@ def publish(workspace: Any, plan: dict[str, Any], steps: list[Any]) -> tuple[Any
     from azureml.pipeline.core import Pipeline, PipelineEndpoint
 
     pipeline = Pipeline(workspace=workspace, steps=steps)
-    pipeline.validate()
+    errors = pipeline.validate()  # a list; empty when the graph is sound
+    if errors:
+        raise PipelineInvalid(errors)
     meta = plan["pipeline"]
     published = pipeline.publish(name=meta["name"], description="prepare -> extract (PRS) -> train")
     try:
@@ -151,20 +188,33 @@ def find_run(workspace: Any, plan: dict[str, Any], run_id: str) -> Any:
     return PipelineRun(Experiment(workspace, plan["pipeline"]["experiment"]), run_id)
 
 
-def download_results(run: Any, plan: dict[str, Any], target: Path, settings: Settings) -> list[Path]:
-    """The extraction's append_row file, the training outputs (metrics, model, plot) and every log."""
+def step_runs(run: Any) -> dict[str, Any]:
+    """The pipeline's step runs by step name; a step that never started is absent."""
+    return {step.name: step for step in run.get_steps()}
+
+
+def failed_steps(run: Any) -> list[str]:
+    """Names of the steps whose run did not finish, in the order the service lists them."""
+    return [step.name for step in run.get_steps() if step.get_status() not in ("Finished", "Completed")]
+
+
+def download_results(run: Any, target: Path) -> list[Path]:
+    """Every step's logs first, then what exists of the results: the extraction's append_row file and the
+    training outputs (metrics, model, plot). A failed run still leaves its logs on disk."""
     from orchestration.cloud.pipeline import EXTRACTED, STEP_NAMES
 
     target.mkdir(parents=True, exist_ok=True)
-    written = []
-    (extraction,) = run.find_step_run(STEP_NAMES["extraction"])
-    rows = extraction.get_output_data(EXTRACTED)
-    rows.download(local_path=str(target / "extraction"))
-    written.append(target / "extraction")
-    (training,) = run.find_step_run(STEP_NAMES["training"])
-    training.download_files(prefix="outputs", output_directory=str(target / "training"), append_prefix=False)
-    written.append(target / "training")
-    written += download_logs(run, target / "logs")
+    written = download_logs(run, target / "logs")
+    steps = step_runs(run)
+    extraction = steps.get(STEP_NAMES["extraction"])
+    if extraction is not None and extraction.get_status() == "Finished":
+        extraction.get_output_data(EXTRACTED).download(local_path=str(target / "extraction"))
+        written.append(target / "extraction")
+    training = steps.get(STEP_NAMES["training"])
+    if training is not None and training.get_status() == "Finished":
+        training.download_files(prefix="outputs", output_directory=str(target / "training"),
+                                append_prefix=False)
+        written.append(target / "training")
     return written
 
 
@@ -179,6 +229,13 @@ def download_logs(run: Any, target: Path) -> list[Path]:
 
 
 def registry_login_server(workspace: Any) -> str:
-    """The workspace's container registry, as `<name>.azurecr.io`."""
-    registry_id = workspace.get_details()["containerRegistry"]
+    """The workspace's container registry, as `<name>.azurecr.io`.
+
+    Raises:
+        NoRegistry: a new workspace gets its registry with its first image build.
+    """
+    registry_id = workspace.get_details().get("containerRegistry")
+    if not registry_id:
+        raise NoRegistry(f"workspace {workspace.name} has no container registry yet: Azure ML creates it "
+                         "with the first image build (make publish), or pass REGISTRY=<name>.azurecr.io")
     return f"{registry_id.rstrip('/').rsplit('/', 1)[1]}.azurecr.io"

@@ -7,23 +7,31 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestration.cloud.pipeline import DOCKERFILE, stage_build_context
+from orchestration.cloud.pipeline import BUILD_DOCKERFILE, stage_build_context
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
 
+TERMINAL_OK = "Completed"
+
+
+def credential() -> Any:
+    """The token credential MLClient uses (the one seam the offline tests replace)."""
+    from azure.identity import DefaultAzureCredential
+
+    log.info("authenticating with DefaultAzureCredential (service principal, managed identity or Azure CLI)")
+    return DefaultAzureCredential()
+
 
 def connect(settings: Settings) -> Any:
     from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
 
     settings.require("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
-    log.info("authenticating with DefaultAzureCredential (service principal, managed identity or Azure CLI)")
-    return MLClient(DefaultAzureCredential(), settings.subscription_id, settings.resource_group,
-                    settings.workspace_name)
+    return MLClient(credential(), settings.subscription_id, settings.resource_group, settings.workspace_name)
 
 
 def build_environment(client: Any, settings: Settings) -> str:
@@ -33,9 +41,16 @@ def build_environment(client: Any, settings: Settings) -> str:
     context = stage_build_context(Path(tempfile.mkdtemp(prefix="aml-image-")))
     environment = client.environments.create_or_update(Environment(
         name=settings.aml_env_name,
-        build=BuildContext(path=str(context), dockerfile_path=DOCKERFILE.as_posix()),
+        build=BuildContext(path=str(context), dockerfile_path=BUILD_DOCKERFILE),
     ))
     return f"azureml:{environment.name}:{environment.version}"
+
+
+def image_environment(image: str) -> Any:
+    """An anonymous environment running a pushed image (make publish IMAGE=...)."""
+    from azure.ai.ml.entities import Environment
+
+    return Environment(image=image)
 
 
 def publish(client: Any, job: Any) -> Any:
@@ -43,14 +58,46 @@ def publish(client: Any, job: Any) -> Any:
     return client.components.create_or_update(job.component)
 
 
-def submit_and_wait(client: Any, job: Any) -> Any:
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str
+    failed_steps: tuple[str, ...]  # display names of the child jobs that failed or were canceled
+
+
+def submit_and_wait(client: Any, job: Any) -> str:
+    """Submits the pipeline job and streams it to its end; returns the job's name."""
+    from azure.ai.ml.exceptions import JobException
+
     submitted = client.jobs.create_or_update(job)
     log.info("submitted job %s: %s", submitted.name, submitted.studio_url)
-    client.jobs.stream(submitted.name)
-    return client.jobs.get(submitted.name)
+    try:
+        client.jobs.stream(submitted.name)
+    except JobException as exc:  # raised for a failed job only, after streaming its logs
+        log.error("job %s failed: %s", submitted.name, str(exc).splitlines()[0])
+    return submitted.name
 
 
-def download(client: Any, job_name: str, target: Path) -> None:
-    """Every output of the job (the append_row file, the model folder) and its logs."""
+def outcome(client: Any, job_name: str) -> Outcome:
+    """The job's final status (stream returns normally for a canceled job too) and its failed steps."""
+    status = client.jobs.get(job_name).status
+    failed: tuple[str, ...] = ()
+    if status != TERMINAL_OK:
+        failed = tuple(child.display_name or child.name
+                       for child in client.jobs.list(parent_job_name=job_name)
+                       if child is not None and child.status in ("Failed", "Canceled", "NotResponding"))
+    return Outcome(job_name, status, failed)
+
+
+def download(client: Any, job_name: str, target: Path) -> Outcome:
+    """Every output of the job (the append_row file, the model folder), its logs, and each failed step's
+    logs into target/steps/<step>/: a failed job still leaves what it has on disk."""
+    result = outcome(client, job_name)
     target.mkdir(parents=True, exist_ok=True)
     client.jobs.download(job_name, download_path=str(target), all=True)
+    if result.failed_steps:
+        children = {child.display_name or child.name: child.name
+                    for child in client.jobs.list(parent_job_name=job_name) if child is not None}
+        for step in result.failed_steps:
+            client.jobs.download(children[step], download_path=str(target / "steps" / step), all=True)
+    return result

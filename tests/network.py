@@ -1,0 +1,72 @@
+"""The network, refused at the transports: any HTTP call leaving this machine fails at once, naming its URL.
+
+Three patch points catch every client the Azure SDKs use: requests' HTTPAdapter.send (requests itself,
+msal, msrest, azureml-core and azure-core's RequestsTransport), urllib3's connection pool (its direct
+users), and socket.connect (anything else). The error is deliberately not a requests, urllib3, OSError or
+AzureError subclass, so no SDK wraps it into a retried transient error. Loopback stays open for Azurite.
+Tests read `refused` to assert which call was the first to reach the wire — SDKs swallow some errors.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+import requests.adapters
+import urllib3.connectionpool
+
+
+class NetworkRefused(RuntimeError):
+    """An HTTP call that would have left this machine."""
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host or host == "localhost":
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Wire:
+    """What reached the wire: every refused call, in order."""
+    refused: list[str] = field(default_factory=list)
+
+    def refuse(self, what: str) -> None:
+        self.refused.append(what)
+        raise NetworkRefused(f"network refused in tests: {what}")
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
+    """Refuses the network for one test; yields the record of refused calls."""
+    record = Wire()
+    send, urlopen, connect = (requests.adapters.HTTPAdapter.send,
+                              urllib3.connectionpool.HTTPConnectionPool.urlopen, socket.socket.connect)
+
+    def guarded_send(self, request, *args, **kwargs):
+        if not is_loopback(urlsplit(request.url).hostname):
+            record.refuse(f"{request.method} {request.url}")
+        return send(self, request, *args, **kwargs)
+
+    def guarded_urlopen(self, method, url, *args, **kwargs):
+        if not is_loopback(self.host):
+            record.refuse(f"{method} {self.scheme}://{self.host}{url}")
+        return urlopen(self, method, url, *args, **kwargs)
+
+    def guarded_connect(self, address, *args, **kwargs):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(str(address[0])):
+            record.refuse(f"connect {address[0]}:{address[1]}")
+        return connect(self, address, *args, **kwargs)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", guarded_send)
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "urlopen", guarded_urlopen)
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    for variable in ("ARM_CLOUD_METADATA_URL", "AZUREML_CURRENT_CLOUD"):  # would fetch cloud metadata
+        monkeypatch.delenv(variable, raising=False)
+    yield record
