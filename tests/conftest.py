@@ -53,3 +53,4 @@ def record_text(record_id: int, **overrides: str) -> str:
 
 
 from tests.azurite import azurite  # noqa: E402,F401  (the Azurite fixture, shared by every test)
+from tests.network import wire  # noqa: E402,F401  (the network refused at the transports)

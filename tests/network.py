@@ -8,7 +8,9 @@ Tests read `refused` to assert which call was the first to reach the wire — SD
 """
 from __future__ import annotations
 
+import io
 import ipaddress
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,12 +36,31 @@ def is_loopback(host: str | None) -> bool:
 
 @dataclass
 class Wire:
-    """What reached the wire: every refused call, in order."""
+    """What reached the wire: every refused call in order, and the calls a test chose to answer."""
     refused: list[str] = field(default_factory=list)
+    answered: list[str] = field(default_factory=list)
+    answers: list[tuple[str, re.Pattern, int]] = field(default_factory=list)
+
+    def answer(self, method: str, url_pattern: str, status: int) -> None:
+        """Answers matching requests with an empty response of `status`, as a storage service would."""
+        self.answers.append((method, re.compile(url_pattern), status))
 
     def refuse(self, what: str) -> None:
         self.refused.append(what)
         raise NetworkRefused(f"network refused in tests: {what}")
+
+    def respond(self, request) -> requests.Response | None:
+        for method, pattern, status in self.answers:
+            if request.method == method and pattern.search(request.url):
+                self.answered.append(f"{request.method} {request.url}")
+                headers = {"Content-Length": "0"}
+                response = requests.Response()
+                response.status_code, response.url, response.request = status, request.url, request
+                response.headers.update(headers)
+                response.raw = urllib3.HTTPResponse(body=io.BytesIO(b""), headers=headers, status=status,
+                                                    preload_content=False)
+                return response
+        return None
 
 
 @pytest.fixture
@@ -51,6 +72,9 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
 
     def guarded_send(self, request, *args, **kwargs):
         if not is_loopback(urlsplit(request.url).hostname):
+            response = record.respond(request)
+            if response is not None:
+                return response
             record.refuse(f"{request.method} {request.url}")
         return send(self, request, *args, **kwargs)
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.cli import SECRET_PATTERN, UsageError, run_command, setup_logging
 from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
 from orchestration.cloud.pipeline import (
     ROOT, build_environment, build_steps, check_for_azure, pipeline_plan,
@@ -95,9 +95,21 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace_v2
 
     client = workspace_v2.connect(settings)
-    environment = args.image or workspace_v2.build_environment(client, settings)
+    if args.image:
+        environment = workspace_v2.image_environment(args.image)
+    else:
+        environment = workspace_v2.build_environment(client, settings)
     component = workspace_v2.publish(client, build_pipeline_job(settings, environment))
     print(f"registered pipeline component {component.name}:{component.version}")
+    return 0
+
+
+def report_v2(result, target: Path) -> int:
+    if result.status != "Completed":
+        failed = ", ".join(result.failed_steps) or "none reported"
+        print(f"job {result.name} {result.status} (failed steps: {failed}); logs in {target}")
+        return 1
+    print(f"job {result.name} {result.status}; results in {target}")
     return 0
 
 
@@ -106,12 +118,11 @@ def run_v2(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud.pipeline_v2 import build_pipeline_job, environment_reference
 
     client = workspace_v2.connect(settings)
-    environment = args.image or environment_reference(settings)
-    job = workspace_v2.submit_and_wait(client, build_pipeline_job(settings, environment))
-    target = ROOT / "outputs" / "azure" / job.name
-    workspace_v2.download(client, job.name, target)
-    print(f"job {job.name} {job.status}; results in {target}")
-    return 0 if job.status == "Completed" else 1
+    environment = (workspace_v2.image_environment(args.image) if args.image
+                   else environment_reference(settings))
+    name = workspace_v2.submit_and_wait(client, build_pipeline_job(settings, environment))
+    target = ROOT / "outputs" / "azure" / name
+    return report_v2(workspace_v2.download(client, name, target), target)
 
 
 def publish(settings: Settings, args: argparse.Namespace) -> int:
@@ -125,8 +136,9 @@ def publish(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace
 
     ws = workspace.connect(settings)
-    compute = ws.compute_targets[plan["compute_target"]]
-    steps = build_steps(plan, build_environment(plan, ws), compute)
+    compute = workspace.compute_target(ws, plan["compute_target"])
+    store = workspace.datastore(ws, plan["datastore"]["name"])
+    steps = build_steps(plan, build_environment(plan, ws), compute, store)
     published, endpoint = workspace.publish(ws, plan, steps)
     print(f"published pipeline {published.id} as the default of endpoint {endpoint.name}")
     return 0
@@ -160,9 +172,7 @@ def logs(settings: Settings, args: argparse.Namespace) -> int:
         from orchestration.cloud import workspace_v2
 
         target = ROOT / "outputs" / "azure" / args.run_id
-        workspace_v2.download(workspace_v2.connect(settings), args.run_id, target)
-        print(f"outputs and logs of job {args.run_id} in {target}")
-        return 0
+        return report_v2(workspace_v2.download(workspace_v2.connect(settings), args.run_id, target), target)
     from orchestration.cloud import workspace
 
     plan = pipeline_plan(settings)
@@ -203,7 +213,30 @@ def main(argv: list[str] | None = None) -> int:
     args.sdk = settings.aml_sdk
     setup_logging(settings.logging_level)
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except Exception as exc:
+        if not is_service_error(exc):
+            raise
+        print(f"error: {args.command} failed: {one_line(exc)}\n"
+              "  check the Azure login (az login, or the AZURE_* service principal variables) and the "
+              "workspace settings; LOGGING_LEVEL=DEBUG shows more", file=sys.stderr)
+        return 1
+
+
+# Exceptions of the Azure SDKs and their HTTP clients: reported in one line, not as a traceback.
+SERVICE_PACKAGES = ("azureml", "azure", "msrest", "msal", "requests", "urllib3")
+
+
+def is_service_error(exc: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] in SERVICE_PACKAGES for cls in type(exc).__mro__[:-2])
+
+
+def one_line(exc: BaseException) -> str:
+    """The first non-empty line of the message, secrets masked."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", text)[:500]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ ENTRY_SCRIPT = "steps/extract_entry.py"
 PREPARE_SCRIPT = "steps/prepare_step.py"
 TRAIN_SCRIPT = "steps/train_step.py"
 STEP_NAMES = {"preparation": "preparation", "extraction": "extraction", "training": "training"}
-PREPARED, EXTRACTED = "prepared_files", "extracted_rows"
+RAW, PREPARED, EXTRACTED = "raw_files", "prepared_files", "extracted_rows"
 MODEL_NAME = "california-housing-linear-regression"
 EXPERIMENT_NAME = "california-housing"
 
@@ -98,9 +98,11 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
             {
                 "type": "PythonScriptStep", "name": STEP_NAMES["preparation"], "script_name": PREPARE_SCRIPT,
                 **common,
-                "arguments": ["--datastore", settings.aml_blob_datastore_name, "--prefix", settings.input_dir,
-                              "--output", {"output": PREPARED}],
-                "inputs": [], "outputs": [PREPARED],
+                # The datastore folder arrives mounted: no storage credential reaches the node.
+                "arguments": ["--source-dir", {"input": RAW}, "--output", {"output": PREPARED}],
+                "inputs": [{"input": RAW, "datastore": settings.aml_blob_datastore_name,
+                            "path_on_datastore": settings.input_dir.strip("/"), "mode": "mount"}],
+                "outputs": [PREPARED],
             },
             {
                 "type": "ParallelRunStep", "name": STEP_NAMES["extraction"],
@@ -177,30 +179,46 @@ def build_environment(plan: dict[str, Any], workspace: Any = None) -> Any:
     return environment
 
 
-def build_steps(plan: dict[str, Any], environment: Any, compute_target: Any = None) -> list[Any]:
-    """The SDK step objects of `plan`; `compute_target` defaults to the cluster's name (offline)."""
+def offline_datastore(plan: dict[str, Any]) -> Any:
+    """The blob datastore as an SDK object without a workspace: what a dry run builds the input from."""
+    from azureml.data.azure_storage_datastore import AzureBlobDatastore
+
+    spec = plan["datastore"]
+    return AzureBlobDatastore(None, spec["name"], spec["container"], "<account>")
+
+
+def build_steps(plan: dict[str, Any], environment: Any, compute_target: Any = None,
+                datastore: Any = None) -> list[Any]:
+    """The SDK step objects of `plan`; offline, `compute_target` is the cluster's name and `datastore` an
+    object carrying the datastore's name (see offline_datastore)."""
     from azureml.core.runconfig import RunConfiguration
     from azureml.data import OutputFileDatasetConfig
+    from azureml.data.data_reference import DataReference
     from azureml.pipeline.core import PipelineData
     from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep, PythonScriptStep
 
     compute = compute_target if compute_target is not None else plan["compute_target"]
     source = str(SOURCE_DIRECTORY)
     prepare_plan, extract_plan, train_plan = plan["steps"]
+    (raw_plan,) = prepare_plan["inputs"]
+    store = datastore if datastore is not None else offline_datastore(plan)
+    raw = DataReference(store, data_reference_name=raw_plan["input"],
+                        path_on_datastore=raw_plan["path_on_datastore"], mode=raw_plan["mode"])
     prepared = OutputFileDatasetConfig(name=PREPARED)
     extracted = PipelineData(EXTRACTED)
     runconfig = RunConfiguration()
     runconfig.environment = environment
+    bindings = {RAW: raw, PREPARED: prepared, EXTRACTED: extracted}
 
     def resolve(argument: Any) -> Any:
         if isinstance(argument, dict):
-            return prepared if argument.get("output") == PREPARED else extracted
+            return bindings[argument.get("input") or argument["output"]]
         return argument
 
     prepare = PythonScriptStep(
         name=prepare_plan["name"], script_name=prepare_plan["script_name"], source_directory=source,
         compute_target=compute, runconfig=runconfig, allow_reuse=prepare_plan["allow_reuse"],
-        arguments=[resolve(a) for a in prepare_plan["arguments"]],
+        inputs=[raw], arguments=[resolve(a) for a in prepare_plan["arguments"]],
     )
     config = dict(extract_plan["parallel_run_config"])
     config.update(environment=environment, source_directory=source, compute_target=compute)

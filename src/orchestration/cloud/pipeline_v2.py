@@ -32,10 +32,14 @@ def datastore_uri(datastore: str, path: str) -> str:
     return f"azureml://datastores/{datastore}/paths/{path.strip('/')}"
 
 
-def environment_reference(settings: Settings, version: str | None = None) -> str:
-    """`azureml:<name>@latest`, or a pinned version once `publish` has built it from docker/Dockerfile."""
-    name = settings.aml_env_name
-    return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+def environment_reference(settings: Settings) -> str:
+    """`<name>@latest`: the newest version `publish` built from docker/Dockerfile.
+
+    Without the `azureml:` prefix: azure-ai-ml resolves a Python object's `name@latest` label as is, and
+    with the prefix it would look up an environment named `azureml:<name>`
+    (azure/ai/ml/_utils/_arm_id_utils.py, parse_name_label).
+    """
+    return f"{settings.aml_env_name}@latest"
 
 
 def component_name(settings: Settings) -> str:
@@ -70,7 +74,7 @@ def parallel_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_pipeline_job(settings: Settings, environment: str | None = None) -> Any:
+def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
     """The v2 pipeline job (azure-ai-ml objects, no workspace needed)."""
     from azure.ai.ml import Input, Output, command, dsl
     from azure.ai.ml.entities._job.parallel.retry_settings import RetrySettings

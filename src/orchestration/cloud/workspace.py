@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestration.cli import UsageError
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 SERVICE_PRINCIPAL, AZURE_CLI, INTERACTIVE = "service principal", "Azure CLI login", "interactive login"
 
 
-class PipelineInvalid(Exception):
+class PipelineInvalid(UsageError):
     """Pipeline.validate() found errors: nothing was published."""
 
     def __init__(self, errors: list[Any]):
@@ -27,8 +28,26 @@ class PipelineInvalid(Exception):
                          "\n".join(f"  - {error}" for error in errors))
 
 
-class NoRegistry(Exception):
+class NoRegistry(UsageError):
     """The workspace has no container registry yet."""
+
+
+class NotProvisioned(UsageError):
+    """The compute cluster or the datastore the pipeline needs does not exist in the workspace."""
+
+
+def compute_target(workspace: Any, name: str) -> Any:
+    if name not in workspace.compute_targets:
+        raise NotProvisioned(f"AML_COMPUTE_CLUSTER_NAME: no compute cluster {name!r} in workspace "
+                             f"{workspace.name}; run `make provision` first")
+    return workspace.compute_targets[name]
+
+
+def datastore(workspace: Any, name: str) -> Any:
+    if name not in workspace.datastores:
+        raise NotProvisioned(f"AML_BLOB_DATASTORE_NAME: no datastore {name!r} in workspace {workspace.name}; "
+                             "run `make provision` first")
+    return workspace.datastores[name]
 
 
 def authentication_kind(settings: Settings, cli_logged_in: bool) -> str:
@@ -43,10 +62,20 @@ def authentication_kind(settings: Settings, cli_logged_in: bool) -> str:
 def cli_token_getter(credential: Any) -> Callable[[str], str]:
     """`get_token_for_audience` for azureml-core's TokenAuthentication, from an azure-identity credential.
 
-    azureml-core asks for a resource URL (ARM or Azure ML); azure-identity takes a scope.
+    azureml-core asks for a resource URL (ARM or Azure ML) on every request; azure-identity takes a scope,
+    kept with its trailing slash as the SDK's own conversion does (azureml/_vendor/azure_cli_core/auth/
+    util.py, resource_to_scopes). Tokens are reused until five minutes before they expire, so one `az`
+    process serves many requests.
     """
+    import time
+
+    cache: dict[str, Any] = {}
+
     def get_token_for_audience(resource: str) -> str:
-        return credential.get_token(resource.rstrip("/") + "/.default").token
+        token = cache.get(resource)
+        if token is None or token.expires_on - time.time() < 300:
+            token = cache[resource] = credential.get_token(resource + "/.default")
+        return token.token
 
     return get_token_for_audience
 

@@ -50,7 +50,10 @@ def test_steps_scripts_and_arguments(built):
     _, plan, (prepare, extract, train) = built
     assert [s.name for s in (prepare, extract, train)] == ["preparation", "extraction", "training"]
     prepare_args = [str(a) for a in prepare._arguments]
-    assert prepare_args[:4] == ["--datastore", "california_housing", "--prefix", "incoming"]
+    assert prepare_args[0] == "--source-dir" and "raw_files" in prepare_args[1]  # the mounted folder
+    (raw,) = plan["steps"][0]["inputs"]
+    assert (raw["datastore"], raw["path_on_datastore"]) == ("california_housing", "incoming")
+    assert raw["mode"] == "mount"
     train_args = [str(a) for a in train._arguments]
     assert train_args[2:] == ["--append-row-file-name", "rows.txt", "--output", "outputs",
                               "--register-model", MODEL_NAME]

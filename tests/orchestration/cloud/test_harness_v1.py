@@ -1,0 +1,238 @@
+"""SDK v1 to the wire: `make provision|publish|run|logs|docker-push` through azureml-core's own code.
+
+The workspace is a real Workspace object; the pipeline service is the SDK's own DryRunServiceCaller, which
+records what is published and submitted; run history is answered in memory (offline_v1.py). The network
+stays refused: a call nobody answered fails the test and names its URL.
+"""
+import json
+import os
+import stat
+import time
+
+import pytest
+
+from orchestration.cloud import __main__ as cloud, workspace
+from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES
+from orchestration.settings import load_settings
+from tests.network import NetworkRefused
+
+IMAGE = "myregistry.azurecr.io/azureml-batch-toolkit:abc123"
+WORKSPACE = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURCE_GROUP="rg",
+                 WORKSPACE_NAME="ws")
+
+
+@pytest.fixture
+def connected(aml, monkeypatch):
+    """The cloud commands, connected to the offline workspace (connect() itself is tested below)."""
+    monkeypatch.setattr(workspace, "connect", lambda settings: aml.workspace)
+    return aml
+
+
+def published_nodes(aml) -> dict:
+    (published_id,) = aml.caller._pipeline_entities
+    graph = aml.graph(published_id)
+    modules = aml.caller._module_entities
+    return {modules[node.module_id].name: (node, modules[node.module_id]) for node in graph.module_nodes}
+
+
+def test_publish_records_the_three_steps_with_their_settings_inputs_and_outputs(connected, capsys):
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    assert "as the default of endpoint california-housing-endpoint" in capsys.readouterr().out
+    nodes = published_nodes(connected)
+    assert sorted(nodes) == ["extraction", "preparation", "training"]
+
+    def interface(name):
+        module = nodes[name][1].structured_interface
+        return ([(i.name, i.data_store_mode) for i in module.inputs],
+                [(o.name, o.data_store_mode) for o in module.outputs if not o.name.startswith("_")],
+                [a.value for a in module.arguments])
+
+    assert interface("preparation") == (
+        [("raw_files", "mount")], [("prepared_files", "mount")],
+        ["--source-dir", "raw_files", "--output", "DatasetOutputConfig:prepared_files"])
+    inputs, outputs, arguments = interface("extraction")
+    assert (inputs, outputs) == ([("prepared_files", "mount")], [("extracted_rows", "mount")])
+    assert arguments[arguments.index("--scoring_module_name") + 1] == "steps/extract_entry.py"
+    assert interface("training")[2] == ["--input", "extracted_rows", "--append-row-file-name",
+                                        "extraction_output.txt", "--output", "outputs", "--register-model",
+                                        "california-housing-linear-regression"]
+    metadata = {p.name: p.value for p in nodes["extraction"][0].module_metadata_parameters}
+    prs = json.loads(metadata["BatchInferencingMetaData"])
+    assert {k: prs[k] for k in ("NodeCount", "ProcessCountPerNode", "MiniBatchSize", "ErrorThreshold",
+                                "OutputAction", "RunInvocationTimeout", "RunMaxTry", "AllowedFailedCount",
+                                "AllowedFailedPercent", "EnvironmentName", "ComputeName")} == {
+        "NodeCount": 2, "ProcessCountPerNode": 2, "MiniBatchSize": 5, "ErrorThreshold": 10,
+        "OutputAction": "append_row", "RunInvocationTimeout": 60, "RunMaxTry": 3, "AllowedFailedCount": -1,
+        "AllowedFailedPercent": 100.0, "EnvironmentName": "batch-toolkit-env", "ComputeName": "cpu-cluster"}
+
+
+def test_the_raw_files_are_a_mounted_datastore_folder_and_no_secret_is_in_the_graph(connected, monkeypatch):
+    monkeypatch.setenv("AML_STORAGE_ACCOUNT_KEY", "KEY-sentinel-0123456789==")
+    monkeypatch.setenv("INPUT_DIR", "incoming/2026")
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    (source,) = connected.caller._datasource_entities.values()
+    reference = source.data_location.data_reference.azure_blob_reference
+    assert (reference.aml_data_store_name, reference.relative_path) == ("california_housing", "incoming/2026")
+    recorded = json.dumps([vars(n) for n, _ in published_nodes(connected).values()], default=str)
+    assert "KEY-sentinel" not in recorded and "--datastore" not in recorded
+
+
+def test_the_snapshot_holds_the_code_only(connected):
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    snapshots = list(connected.uploader.snapshots.values())
+    assert snapshots and all(files == snapshots[0] for files in snapshots)  # one src/ for every step
+    files = snapshots[0]
+    assert {"steps/extract_entry.py", "steps/prepare_step.py", "steps/train_step.py"} <= set(files)
+    assert all(f.endswith(".py") for f in files if f != ".amlignore"), files
+    assert not [f for f in files if f.startswith((".venv", "data/", ".env")) or "egg-info" in f]
+
+
+def test_publishing_again_makes_the_new_pipeline_the_endpoints_default(connected):
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    endpoint = connected.caller._pipeline_endpoint_entities["california-housing-endpoint"]
+    assert endpoint.default_version == "1" and len(endpoint.pipeline_version_list) == 2
+
+
+def test_the_image_is_built_from_a_flat_context_holding_the_dockerfile_where_the_environment_names_it(
+        connected, monkeypatch, wire):
+    from orchestration.cloud.pipeline import build_environment, pipeline_plan
+
+    ws = connected.workspace
+    account = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/wsstore"
+    monkeypatch.setattr(type(ws), "get_details", lambda self: {"storageAccount": account})
+    monkeypatch.setattr(type(ws), "list_keys", lambda self: {"userStorageKey": "a2V5"})
+    wire.answer("PUT", r"^https://wsstore\.blob\.core\.windows\.net/azureml\?restype=container", 201)
+    wire.answer("PUT", r"^https://wsstore\.blob\.core\.windows\.net/azureml/", 201)
+    environment = build_environment(pipeline_plan(load_settings(env_file=None)), ws)  # as publish does
+    uploaded = {url.split("?")[0].rsplit("/", 1)[1] for url in wire.answered
+                if "restype=container" not in url}
+    assert uploaded == set(BUILD_CONTEXT_FILES)  # Dockerfile, pyproject.toml, uv.lock at the root
+    context = environment.docker.build_context
+    assert context.dockerfile_path == "Dockerfile" and context.dockerfile_path in uploaded
+    assert context.location.startswith("https://wsstore.blob.core.windows.net/azureml/DockerBuildContext/")
+    assert environment.python.user_managed_dependencies is True
+
+
+def test_a_run_that_fails_early_still_downloads_its_logs_and_names_the_failed_step(
+        connected, monkeypatch, tmp_path, capsys):
+    from azureml.pipeline.core import PipelineRun
+
+    monkeypatch.setattr(cloud, "ROOT", tmp_path)
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    monkeypatch.setattr(PipelineRun, "wait_for_completion", lambda self, **kwargs: connected.end_run(
+        self.id, failed_step="preparation"))
+    assert cloud.main(["run"]) == 1
+    out = capsys.readouterr().out
+    assert "Failed (failed steps: preparation)" in out
+    (run_folder,) = (tmp_path / "outputs" / "azure").iterdir()
+    assert [p.name for p in (run_folder / "logs").iterdir()] == ["preparation"]
+    assert any(p.is_file() for p in (run_folder / "logs" / "preparation").rglob("*"))
+    assert not (run_folder / "extraction").exists() and not (run_folder / "training").exists()
+
+
+def test_logs_of_a_past_run(connected, monkeypatch, tmp_path, capsys):
+    from azureml.pipeline.core import PipelineRun
+
+    monkeypatch.setattr(cloud, "ROOT", tmp_path)
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    monkeypatch.setattr(PipelineRun, "wait_for_completion", lambda self, **kwargs: connected.end_run(
+        self.id, failed_step="extraction"))
+    assert cloud.main(["run"]) == 1
+    (run_id,) = [p.name for p in (tmp_path / "outputs" / "azure").iterdir()]
+    assert cloud.main(["logs", "--run-id", run_id]) == 0
+    logs = tmp_path / "outputs" / "azure" / run_id / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["extraction", "preparation"]
+    assert "logs of run" in capsys.readouterr().out
+
+
+def test_provision_registers_the_datastore_creating_its_container(connected, monkeypatch, capsys):
+    from azureml.core import Datastore
+
+    calls = []
+    monkeypatch.setattr(Datastore, "register_azure_blob_container", staticmethod(
+        lambda **kwargs: calls.append(kwargs) or "registered"))
+    monkeypatch.setenv("AML_BLOB_DATASTORE_NAME", "fresh_store")
+    monkeypatch.setenv("AML_STORAGE_ACCOUNT_NAME", "acct")
+    monkeypatch.setenv("AML_STORAGE_ACCOUNT_KEY", "KEY-sentinel==")
+    assert cloud.main(["provision"]) == 0
+    (call,) = calls
+    assert call["create_if_not_exists"] is True and call["container_name"] == "california-housing"
+    assert "KEY-sentinel" not in capsys.readouterr().out
+
+
+def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, capsys):
+    from orchestration.cli import run_command
+
+    monkeypatch.setattr(type(connected.workspace), "get_details", lambda self: {"name": "ws"})
+    with pytest.raises(SystemExit) as exited:
+        run_command(lambda: cloud.main(["registry"]))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "no container registry yet" in err and "Traceback" not in err
+
+
+def test_publish_before_provision_names_the_missing_cluster(connected, monkeypatch, capsys):
+    monkeypatch.setenv("AML_COMPUTE_CLUSTER_NAME", "other-cluster")
+    with pytest.raises(SystemExit) as exited:
+        from orchestration.cli import run_command
+        run_command(lambda: cloud.main(["publish", "--image", IMAGE]))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "no compute cluster 'other-cluster'" in err and "make provision" in err and "Traceback" not in err
+
+
+def test_an_invalid_graph_is_not_published(connected, monkeypatch):
+    from azureml.pipeline.core import Pipeline
+
+    monkeypatch.setattr(Pipeline, "validate", lambda self: ["[prep] MissingParamDef"])
+    with pytest.raises(workspace.PipelineInvalid, match="MissingParamDef"):
+        cloud.main(["publish", "--image", IMAGE])
+    assert connected.caller._pipeline_entities == {}
+
+
+# --- authentication: each path built with what the lock installs, and used up to the wire
+
+
+def fake_az(tmp_path, monkeypatch) -> None:
+    """An `az` on the PATH that is logged in: what AzureCliCredential and `az account show` run."""
+    from tests.orchestration.cloud.offline_v1 import fake_jwt
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    token = {"accessToken": fake_jwt("arm"), "expiresOn": "2099-01-01 00:00:00.000000",
+             "expires_on": int(time.time()) + 3600, "subscription": "s", "tenant": "t", "tokenType": "Bearer"}
+    script = folder / "az"
+    script.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/az.log\necho '{json.dumps(token)}'\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_an_az_login_user_reaches_the_workspace_lookup(wire, tmp_path, monkeypatch):
+    fake_az(tmp_path, monkeypatch)
+    monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")  # no cloud-metadata lookup
+    with pytest.raises(NetworkRefused):
+        workspace.connect(load_settings(env_file=None, **WORKSPACE))
+    calls = (tmp_path / "az.log").read_text()
+    assert "account show" in calls and "account get-access-token" in calls
+    assert wire.refused[0].startswith("GET https://management.azure.com/subscriptions")
+
+
+def test_a_service_principal_reaches_the_token_endpoint(wire):
+    settings = load_settings(env_file=None, AZURE_TENANT_ID="tenant", AZURE_CLIENT_ID="app",
+                             AZURE_CLIENT_SECRET="CLIENT-sentinel", **WORKSPACE)
+    with pytest.raises(Exception) as caught:
+        workspace.connect(settings)
+    assert wire.refused and wire.refused[0].startswith("GET https://login.microsoftonline.com/tenant")
+    assert "CLIENT-sentinel" not in str(caught.value) and "CLIENT-sentinel" not in " ".join(wire.refused)
+
+
+def test_an_interactive_login_is_constructible_and_goes_to_the_login_service(wire, tmp_path, monkeypatch):
+    from azureml.core.authentication import InteractiveLoginAuthentication
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no token cache: a person would log in in a browser
+    settings = load_settings(env_file=None, AZURE_TENANT_ID="tenant")
+    with pytest.raises(Exception):
+        workspace.authentication(settings, workspace.INTERACTIVE)
+    assert InteractiveLoginAuthentication.__module__ == "azureml.core.authentication"
+    assert wire.refused and "login.microsoftonline.com" in wire.refused[0]
