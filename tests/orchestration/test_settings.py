@@ -99,3 +99,15 @@ def test_env_example_documents_every_setting_with_its_default():
     assert from_example == load_settings(env_file=None)  # the example's values are the defaults
     readme = (ROOT / "README.md").read_text()
     assert [key for key in keys if f"`{key}`" not in readme] == []  # the README's settings table
+
+
+@pytest.mark.parametrize("name", ["rows $(id).txt", "rows.txt; rm -rf /", "a b.txt", "'q'.txt", "-rows.txt",
+                                  ".hidden", "a/b.txt"])
+def test_a_file_name_that_would_break_or_inject_into_a_command_is_refused(name):
+    with pytest.raises(SettingsError, match="APPEND_ROW_FILE_NAME: expected a plain file name"):
+        load_settings(env_file=None, APPEND_ROW_FILE_NAME=name)
+
+
+def test_portable_file_names_are_accepted():
+    name = "rows_2026-11.v2.jsonl"
+    assert load_settings(env_file=None, APPEND_ROW_FILE_NAME=name).append_row_file_name == name
