@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import json
 import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,25 +41,36 @@ class Wire:
     """What reached the wire: every refused call in order, and the calls a test chose to answer."""
     refused: list[str] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)
-    answers: list[tuple[str, re.Pattern, int]] = field(default_factory=list)
+    answers: list[tuple[str, re.Pattern, int, Any]] = field(default_factory=list)
 
-    def answer(self, method: str, url_pattern: str, status: int) -> None:
-        """Answers matching requests with an empty response of `status`, as a storage service would."""
-        self.answers.append((method, re.compile(url_pattern), status))
+    def answer(self, method: str, url_pattern: str, status: int, body: Any = None) -> None:
+        """Answers matching requests with `status` and `body`, as a service would: a dict or list is sent
+        as JSON, str as XML (storage listings), bytes as a blob; None sends an empty body."""
+        self.answers.append((method, re.compile(url_pattern), status, body))
 
     def refuse(self, what: str) -> None:
         self.refused.append(what)
         raise NetworkRefused(f"network refused in tests: {what}")
 
     def respond(self, request) -> requests.Response | None:
-        for method, pattern, status in self.answers:
+        for method, pattern, status, body in self.answers:
             if request.method == method and pattern.search(request.url):
                 self.answered.append(f"{request.method} {request.url}")
-                headers = {"Content-Length": "0"}
+                content, kind = (
+                    (b"", None) if body is None else (body, "application/octet-stream")
+                    if isinstance(body, bytes) else (body.encode(), "application/xml")
+                    if isinstance(body, str) else (json.dumps(body).encode(), "application/json"))
+                headers = {"Content-Length": str(len(content))}
+                if kind:
+                    headers["Content-Type"] = kind
+                if isinstance(body, bytes):
+                    headers.update({"x-ms-blob-type": "BlockBlob", "ETag": '"0x1"',
+                                    "Last-Modified": "Sat, 28 Nov 2026 10:00:00 GMT",
+                                    "Content-Range": f"bytes 0-{len(content) - 1}/{len(content)}"})
                 response = requests.Response()
                 response.status_code, response.url, response.request = status, request.url, request
                 response.headers.update(headers)
-                response.raw = urllib3.HTTPResponse(body=io.BytesIO(b""), headers=headers, status=status,
+                response.raw = urllib3.HTTPResponse(body=io.BytesIO(content), headers=headers, status=status,
                                                     preload_content=False)
                 return response
         return None

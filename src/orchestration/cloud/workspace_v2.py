@@ -80,7 +80,8 @@ def submit_and_wait(client: Any, job: Any) -> str:
 
 def outcome(client: Any, job_name: str) -> Outcome:
     """The job's final status (stream returns normally for a canceled job too) and its failed steps."""
-    status = client.jobs.get(job_name).status
+    raw_status = client.jobs.get(job_name).status
+    status = str(getattr(raw_status, "value", raw_status))  # the SDK may hand back its JobStatus enum
     failed: tuple[str, ...] = ()
     if status != TERMINAL_OK:
         failed = tuple(child.display_name or child.name

@@ -144,6 +144,8 @@ def aml(wire, monkeypatch, tmp_path) -> Service:
                           _location="westeurope", _disable_service_check=True,
                           _workspace_id="11111111-1111-1111-1111-111111111111")
     workspace._discovery_url_internal = NOWHERE + "/discovery"
+    services = {key: NOWHERE for key in _ServiceKeys.get_discovery_keys()}
+    wire.answer("GET", rf"^{NOWHERE}/discovery$", 200, services)
     # The pipeline service: the SDK's own in-memory implementation of it.
     service = Service(workspace, DryRunServiceCaller(), RecordingUploader())
     provider = _AevaWorkflowProvider(service.caller, service.uploader, workspace)

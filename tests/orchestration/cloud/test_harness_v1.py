@@ -146,19 +146,17 @@ def test_logs_of_a_past_run(connected, monkeypatch, tmp_path, capsys):
     assert "logs of run" in capsys.readouterr().out
 
 
-def test_provision_registers_the_datastore_creating_its_container(connected, monkeypatch, capsys):
-    from azureml.core import Datastore
-
-    calls = []
-    monkeypatch.setattr(Datastore, "register_azure_blob_container", staticmethod(
-        lambda **kwargs: calls.append(kwargs) or "registered"))
-    monkeypatch.setenv("AML_BLOB_DATASTORE_NAME", "fresh_store")
+def test_provision_registers_the_datastore_asking_the_service_to_create_its_container(
+        connected, monkeypatch, wire, capsys):
+    monkeypatch.setenv("AML_BLOB_DATASTORE_NAME", "fresh_store")  # not in the workspace yet
     monkeypatch.setenv("AML_STORAGE_ACCOUNT_NAME", "acct")
     monkeypatch.setenv("AML_STORAGE_ACCOUNT_KEY", "KEY-sentinel==")
-    assert cloud.main(["provision"]) == 0
-    (call,) = calls
-    assert call["create_if_not_exists"] is True and call["container_name"] == "california-housing"
-    assert "KEY-sentinel" not in capsys.readouterr().out
+    with pytest.raises(NetworkRefused):
+        cloud.main(["provision"])
+    (request,) = wire.refused  # the cluster exists; the registration is the one call
+    assert request.startswith("POST https://offline.invalid/datastore/") and "/datastores?" in request
+    assert "createIfNotExists=true" in request  # the SDK's default is false
+    assert "KEY-sentinel" not in request + capsys.readouterr().err
 
 
 def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, capsys):

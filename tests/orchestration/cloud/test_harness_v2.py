@@ -91,3 +91,90 @@ def test_pipeline_names_become_valid_component_names(pipeline_name, expected):
 def test_a_pipeline_name_that_cannot_be_a_component_name_is_a_setting_error():
     with pytest.raises(SettingsError, match="PIPELINE_NAME: expected a letter first"):
         component_name(load_settings(env_file=None, PIPELINE_NAME="2nd-pipeline"))
+
+
+# --- a failed job, answered at the wire as the service answers: ARM, run history, the artifact store
+
+LISTING = ('<?xml version="1.0" encoding="utf-8"?><EnumerationResults '
+           'ServiceEndpoint="https://wsstore.blob.core.windows.net/" ContainerName="azureml">'
+           '<Prefix>ExperimentRun/dcid.{run}/</Prefix>'
+           '<Blobs><Blob><Name>ExperimentRun/dcid.{run}/{file}</Name>'
+           '<Properties><Content-Length>{size}</Content-Length><BlobType>BlockBlob</BlobType></Properties>'
+           '<Metadata /></Blob></Blobs><NextMarker /></EnumerationResults>')
+STORE = {"id": ARM + "/datastores/workspaceartifactstore", "name": "workspaceartifactstore",
+         "properties": {"datastoreType": "AzureBlob", "accountName": "wsstore", "containerName": "azureml",
+                        "endpoint": "core.windows.net", "protocol": "https", "isDefault": True,
+                        "credentials": {"credentialsType": "AccountKey"}}}
+
+
+def arm_job(name: str, kind: str, display_name: str, **properties) -> dict:
+    return {"id": f"{ARM}/jobs/{name}", "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+            "properties": {"jobType": kind, "status": "Failed", "experimentName": "california-housing",
+                           "displayName": display_name, "inputs": {}, "outputs": {}, "properties": {},
+                           "tags": {}, "services": {}, **properties}}
+
+
+def artifact(wire, run: str, file: str, content: bytes) -> None:
+    wire.answer("GET", rf"/azureml\?restype=container&comp=list&prefix=ExperimentRun%2Fdcid.{run}%2F", 200,
+                LISTING.format(run=run, file=file, size=len(content)))
+    wire.answer("GET", rf"/azureml/ExperimentRun/dcid.{run}/{file}", 200, content)
+
+
+@pytest.fixture
+def failed_job(offline):
+    """Pipeline job `pj1`, failed in its preparation step, as the workspace reports it."""
+    wire = offline
+    wire.answer("GET", r"/workspaces/ws/jobs/pj1\?", 200,
+                arm_job("pj1", "Pipeline", "california-housing-pipeline", jobs={}, settings={}))
+    wire.answer("GET", r"/workspaces/ws/jobs/pj1_prep\?", 200, arm_job(
+        "pj1_prep", "Command", "preparation", command="python steps/prepare_step.py",
+        environmentId="azureml:batch-toolkit-env:1", computeId="cpu-cluster"))
+    wire.answer("GET", r"/workspaces/ws\?", 200, {
+        "id": ARM, "name": "ws", "location": "westeurope",
+        "properties": {"discoveryUrl": "https://westeurope.api.azureml.ms/discovery",
+                       "workspaceId": "11111111-1111-1111-1111-111111111111"}})
+    wire.answer("GET", r"/discovery", 200, {service: "https://westeurope.api.azureml.ms" for service in (
+        "api", "catalog", "experimentation", "history", "modelmanagement", "pipelines", "studio")})
+    wire.answer("GET", r"/runs/pj1/children", 200, {"value": [
+        {"runId": "pj1_prep", "displayName": "preparation", "status": "Failed", "parentRunId": "pj1",
+         "properties": {}, "tags": {}}], "nextLink": None})
+    wire.answer("GET", r"/runs/pj1/details\?", 200, {
+        "runId": "pj1", "status": "Failed", "logFiles": {},
+        "error": {"error": {"code": "UserError", "message": "step preparation failed"}}})
+    wire.answer("POST", r"/rundata\?", 200,
+                {"runMetadata": {"runId": "pj1", "status": "Failed", "outputs": {}}})
+    wire.answer("GET", r"/datastores\?", 200, {"value": [STORE]})
+    wire.answer("GET", r"/datastores/workspaceartifactstore\?", 200, STORE)
+    wire.answer("POST", r"/listSecrets\?", 200, {"secretsType": "AccountKey", "key": "a2V5"})
+    artifact(wire, "pj1", "logs/azureml/executionlogs.txt", b"child pj1_prep failed\n")
+    artifact(wire, "pj1_prep", "user_logs/std_log.txt", b"FileNotFoundError: input folder\n")
+    return wire
+
+
+def test_logs_of_a_failed_job_download_every_log_and_name_the_failed_step(
+        failed_job, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cloud, "ROOT", tmp_path)
+    assert cloud.main(["logs", "--run-id", "pj1"]) == 1
+    out = capsys.readouterr().out
+    assert "job pj1 Failed (failed steps: preparation)" in out
+    target = tmp_path / "outputs" / "azure" / "pj1"
+    assert (target / "artifacts" / "logs" / "azureml" / "executionlogs.txt").read_bytes() == \
+        b"child pj1_prep failed\n"
+    step_log = target / "steps" / "preparation" / "artifacts" / "user_logs" / "std_log.txt"
+    assert step_log.read_bytes() == b"FileNotFoundError: input folder\n"
+    assert failed_job.refused == []
+
+
+def test_a_run_whose_stream_raises_still_downloads_and_reports(failed_job, monkeypatch, tmp_path, capsys):
+    from azure.ai.ml.entities import PipelineJob
+
+    monkeypatch.setattr(cloud, "ROOT", tmp_path)
+    client_type = type(workspace_v2.connect(load_settings(env_file=None)).jobs)
+    # The submission itself (code upload, environment, compute) is proven up to the wire above; here
+    # the service accepts it as job pj1, and everything after runs the SDK's own code.
+    monkeypatch.setattr(client_type, "create_or_update", lambda self, job, **kwargs: PipelineJob(name="pj1"))
+    assert cloud.main(["run"]) == 1
+    out = capsys.readouterr().out
+    assert "job pj1 Failed (failed steps: preparation)" in out
+    assert (tmp_path / "outputs" / "azure" / "pj1" / "steps" / "preparation").is_dir()
