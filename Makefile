@@ -138,7 +138,7 @@ publish: $(VENV)/.installed
 ## Run the published pipeline, stream its status, download results to outputs/azure/<run id>/
 .PHONY: run
 run: $(VENV)/.installed
-	$(CLOUD) run
+	$(CLOUD) run $(if $(IMAGE),--image $(IMAGE))
 
 ## Download the logs of a past pipeline run (RUN_ID=...)
 .PHONY: logs
@@ -151,8 +151,9 @@ logs: $(VENV)/.installed
 
 ## Build the runtime image from docker/Dockerfile (needs a Docker engine)
 .PHONY: docker-build
+# BuildKit reads docker/Dockerfile.dockerignore: the daemon receives the dependency manifests, never .env.
 docker-build:
-	docker build --file docker/Dockerfile --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
+	DOCKER_BUILDKIT=1 docker build --file docker/Dockerfile --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
 
 ## Push the runtime image to the workspace's registry (REGISTRY=<name>.azurecr.io, else looked up)
 .PHONY: docker-push

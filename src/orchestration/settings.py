@@ -164,19 +164,21 @@ class Settings(BaseSettings):
         """The most worker processes a local run starts: LOCAL_MAX_WORKERS, or the CPU count."""
         return self.local_max_workers or os.cpu_count() or 1
 
+    def is_set(self, name: str) -> bool:
+        """Whether the variable NAME has a non-empty value."""
+        value = getattr(self, name.lower())
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value not in ("", None)
+
     def require(self, *names: str) -> None:
         """Checks that the named variables (e.g. the Azure ones) are set.
 
         Raises:
             SettingsError: listing every named variable that is empty.
         """
-        missing = []
-        for name in names:
-            value = getattr(self, name.lower())
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            if value in ("", None):
-                missing.append(f"{name}: required for this command but not set (see .env.example)")
+        missing = [f"{name}: required for this command but not set (see .env.example)"
+                   for name in names if not self.is_set(name)]
         if missing:
             raise SettingsError(missing)
 

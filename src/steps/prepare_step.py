@@ -1,8 +1,8 @@
 """Preparation step (PythonScriptStep in Azure ML SDK v1, a command node in v2; a plain command locally).
 
 Copies the raw files from the datastore folder into the step's output folder. Locally the datastore is a
-folder; in Azure ML it is the datastore folder mounted as the step's input, so no storage credential
-ever reaches the compute node and this step needs no Azure SDK.
+folder; in Azure ML it is the datastore folder that Azure ML mounts as the step's input (with the
+datastore's registered credential), so this step never handles a storage credential and needs no Azure SDK.
 """
 from __future__ import annotations
 

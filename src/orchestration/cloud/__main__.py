@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -16,9 +17,9 @@ from typing import Any
 from orchestration.cli import SECRET_PATTERN, UsageError, run_command, setup_logging
 from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
 from orchestration.cloud.pipeline import (
-    ROOT, build_environment, build_steps, check_for_azure, pipeline_plan,
+    ROOT, build_environment, build_steps, check_for_azure, check_storage, pipeline_plan,
 )
-from orchestration.settings import Settings, load_settings
+from orchestration.settings import AZURE_STORAGE, AZURE_WORKSPACE, Settings, load_settings
 
 log = logging.getLogger("orchestration.cloud")
 
@@ -38,7 +39,8 @@ def provisioning_plan(settings: Settings) -> dict[str, Any]:
         "datastore": {"name": settings.aml_blob_datastore_name, "type": "AzureBlobDatastore",
                       "account_name": settings.aml_storage_account_name,
                       "container_name": settings.aml_blob_container_name,
-                      "account_key": HIDDEN if settings.aml_storage_account_key.get_secret_value() else ""},
+                      "account_key": HIDDEN if settings.aml_storage_account_key.get_secret_value() else "",
+                      "create_if_not_exists": True},
     }
 
 
@@ -55,6 +57,9 @@ def provision(settings: Settings, args: argparse.Namespace) -> int:
     plan = provisioning_plan(settings)
     if args.dry_run:
         emit({"dry_run": True, "would_create_if_missing": plan}, args.plan_file)
+        missing = [name for name in AZURE_WORKSPACE + AZURE_STORAGE if not settings.is_set(name)]
+        if missing:
+            log.warning("a real provision also needs %s (see .env.example)", ", ".join(missing))
         return 0
     from orchestration.cloud import workspace
 
@@ -70,6 +75,7 @@ def provision(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def upload(settings: Settings, args: argparse.Namespace) -> int:
+    check_storage(settings)
     try:
         report = upload_folder(container_for(settings), args.data_dir, settings.input_dir)
     except BlobStoreError as exc:
@@ -80,10 +86,11 @@ def upload(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace_v2
     from orchestration.cloud.pipeline_v2 import build_pipeline_job
 
     if args.dry_run:
-        job = build_pipeline_job(settings)
+        job = build_pipeline_job(settings, workspace_v2.image_environment(args.image) if args.image else None)
         if args.plan_file:
             job.dump(str(args.plan_file))
             print(f"wrote {args.plan_file}")
@@ -92,8 +99,6 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
                 job.dump(str(Path(scratch) / "job.yml"))
                 sys.stdout.write((Path(scratch) / "job.yml").read_text())
         return 0
-    from orchestration.cloud import workspace_v2
-
     client = workspace_v2.connect(settings)
     if args.image:
         environment = workspace_v2.image_environment(args.image)
@@ -177,9 +182,15 @@ def logs(settings: Settings, args: argparse.Namespace) -> int:
 
     plan = pipeline_plan(settings)
     ws = workspace.connect(settings)
+    pipeline_run = workspace.find_run(ws, plan, args.run_id)
     target = ROOT / "outputs" / "azure" / args.run_id / "logs"
-    workspace.download_logs(workspace.find_run(ws, plan, args.run_id), target)
-    print(f"logs of run {args.run_id} in {target}")
+    workspace.download_logs(pipeline_run, target)
+    status = pipeline_run.get_status()
+    if status != "Finished":
+        failed = ", ".join(workspace.failed_steps(pipeline_run)) or "none reported"
+        print(f"run {args.run_id} {status} (failed steps: {failed}); logs in {target}")
+        return 1
+    print(f"run {args.run_id} {status}; logs in {target}")
     return 0
 
 
@@ -204,11 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
                         help="upload: the folder to upload")
-    parser.add_argument("--image", help="publish: run in this pushed image, not one built from docker/")
+    parser.add_argument("--image", help="publish (and v2 run): run in this pushed image, not one built from "
+                        "docker/")
     parser.add_argument("--run-id", help="logs: the pipeline run")
     parser.add_argument("--sdk", choices=("v1", "v2"),
                         help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")
     args = parser.parse_args(argv)
+    if args.plan_file and (args.plan_file.is_dir() or not args.plan_file.parent.is_dir()):
+        raise UsageError(f"PLAN_FILE: expected a file in an existing folder (got {args.plan_file})")
     settings = load_settings(**({"AML_SDK": args.sdk} if args.sdk else {}))
     args.sdk = settings.aml_sdk
     setup_logging(settings.logging_level)
@@ -224,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-# Exceptions of the Azure SDKs and their HTTP clients: reported in one line, not as a traceback.
+# The packages whose exceptions mean "the service or the way to it said no": one line, not a traceback.
 SERVICE_PACKAGES = ("azureml", "azure", "msrest", "msal", "requests", "urllib3")
 
 
@@ -233,10 +247,23 @@ def is_service_error(exc: BaseException) -> bool:
 
 
 def one_line(exc: BaseException) -> str:
-    """The first non-empty line of the message, secrets masked."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", text)[:500]
+    """What the service said, in one line, secrets masked.
+
+    azureml-core's exceptions carry it in `.message` ("ClassName:" heads their text); azure-ai-ml's
+    validation errors are JSON documents with a list of errors.
+    """
+    text = str(getattr(exc, "message", "") or exc).strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        messages = [e.get("message", "") for e in document.get("errors", []) if isinstance(e, dict)]
+        text = "; ".join(m for m in messages if m) or text
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not re.fullmatch(r"\w+:|[{\[]", line)]  # headers, JSON
+    message = lines[0].removeprefix("Message:").strip() if lines else type(exc).__name__
+    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", message)[:500]
 
 
 if __name__ == "__main__":

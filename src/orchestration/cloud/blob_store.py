@@ -4,7 +4,7 @@ Uses azure-storage-blob, with the account name and key or, when set, AZURE_STORA
 (which is how the tests point it at the Azurite emulator). Uploads are concurrent, idempotent — a blob whose
 Content-MD5 already matches the local file is not rewritten — and retried on transient errors by the SDK's
 retry policy. No message ever carries the account key or the connection string. (In Azure ML the steps
-read the datastore folder as a mounted input: no storage credential reaches a compute node.)
+read the datastore folder as a mounted input: their code never handles a storage credential.)
 """
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContainerClient, ContentSettings
 from tqdm import tqdm
 
-from orchestration.settings import Settings
+from orchestration.settings import Settings, SettingsError
 from steps.prepare import iter_files
 
 log = logging.getLogger(__name__)
 
-RETRIES = 5  # attempts of the SDK's exponential retry policy for transient errors
+RETRIES = 3  # retries of the SDK's exponential policy for transient errors: an unreachable account is
+CONNECTION_TIMEOUT = 10  # reported within about half a minute
 WORKERS = 8
 T = TypeVar("T")
 
@@ -38,8 +39,8 @@ class BlobStoreError(Exception):
 
 @dataclass(frozen=True)
 class Transfer:
-    transferred: int  # files uploaded or downloaded
-    skipped: int  # files already identical (uploads)
+    transferred: int  # files uploaded
+    skipped: int  # files already identical
     bytes: int
 
 
@@ -50,11 +51,16 @@ def container_for(settings: Settings) -> ContainerClient:
         SettingsError: naming the missing variables when neither way is configured.
     """
     connection = settings.azure_storage_connection_string.get_secret_value()
-    options = {"retry_total": RETRIES, "connection_timeout": 20}
+    options = {"retry_total": RETRIES, "connection_timeout": CONNECTION_TIMEOUT}
     if connection:
-        return ContainerClient.from_connection_string(
-            connection, settings.aml_blob_container_name, **options
-        )
+        try:
+            return ContainerClient.from_connection_string(
+                connection, settings.aml_blob_container_name, **options
+            )
+        except ValueError:  # its message may quote the string: never shown
+            raise SettingsError(["AZURE_STORAGE_CONNECTION_STRING: expected `Key=value;` pairs with "
+                                 "AccountName and AccountKey, or BlobEndpoint and SharedAccessSignature "
+                                 "(value hidden)"]) from None
     settings.require("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
     return ContainerClient(
         f"https://{settings.aml_storage_account_name}.blob.core.windows.net",

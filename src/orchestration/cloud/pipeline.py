@@ -20,6 +20,13 @@ from orchestration.settings import Settings, SettingsError
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE_DIRECTORY = ROOT / "src"  # the snapshot uploaded with every step
 DOCKERFILE = Path("docker") / "Dockerfile"  # relative to ROOT, the image's build context
+# What Azure ML's image build receives: a flat context, each file under its base name, because SDK v1's
+# DockerBuildContext.from_local_directory keys the uploaded files by base name
+# (azureml/core/environment.py, _get_files_to_upload: `results[_file] = fpath`). The Dockerfile's COPYs name
+# only root-level files, so the repository root (make docker-build) and this context both build it.
+BUILD_DOCKERFILE = "Dockerfile"
+BUILD_CONTEXT_FILES = {BUILD_DOCKERFILE: DOCKERFILE, "pyproject.toml": Path("pyproject.toml"),
+                       "uv.lock": Path("uv.lock")}
 ENTRY_SCRIPT = "steps/extract_entry.py"
 PREPARE_SCRIPT = "steps/prepare_step.py"
 TRAIN_SCRIPT = "steps/train_step.py"
@@ -39,6 +46,28 @@ ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")  # environments, 
 FOLDER = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$")
 
 
+def storage_problems(settings: Settings) -> list[str]:
+    """What Blob storage would refuse: the container, the account and the folder of the raw files."""
+    problems = []
+    if not CONTAINER_NAME.match(settings.aml_blob_container_name):
+        problems.append("AML_BLOB_CONTAINER_NAME: expected 3-63 lower-case letters, digits and single "
+                        f"hyphens (got {settings.aml_blob_container_name!r})")
+    if settings.aml_storage_account_name and not ACCOUNT_NAME.match(settings.aml_storage_account_name):
+        problems.append("AML_STORAGE_ACCOUNT_NAME: expected 3-24 lower-case letters and digits "
+                        f"(got {settings.aml_storage_account_name!r})")
+    if not FOLDER.match(settings.input_dir.lstrip("/")) or ".." in settings.input_dir.split("/"):
+        problems.append("INPUT_DIR: expected a folder inside the container, of letters, digits, '.', '_', "
+                        f"'-' and '/' (got {settings.input_dir!r})")
+    return problems
+
+
+def check_storage(settings: Settings) -> None:
+    """Raises SettingsError listing every storage value the service would refuse (no network)."""
+    problems = storage_problems(settings)
+    if problems:
+        raise SettingsError(problems)
+
+
 def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = ()) -> None:
     """Raises SettingsError listing every value Azure ML or storage would refuse (no network)."""
     problems = []
@@ -51,15 +80,7 @@ def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = 
     if not DATASTORE_NAME.match(settings.aml_blob_datastore_name):
         problems.append("AML_BLOB_DATASTORE_NAME: expected letters, digits and underscores "
                         f"(got {settings.aml_blob_datastore_name!r})")
-    if not CONTAINER_NAME.match(settings.aml_blob_container_name):
-        problems.append("AML_BLOB_CONTAINER_NAME: expected 3-63 lower-case letters, digits and single "
-                        f"hyphens (got {settings.aml_blob_container_name!r})")
-    if settings.aml_storage_account_name and not ACCOUNT_NAME.match(settings.aml_storage_account_name):
-        problems.append("AML_STORAGE_ACCOUNT_NAME: expected 3-24 lower-case letters and digits "
-                        f"(got {settings.aml_storage_account_name!r})")
-    if not FOLDER.match(settings.input_dir.lstrip("/")) or ".." in settings.input_dir.split("/"):
-        problems.append("INPUT_DIR: expected a folder inside the container, of letters, digits, '.', '_', "
-                        f"'-' and '/' (got {settings.input_dir!r})")
+    problems += storage_problems(settings)
     for variable in ("AML_ENV_NAME", "PIPELINE_NAME", "PIPELINE_ENDPOINT_NAME"):
         value = getattr(settings, variable.lower())
         if not ASSET_NAME.match(value):
@@ -85,7 +106,8 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
     if image:
         environment["image"] = image
     else:
-        environment.update(dockerfile_path=DOCKERFILE.as_posix(), build_context=".")
+        environment.update(dockerfile_path=BUILD_DOCKERFILE, build_context={
+            name: source.as_posix() for name, source in BUILD_CONTEXT_FILES.items()})
     common = {"source_directory": "src", "compute_target": compute, "allow_reuse": False}
     return {
         "pipeline": {"name": settings.pipeline_name, "endpoint": settings.pipeline_endpoint_name,
@@ -98,7 +120,7 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
             {
                 "type": "PythonScriptStep", "name": STEP_NAMES["preparation"], "script_name": PREPARE_SCRIPT,
                 **common,
-                # The datastore folder arrives mounted: no storage credential reaches the node.
+                # The datastore folder arrives mounted by Azure ML: the step never handles a credential.
                 "arguments": ["--source-dir", {"input": RAW}, "--output", {"output": PREPARED}],
                 "inputs": [{"input": RAW, "datastore": settings.aml_blob_datastore_name,
                             "path_on_datastore": settings.input_dir.strip("/"), "mode": "mount"}],
@@ -138,15 +160,6 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
     }
 
 
-# What Azure ML's image build receives: a flat context, each file under its base name, because SDK v1's
-# DockerBuildContext.from_local_directory keys the uploaded files by base name
-# (azureml/core/environment.py, from_local_directory: `os.path.basename`). The Dockerfile's COPYs name
-# only root-level files, so the repository root (make docker-build) and this context both build it.
-BUILD_DOCKERFILE = "Dockerfile"
-BUILD_CONTEXT_FILES = {BUILD_DOCKERFILE: DOCKERFILE, "pyproject.toml": Path("pyproject.toml"),
-                       "uv.lock": Path("uv.lock")}
-
-
 def stage_build_context(target: Path) -> Path:
     """Copies BUILD_CONTEXT_FILES into `target`, so Azure ML uploads a few KB, not the repository."""
     target.mkdir(parents=True, exist_ok=True)
@@ -168,13 +181,14 @@ def build_environment(plan: dict[str, Any], workspace: Any = None) -> Any:
     if "image" in spec:
         environment = Environment.from_docker_image(spec["name"], spec["image"])
     elif workspace is not None:
-        context_dir = stage_build_context(Path(tempfile.mkdtemp(prefix="aml-image-")))
-        context = DockerBuildContext.from_local_directory(
-            workspace=workspace, path=str(context_dir), dockerfile_path=BUILD_DOCKERFILE
-        )
+        with tempfile.TemporaryDirectory(prefix="aml-image-") as scratch:  # uploaded by the call below
+            context = DockerBuildContext.from_local_directory(
+                workspace=workspace, path=str(stage_build_context(Path(scratch))),
+                dockerfile_path=spec["dockerfile_path"],
+            )
         environment = Environment.from_docker_build_context(spec["name"], context)
     else:
-        environment = Environment.from_dockerfile(spec["name"], str(ROOT / spec["dockerfile_path"]))
+        environment = Environment.from_dockerfile(spec["name"], str(ROOT / DOCKERFILE))
     environment.python.user_managed_dependencies = spec["user_managed_dependencies"]
     return environment
 

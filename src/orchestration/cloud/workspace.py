@@ -266,5 +266,6 @@ def registry_login_server(workspace: Any) -> str:
     registry_id = workspace.get_details().get("containerRegistry")
     if not registry_id:
         raise NoRegistry(f"workspace {workspace.name} has no container registry yet: Azure ML creates it "
-                         "with the first image build (make publish), or pass REGISTRY=<name>.azurecr.io")
+                         "with the workspace's first image build (the first `make run` after "
+                         "`make publish`); or pass REGISTRY=<name>.azurecr.io")
     return f"{registry_id.rstrip('/').rsplit('/', 1)[1]}.azurecr.io"

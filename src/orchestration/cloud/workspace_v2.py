@@ -1,7 +1,8 @@
 """Every call that needs an Azure ML workspace through SDK v2 (azure-ai-ml's MLClient): the v2 glue.
 
-Authentication is azure-identity's DefaultAzureCredential: environment variables of a service principal
-(AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), a managed identity, or the Azure CLI login.
+Authentication: the service principal of the settings (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+AZURE_CLIENT_SECRET, from the environment or .env), else azure-identity's DefaultAzureCredential (a
+managed identity, the Azure CLI login, ...).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.cloud.pipeline import BUILD_DOCKERFILE, stage_build_context
+from orchestration.cloud.workspace import SERVICE_PRINCIPAL, authentication_kind
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,11 +21,17 @@ log = logging.getLogger(__name__)
 TERMINAL_OK = "Completed"
 
 
-def credential() -> Any:
-    """The token credential MLClient uses (the one seam the offline tests replace)."""
-    from azure.identity import DefaultAzureCredential
+def credential(settings: Settings) -> Any:
+    """The token credential MLClient uses: the service principal of the settings (which may come from
+    .env, where DefaultAzureCredential would not look), else DefaultAzureCredential (a managed identity,
+    the Azure CLI login, ...). The offline tests replace this one function."""
+    from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-    log.info("authenticating with DefaultAzureCredential (service principal, managed identity or Azure CLI)")
+    if authentication_kind(settings, cli_logged_in=False) == SERVICE_PRINCIPAL:
+        log.info("authenticating with the service principal")
+        return ClientSecretCredential(settings.azure_tenant_id, settings.azure_client_id,
+                                      settings.azure_client_secret.get_secret_value())
+    log.info("authenticating with DefaultAzureCredential (managed identity, Azure CLI login, ...)")
     return DefaultAzureCredential()
 
 
@@ -31,18 +39,20 @@ def connect(settings: Settings) -> Any:
     from azure.ai.ml import MLClient
 
     settings.require("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
-    return MLClient(credential(), settings.subscription_id, settings.resource_group, settings.workspace_name)
+    return MLClient(credential(settings), settings.subscription_id, settings.resource_group,
+                    settings.workspace_name)
 
 
 def build_environment(client: Any, settings: Settings) -> str:
     """Has Azure ML build docker/Dockerfile (its runtime stage, the last); returns `azureml:name:version`."""
     from azure.ai.ml.entities import BuildContext, Environment
 
-    context = stage_build_context(Path(tempfile.mkdtemp(prefix="aml-image-")))
-    environment = client.environments.create_or_update(Environment(
-        name=settings.aml_env_name,
-        build=BuildContext(path=str(context), dockerfile_path=BUILD_DOCKERFILE),
-    ))
+    with tempfile.TemporaryDirectory(prefix="aml-image-") as scratch:
+        context = stage_build_context(Path(scratch))
+        environment = client.environments.create_or_update(Environment(
+            name=settings.aml_env_name,
+            build=BuildContext(path=str(context), dockerfile_path=BUILD_DOCKERFILE),
+        ))
     return f"azureml:{environment.name}:{environment.version}"
 
 

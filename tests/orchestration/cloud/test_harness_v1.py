@@ -140,10 +140,11 @@ def test_logs_of_a_past_run(connected, monkeypatch, tmp_path, capsys):
         self.id, failed_step="extraction"))
     assert cloud.main(["run"]) == 1
     (run_id,) = [p.name for p in (tmp_path / "outputs" / "azure").iterdir()]
-    assert cloud.main(["logs", "--run-id", run_id]) == 0
+    capsys.readouterr()
+    assert cloud.main(["logs", "--run-id", run_id]) == 1  # the run failed: as `make run` said
     logs = tmp_path / "outputs" / "azure" / run_id / "logs"
     assert sorted(p.name for p in logs.iterdir()) == ["extraction", "preparation"]
-    assert "logs of run" in capsys.readouterr().out
+    assert f"run {run_id} Failed (failed steps: extraction); logs in {logs}" in capsys.readouterr().out
 
 
 def test_provision_registers_the_datastore_asking_the_service_to_create_its_container(

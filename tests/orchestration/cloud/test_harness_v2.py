@@ -35,7 +35,7 @@ class FakeCredential:
 def offline(wire, monkeypatch):
     for name, value in WORKSPACE.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(workspace_v2, "credential", FakeCredential)
+    monkeypatch.setattr(workspace_v2, "credential", lambda settings: FakeCredential())
     return wire
 
 
@@ -70,7 +70,8 @@ def test_publish_with_an_image_validates_and_registers_the_component_up_to_the_c
 
 def test_run_submits_a_job_that_passes_local_validation_and_asks_for_the_compute(offline, capsys):
     assert cloud.main(["run"]) == 1  # the SDK reports the refused lookup as an invalid compute
-    assert "error: run failed:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: run failed: network refused in tests: GET https://management.azure.com/" in err
     assert first_call(offline) == "GET /computes/cpu-cluster"
 
 
@@ -78,6 +79,22 @@ def test_logs_asks_for_the_named_job(offline):
     with pytest.raises(NetworkRefused):
         cloud.main(["logs", "--run-id", "happy_job_42"])
     assert first_call(offline) == "GET /jobs/happy_job_42"
+
+
+def test_a_service_principal_from_the_settings_reaches_its_token_endpoint(wire, monkeypatch):
+    """.env values never reach os.environ, where DefaultAzureCredential would look for them."""
+    from azure.identity import ClientSecretCredential
+
+    settings = load_settings(env_file=None, AZURE_TENANT_ID="tenant", AZURE_CLIENT_ID="app",
+                             AZURE_CLIENT_SECRET="CLIENT-sentinel", **WORKSPACE)
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    credential = workspace_v2.credential(settings)
+    assert isinstance(credential, ClientSecretCredential)
+    with pytest.raises(Exception):
+        credential.get_token("https://management.azure.com/.default")
+    assert wire.refused and "login.microsoftonline.com/tenant" in wire.refused[0]
+    assert "CLIENT-sentinel" not in " ".join(wire.refused)
 
 
 @pytest.mark.parametrize("pipeline_name, expected", [

@@ -109,7 +109,9 @@ def test_publish_dry_run_writes_a_plan_equal_to_the_settings_without_secrets(tmp
         "append_row_file_name": "rows.txt", "node_count": 3, "process_count_per_node": 4,
         "run_invocation_timeout": 90, "run_max_try": 5, "logging_level": "DEBUG",
     }
-    assert plan["environment"]["dockerfile_path"] == "docker/Dockerfile"
+    assert plan["environment"]["dockerfile_path"] == "Dockerfile"  # in the flat context publish uploads
+    assert plan["environment"]["build_context"] == {
+        "Dockerfile": "docker/Dockerfile", "pyproject.toml": "pyproject.toml", "uv.lock": "uv.lock"}
     assert [s["name"] for s in plan["steps"]] == ["preparation", "extraction", "training"]
 
 

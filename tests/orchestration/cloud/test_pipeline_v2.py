@@ -81,3 +81,11 @@ def test_one_setting_switches_the_backend(tmp_path):
     v1 = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path)
     assert v2.returncode == v1.returncode == 0
     assert "type: parallel" in v2.stdout and '"type": "ParallelRunStep"' in v1.stdout
+
+
+def test_the_dry_run_shows_the_pushed_image_that_publish_would_use(tmp_path):
+    result = run_module("orchestration.cloud", "--sdk", "v2", "publish", "--dry-run", "--image",
+                        "myregistry.azurecr.io/toolkit:abc123", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("image: myregistry.azurecr.io/toolkit:abc123") >= 4  # every node and task
+    assert "@latest" not in result.stdout

@@ -25,3 +25,22 @@ def test_upload_twice_against_azurite(azurite, tmp_path):
     second = run_module("orchestration.cloud", "upload", "--data-dir", "data", cwd=tmp_path, **env)
     assert second.stdout.startswith("uploaded 0 files (0 bytes), 20 already up to date")
     assert "AccountKey" not in first.stderr + second.stderr
+
+
+def test_a_malformed_connection_string_is_a_setting_error_that_hides_it(tmp_path):
+    write_files(load_bundled()[:10], tmp_path / "data", count=2)
+    result = run_module("orchestration.cloud", "upload", "--data-dir", "data", cwd=tmp_path,
+                        AZURE_STORAGE_CONNECTION_STRING="garbage-sentinel")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "AZURE_STORAGE_CONNECTION_STRING: expected" in result.stderr
+    assert "garbage-sentinel" not in result.stderr
+
+
+def test_a_folder_that_publish_would_refuse_is_refused_before_uploading(tmp_path):
+    write_files(load_bundled()[:10], tmp_path / "data", count=2)
+    result = run_module("orchestration.cloud", "upload", "--data-dir", "data", cwd=tmp_path,
+                        INPUT_DIR="raw files", AML_BLOB_CONTAINER_NAME="Bad_Name",
+                        AZURE_STORAGE_CONNECTION_STRING="UseDevelopmentStorage=true")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "INPUT_DIR: expected a folder" in result.stderr
+    assert "AML_BLOB_CONTAINER_NAME: expected 3-63" in result.stderr
