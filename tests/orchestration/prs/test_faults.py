@@ -1,6 +1,7 @@
 """Fault injection: the runner keeps going, accounts for every item and loses or duplicates nothing."""
 import csv
 import json
+import re
 import time
 
 from tests.orchestration.prs.conftest import make_inputs, output_rows, run
@@ -82,7 +83,10 @@ def test_init_failures_replace_workers_then_fail_with_the_traceback(tmp_path, ma
     make_inputs(tmp_path / "in", ["ok"] * 4)
     summary = run(tmp_path, markers, environment_variables={"FAIL_INIT": "1"})
     assert summary.exit_code == 42
-    assert summary.reason.startswith("init() failed 6 times and no worker is left")  # 3 x 2 processes
+    # No worker starts after 3 x 2 consecutive failures; the other process may already be in its own
+    # init() then, and fail too: 6 or 7 failures, depending on which of the two fails first.
+    failures = int(re.match(r"init\(\) failed (\d+) times and no worker is left", summary.reason).group(1))
+    assert failures in (6, 7)
     assert "RuntimeError: init exploded on purpose" in summary.reason
     assert summary.items.not_processed == 4
 
