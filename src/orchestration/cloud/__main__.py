@@ -161,7 +161,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     pipeline_run.wait_for_completion(show_output=True, raise_on_error=False)
     status = pipeline_run.get_status()
     target = ROOT / "outputs" / "azure" / pipeline_run.id
-    workspace.download_results(pipeline_run, target)
+    workspace.download_results(pipeline_run, target, settings.append_row_file_name)
     if status != "Finished":
         failed = ", ".join(workspace.failed_steps(pipeline_run)) or "none reported"
         print(f"run {pipeline_run.id} {status} (failed steps: {failed}); logs in {target / 'logs'}")

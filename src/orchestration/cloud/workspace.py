@@ -227,9 +227,10 @@ def failed_steps(run: Any) -> list[str]:
     return [step.name for step in run.get_steps() if step.get_status() not in ("Finished", "Completed")]
 
 
-def download_results(run: Any, target: Path) -> list[Path]:
-    """Every step's logs first, then what exists of the results: the extraction's append_row file and the
-    training outputs (metrics, model, plot). A failed run still leaves its logs on disk."""
+def download_results(run: Any, target: Path, append_row_file_name: str) -> list[Path]:
+    """Every step's logs first, then what exists of the results: the extraction's append_row file (as
+    target/extraction/<name>) and the training outputs (metrics, model, plot). A failed run still leaves
+    its logs on disk."""
     from orchestration.cloud.pipeline import EXTRACTED, STEP_NAMES
 
     target.mkdir(parents=True, exist_ok=True)
@@ -237,14 +238,28 @@ def download_results(run: Any, target: Path) -> list[Path]:
     steps = step_runs(run)
     extraction = steps.get(STEP_NAMES["extraction"])
     if extraction is not None and extraction.get_status() == "Finished":
-        extraction.get_output_data(EXTRACTED).download(local_path=str(target / "extraction"))
-        written.append(target / "extraction")
+        folder = target / "extraction"
+        extraction.get_output_data(EXTRACTED).download(local_path=str(folder))
+        written.append(lift(folder, append_row_file_name))
     training = steps.get(STEP_NAMES["training"])
     if training is not None and training.get_status() == "Finished":
         training.download_files(prefix="outputs", output_directory=str(target / "training"),
                                 append_prefix=False)
         written.append(target / "training")
     return written
+
+
+def lift(folder: Path, name: str) -> Path:
+    """Moves file `name` from below `folder` (the download keeps the output's datastore path, e.g.
+    azureml/<run id>/extracted_rows/) to `folder/name`, and removes the emptied path."""
+    found = next((p for p in folder.rglob(name) if p.is_file()), None)
+    if found is None or found.parent == folder:
+        return found or folder
+    destination = found.replace(folder / name)
+    for parent in sorted({p for p in folder.rglob("*") if p.is_dir()}, key=lambda p: -len(p.parts)):
+        if not any(parent.iterdir()):
+            parent.rmdir()
+    return destination
 
 
 def download_logs(run: Any, target: Path) -> list[Path]:

@@ -120,7 +120,6 @@ class Service:
 def aml(wire, monkeypatch, tmp_path) -> Service:
     """A Workspace object and the pipeline service, offline; the network stays refused."""
     import azureml.telemetry
-    from azureml._restclient.artifacts_client import ArtifactsClient
     from azureml._restclient.models.experiment_dto import ExperimentDto
     from azureml._restclient.models.run_details_dto import RunDetailsDto
     from azureml._restclient.run_client import RunClient
@@ -146,6 +145,9 @@ def aml(wire, monkeypatch, tmp_path) -> Service:
     workspace._discovery_url_internal = NOWHERE + "/discovery"
     services = {key: NOWHERE for key in _ServiceKeys.get_discovery_keys()}
     wire.answer("GET", rf"^{NOWHERE}/discovery$", 200, services)
+    # The artifact service: no files under a prefix unless a test says otherwise (logs, outputs).
+    wire.answer("GET", rf"^{NOWHERE}/artifact/v2.0/.*/artifacts/prefix/contentinfo/", 200,
+                {"value": [], "continuationToken": None})
     # The pipeline service: the SDK's own in-memory implementation of it.
     service = Service(workspace, DryRunServiceCaller(), RecordingUploader())
     provider = _AevaWorkflowProvider(service.caller, service.uploader, workspace)
@@ -171,5 +173,4 @@ def aml(wire, monkeypatch, tmp_path) -> Service:
                         list(service.children.get(self._run_id, [])))
     monkeypatch.setattr(RunClient, "get_runstatus", lambda self, **k: RunDetailsDto(
         run_id=self._run_id, status=service.run(self._run_id).status, log_files={}))
-    monkeypatch.setattr(ArtifactsClient, "get_files_by_artifact_prefix_id", lambda self, prefix: iter(()))
     return service

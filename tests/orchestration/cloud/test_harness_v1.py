@@ -17,6 +17,12 @@ from orchestration.settings import load_settings
 from tests.network import NetworkRefused
 
 IMAGE = "myregistry.azurecr.io/azureml-batch-toolkit:abc123"
+LISTING = ('<?xml version="1.0" encoding="utf-8"?><EnumerationResults '
+           'ServiceEndpoint="https://acct.blob.core.windows.net/" ContainerName="azureml"><Blobs><Blob>'
+           '<Name>{name}</Name><Properties><Content-Length>{size}</Content-Length>'
+           '<BlobType>BlockBlob</BlobType></Properties><Metadata /></Blob></Blobs><NextMarker />'
+           '</EnumerationResults>')
+BLOB = r"^https://acct\.blob\.core\.windows\.net/azureml"
 WORKSPACE = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURCE_GROUP="rg",
                  WORKSPACE_NAME="ws")
 
@@ -112,6 +118,39 @@ def test_the_image_is_built_from_a_flat_context_holding_the_dockerfile_where_the
     assert context.dockerfile_path == "Dockerfile" and context.dockerfile_path in uploaded
     assert context.location.startswith("https://wsstore.blob.core.windows.net/azureml/DockerBuildContext/")
     assert environment.python.user_managed_dependencies is True
+
+
+def test_a_finished_run_downloads_its_logs_the_merged_rows_and_the_training_outputs(
+        connected, monkeypatch, wire, tmp_path, capsys):
+    from azureml.pipeline.core import PipelineRun
+
+    monkeypatch.setattr(cloud, "ROOT", tmp_path)
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    monkeypatch.setattr(PipelineRun, "wait_for_completion",
+                        lambda self, **kwargs: connected.end_run(self.id))
+    # The extraction's output, where the pipeline service says it is (DryRunServiceCaller: data_store/path).
+    wire.answer("GET", r"^https://offline\.invalid/datastore/v1\.0/.*/datastores/data_store$", 200, {
+        "name": "data_store", "dataStoreType": "AzureBlob", "hasBeenValidated": True, "tags": {},
+        "azureStorageSection": {"accountName": "acct", "containerName": "azureml", "protocol": "https",
+                                "endpoint": "core.windows.net", "credentialType": "AccountKey",
+                                "accountKey": "a2V5"}})
+    wire.answer("GET", BLOB + r"\?restype=container&comp=list&prefix=path", 200,
+                LISTING.format(name="path/extraction_output.txt", size=10))
+    wire.answer("GET", BLOB + r"/path/extraction_output\.txt", 200, b'{"id": 0}\n')
+    # The training run's outputs/ folder, listed by the artifact service with a download URL per file.
+    wire.answer("GET", r"/artifacts/prefix/contentinfo/ExperimentRun/dcid\.[-\w]+_training/outputs/", 200, {
+        "value": [{"path": "outputs/metrics.json", "origin": "ExperimentRun", "container": "dcid.x",
+                   "contentUri": "https://acct.blob.core.windows.net/azureml/metrics.json?sv=1&sig=S1G"}],
+        "continuationToken": None})
+    wire.answer("GET", BLOB + r"/metrics\.json\?", 200, b'{"r2": 0.5758}')
+    assert cloud.main(["run"]) == 0
+    (run_folder,) = (tmp_path / "outputs" / "azure").iterdir()
+    assert f"run {run_folder.name} Finished; results in {run_folder}" in capsys.readouterr().out
+    assert (run_folder / "extraction" / "extraction_output.txt").read_bytes() == b'{"id": 0}\n'
+    assert [p.name for p in (run_folder / "extraction").iterdir()] == ["extraction_output.txt"]
+    assert (run_folder / "training" / "metrics.json").read_bytes() == b'{"r2": 0.5758}'
+    steps = sorted(p.name for p in (run_folder / "logs").iterdir())
+    assert steps == ["extraction", "preparation", "training"] and wire.refused == []
 
 
 def test_a_run_that_fails_early_still_downloads_its_logs_and_names_the_failed_step(
