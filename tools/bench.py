@@ -27,14 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
 from orchestration.prs.planning import sorted_listing
 from orchestration.prs.scheduler import run_parallel
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-ENTRY_SCRIPT = ROOT / "src" / "steps" / "extract_entry.py"
+ENTRY_SCRIPT = SRC / "steps" / "extract_entry.py"
 NOOP_SCRIPT = """\
 def run(mini_batch):
     return mini_batch
@@ -129,7 +129,7 @@ def peak_memory(files: int, size: int, scratch: Path) -> float:
         [sys.executable, "-m", "orchestration.prs", "--entry_script", str(script), "--input", str(data),
          "--output", str(out), "--mini_batch_size", str(size), "--output_action", "summary_only",
          "--local_max_workers", "2", "--node_count", "1", "--process_count_per_node", "2"],
-        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     shutil.rmtree(data)
     return json.loads((out / "logs" / "summary.json").read_text())["parent_peak_rss_mb"]

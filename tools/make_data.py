@@ -19,15 +19,15 @@ import numpy as np
 from tqdm import tqdm
 
 from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.paths import ROOT
+from steps.extract import VALUE_FIELDS
 
 log = logging.getLogger(__name__)
 
-RAW_FILE = Path(__file__).resolve().parents[1] / "data" / "raw" / "cal_housing.data.gz"
+RAW_FILE = ROOT / "data" / "raw" / "cal_housing.data.gz"
 RAW_SHA256 = "d3d8a1a722ae78f91134862727d27a70b1415e7d512a89140406248687f4b902"
 RAW_ROWS = 20640
-FEATURES = ("MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude")
-TARGET = "MedHouseVal"
-COLUMNS = FEATURES + (TARGET,)
+COLUMNS = VALUE_FIELDS  # the record schema of steps/extract.py: the table's columns, in order
 # Marks a folder this tool wrote, so that a re-run may replace it and nothing else is ever deleted.
 MARKER = ".generated-by-make-data"
 

@@ -6,15 +6,11 @@ import re
 import sys
 from collections.abc import Callable
 
-from orchestration.settings import SettingsError
+from orchestration.errors import SettingsError, UsageError
 
 EXIT_BAD_SETTINGS = 2
 
 log = logging.getLogger(__name__)
-
-
-class UsageError(Exception):
-    """A bad argument or input given by the user (not a bug): reported without a traceback, exit 2."""
 
 
 # Credentials as they appear in URLs, connection strings and token requests: the value is masked.

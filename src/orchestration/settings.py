@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestration.errors import SettingsError
+
 # ParallelRunConfig accepts `^\d+([kKmMgG][bB])*$`; the repeated unit is an SDK quirk that then crashes
 # on int(), so one optional unit is accepted here.
 MINI_BATCH_SIZE_PATTERN = re.compile(r"^(\d+)([kKmMgG][bB])?$")
@@ -27,16 +29,6 @@ LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 # Variables that only the Azure targets need; local targets run without them.
 AZURE_WORKSPACE = ("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
 AZURE_STORAGE = ("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
-
-
-class SettingsError(Exception):
-    """One or more settings are missing or invalid; `problems` holds one line per variable."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__(
-            "invalid settings:\n" + "\n".join(f"  - {p}" for p in problems)
-        )
 
 
 def parse_mini_batch_size(value: str) -> int:

@@ -14,6 +14,8 @@ FIELDS = (
     "id", "MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup",
     "Latitude", "Longitude", "MedHouseVal",
 )
+TARGET = "MedHouseVal"  # what training predicts
+VALUE_FIELDS = FIELDS[1:]  # a record's values after its id: the features, then the target
 _FIELD_SET = frozenset(FIELDS)
 
 Record = dict[str, int | float]

@@ -18,11 +18,10 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 
-from steps.extract import FIELDS
+from steps.extract import FIELDS, TARGET
 
 log = logging.getLogger(__name__)
 
-TARGET = "MedHouseVal"
 FEATURES = [f for f in FIELDS if f not in ("id", TARGET)]
 TEST_SIZE = 0.2
 RANDOM_STATE = 42

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.prs.config import reserved_arguments
-from orchestration.settings import Settings, SettingsError
+from orchestration.errors import SettingsError
+from orchestration.paths import ROOT, SRC
+from orchestration.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[3]
-SOURCE_DIRECTORY = ROOT / "src"  # the snapshot uploaded with every step
+SOURCE_DIRECTORY = SRC  # the snapshot uploaded with every step
 DOCKERFILE = Path("docker") / "Dockerfile"  # relative to ROOT, the image's build context
 # What Azure ML's image build receives: a flat context, each file under its base name, because SDK v1's
 # DockerBuildContext.from_local_directory keys the uploaded files by base name

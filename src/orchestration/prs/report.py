@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestration.prs.accounting import Accounting
 from orchestration.prs.config import RunConfig
 from orchestration.prs.state import (
     FAILED, SUCCEEDED, StatePaths, decode_task, iter_raw_records, read_task_lines,
 )
-from orchestration.prs.worker import ATTEMPT_COLUMNS
+from orchestration.prs.protocol import ATTEMPT_COLUMNS
 
 MAX_LISTED_FAILURES = 1000  # failed mini-batches described item by item in summary.json
 
@@ -174,6 +175,36 @@ def write_logs(logs: Path, summary: Summary) -> None:
         f"The job result is: {summary.status}.\n",
         encoding="utf-8",
     )
+
+
+def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[str, str, int],
+              accounting: Accounting, elapsed_s: float) -> Summary:
+    """The account of a finished (or stopped) run: merges the output (a completed append_row run only),
+    counts every item from the records and writes the logs. `outcome` is (status, reason, exit code)."""
+    status, reason, code = outcome
+    items, batches, failed = count_batches(state)
+    rows, output_file = None, None
+    if status == "Completed" and config.output_action == "append_row":
+        rows = merge_output(config, state)
+        output_file = str(config.output_file)
+    summary = Summary(
+        status=status, reason=reason, exit_code=code, items=items, mini_batches=batches,
+        rows_written=rows, output_file=output_file, workers=config.worker_count,
+        emulated_processes=config.emulated_processes, max_workers=config.max_workers,
+        elapsed_s=round(elapsed_s, 3), parent_peak_rss_mb=round(peak_rss_mb(), 1),
+        attempts=dict(accounting.attempts),
+        failures=describe_failures(state, failed, accounting.reasons, config.input_type == "tabular"),
+        config=config.describe(),
+    )
+    write_logs(logs, summary)
+    return summary
+
+
+def peak_rss_mb() -> float:
+    """This (parent) process's peak resident memory; workers are not included."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def format_summary(summary: Summary) -> str:

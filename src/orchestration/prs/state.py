@@ -5,7 +5,8 @@ Under `<output>/.prs-state/`:
 - `tasks.idx` — uint64 offsets: 0, then the end of each line, for random access;
 - `batches.bin` — one fixed-size BatchRecord per mini-batch: status, items, where its rows are;
 - `parts/NNNN.rows` — append-only row files, one per worker process; rows are found by offset/length;
-- `plan.json` — the fingerprint a resume must match.
+- `plan.json` — the fingerprint a resume must match;
+- `slots.bin` — what each worker's run() is doing now (SlotTable), for the timeouts.
 Workers write their own records (each mini-batch has a distinct slot), so the parent never touches rows.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PENDING, SUCCEEDED, FAILED = 0, 1, 2
 # status, attempts, spare, items, succeeded, part, offset and length of its rows, lines in them
@@ -65,8 +66,8 @@ class StatePaths:
         return self.parts / f"{number:04d}.rows"
 
 
-@dataclass(frozen=True)
-class BatchRecord:
+class BatchRecord(NamedTuple):
+    """The on-disk state of one mini-batch (a NamedTuple: workers build one per mini-batch)."""
     status: int = PENDING
     attempts: int = 0
     items: int = 0
@@ -77,8 +78,9 @@ class BatchRecord:
     lines: int = 0
 
     def pack(self) -> bytes:
-        return pack_record(self.status, self.attempts, self.items, self.succeeded, self.part, self.offset,
-                           self.length, self.lines)
+        """The one place that knows the record layout (the spare field, attempts capped to a byte)."""
+        return _RECORD.pack(self.status, min(self.attempts, 255), 0, self.items, self.succeeded, self.part,
+                            self.offset, self.length, self.lines)
 
     @classmethod
     def unpack(cls, data: bytes) -> "BatchRecord":
@@ -90,27 +92,20 @@ def write_record(fd: int, batch: int, record: BatchRecord) -> None:
     os.pwrite(fd, record.pack(), batch * RECORD_SIZE)
 
 
-def pack_record(status: int, attempts: int, items: int, succeeded: int, part: int, offset: int,
-                length: int, lines: int) -> bytes:
-    """The one place that knows the record layout (the spare field, attempts capped to a byte)."""
-    return _RECORD.pack(status, min(attempts, 255), 0, items, succeeded, part, offset, length, lines)
-
-
 def pending_record(items: int) -> bytes:
-    return pack_record(PENDING, 0, items, 0, 0, 0, 0, 0)
+    return BatchRecord(items=items).pack()
 
 
-def write_records(fd: int, records: list[tuple[int, ...]]) -> None:
-    """Writes (mini-batch, status, attempts, items, succeeded, part, offset, length, lines) tuples, one
-    pwrite per run of consecutive mini-batches."""
+def write_records(fd: int, records: list[tuple[int, BatchRecord]]) -> None:
+    """Writes (mini-batch, record) pairs, one pwrite per run of consecutive mini-batches."""
     run_start, chunk = -1, bytearray()
-    for batch, *fields in records:
+    for batch, record in records:
         if chunk and batch != run_start + len(chunk) // RECORD_SIZE:
             os.pwrite(fd, chunk, run_start * RECORD_SIZE)
             chunk = bytearray()
         if not chunk:
             run_start = batch
-        chunk += pack_record(*fields)
+        chunk += record.pack()
     if chunk:
         os.pwrite(fd, chunk, run_start * RECORD_SIZE)
 
@@ -138,7 +133,7 @@ def iter_records(path: Path, chunk: int = 4096) -> Iterator[tuple[int, BatchReco
 
 
 def read_task_lines(tasks_fd: int, index_fd: int, first: int, count: int) -> list[bytes]:
-    """The raw tasks.jsonl lines of mini-batches first .. first+count-1 (two preads)."""
+    """The raw tasks.lines lines of mini-batches first .. first+count-1 (two preads)."""
     raw = os.pread(index_fd, _OFFSET.size * (count + 1), first * _OFFSET.size)
     offsets = [value for (value,) in _OFFSET.iter_unpack(raw)]
     data = os.pread(tasks_fd, offsets[-1] - offsets[0], offsets[0])

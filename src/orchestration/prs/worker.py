@@ -23,18 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.prs.config import RunConfig
+from orchestration.prs.protocol import (
+    DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Attempt, Report, exception_reason,
+)
 from orchestration.prs.state import (
-    SUCCEEDED, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
+    SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
 )
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 FLUSH_SECONDS = 0.5  # report progress at least this often during a long lease
-ATTEMPT_COLUMNS = "mini_batch,attempt,items,succeeded,failed,result,node,process,elapsed_s,error"
-
-# Messages to the parent.
-READY, INIT_FAILED, DONE = "ready", "init_failed", "done"
-# Results of an attempt, as in processed_mini-batches.csv.
-SUCCESS, PARTIAL, ERROR, TIMEOUT, CRASH = "SUCCESS", "PARTIAL", "ERROR", "TIMEOUT", "CRASH"
 
 
 @dataclass(frozen=True)
@@ -60,24 +57,6 @@ class MiniBatchContext:
     minibatch_index: int
     partition_key_value: dict[str, Any]
     dataset: Any = None
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """A reason fit for a CSV cell or a summary line."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
-
-
-def exception_reason(exc: BaseException) -> str:
-    return one_line(f"{type(exc).__name__}: {exc}")
-
-
-def attempt_row(batch: int, attempt: int, items: int, succeeded: int, result: str, node: int,
-                agent: str, elapsed: float, error: str) -> str:
-    """One line of processed_mini-batches.csv (columns in ATTEMPT_COLUMNS)."""
-    error = error.replace('"', "'")
-    failed = max(items - succeeded, 0)
-    return f'{batch},{attempt},{items},{succeeded},{failed},{result},{node},{agent},{elapsed:.6f},"{error}"\n'
 
 
 def result_length(result: Any) -> int:
@@ -126,8 +105,8 @@ class Worker:
         # may still be writing the plan while this worker runs init()
         self.buffer: list[bytes] = []  # rows not yet written to the part file
         self.buffered = 0
-        self.pending: list[tuple[int, ...]] = []  # their records, written after the rows
-        self.reports: list[tuple[Any, ...]] = []
+        self.pending: list[tuple[int, BatchRecord]] = []  # their records, written after the rows
+        self.reports: list[Report] = []
         self.csv_rows: list[str] = []
         spec.state.parts.mkdir(parents=True, exist_ok=True)
         part_path = spec.state.part(spec.part)
@@ -212,15 +191,14 @@ class Worker:
             else:
                 self.buffer.append(rows)
                 where = self.part_offset + self.buffered
-                self.pending.append(
-                    (batch, SUCCEEDED, attempt, items, succeeded, part, where, len(rows), rows.count(b"\n"))
-                )
+                self.pending.append((batch, BatchRecord(
+                    SUCCEEDED, attempt, items, succeeded, part, where, len(rows), rows.count(b"\n"))))
                 self.buffered += len(rows)
                 outcome, reason = (SUCCESS if succeeded >= items else PARTIAL), ""
             now = time.monotonic()
-            self.reports.append((batch, outcome, items, succeeded, reason))
-            self.csv_rows.append(attempt_row(batch, attempt, items, succeeded, outcome, node, agent,
-                                             now - started, reason))
+            self.reports.append(Report(batch, outcome, items, succeeded, reason))
+            self.csv_rows.append(Attempt(
+                batch, attempt, items, succeeded, outcome, node, agent, now - started, reason).csv_row())
             if now > flush_at:
                 self.flush()
                 flush_at = now + FLUSH_SECONDS
@@ -267,8 +245,10 @@ def prepare_process(spec: WorkerSpec) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def worker_main(conn: Connection) -> None:
-    """Receives its WorkerSpec, runs init(), then leases until told to stop or the parent goes away."""
+def main(fd: int) -> None:
+    """A worker process's life, on the connection inherited as `fd`: receives its WorkerSpec, runs
+    init(), then leases until told to stop or the parent goes away."""
+    conn = Connection(fd)
     spec: WorkerSpec = conn.recv()
     prepare_process(spec)
     with spec.log_file("sys", "node", suffix=".txt").open("a", encoding="utf-8") as sys_log:
@@ -284,15 +264,9 @@ def worker_main(conn: Connection) -> None:
     try:
         while True:
             message = conn.recv()
-            if message[0] != "lease":
+            if message[0] != LEASE:
                 break
             worker.process_lease(*message[1:])
     except (EOFError, BrokenPipeError):
         return  # the parent is gone
     worker.shutdown()
-
-
-if __name__ == "__main__":  # started by the scheduler with the connection's file descriptor
-    from orchestration.prs.worker import worker_main as package_worker_main  # the copy specs refer to
-
-    package_worker_main(Connection(int(sys.argv[1])))

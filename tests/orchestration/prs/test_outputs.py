@@ -87,7 +87,7 @@ def test_a_progress_bar_on_a_terminal(monkeypatch):
     import io
     import sys
 
-    from orchestration.prs.scheduler import Progress, Tally
+    from orchestration.prs.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -96,9 +96,7 @@ def test_a_progress_bar_on_a_terminal(monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     progress = Progress(interval=5.0)
-    tally = Tally(done_batches=3)
-    tally.live_failed.add(1)
-    progress.update(tally, 10)
+    progress.update(done=3, failed=1, total=10)
     progress.close()
     shown = terminal.getvalue()
     assert "extract" in shown and "3/10" in shown and "failed=1" in shown and "mini-batch/s" in shown

@@ -52,8 +52,9 @@ def test_records_round_trip_and_consecutive_ones_are_written_together(tmp_path):
     record = BatchRecord(SUCCEEDED, 2, 5, 4, 7, 123456789012, 99, 3)
     assert BatchRecord.unpack(record.pack()) == record
     fd = os.open(path, os.O_WRONLY)
-    write_records(fd, [(1, SUCCEEDED, 1, 5, 5, 0, 0, 10, 1), (2, SUCCEEDED, 1, 5, 4, 0, 10, 8, 1),
-                       (4, FAILED, 3, 5, 0, 0, 0, 0, 0)])
+    write_records(fd, [(1, BatchRecord(SUCCEEDED, 1, 5, 5, 0, 0, 10, 1)),
+                       (2, BatchRecord(SUCCEEDED, 1, 5, 4, 0, 10, 8, 1)),
+                       (4, BatchRecord(FAILED, 3, 5))])
     os.close(fd)
     statuses = [(b, r.status, r.succeeded) for b, r in iter_records(path)]
     assert statuses == [(0, 0, 0), (1, 1, 5), (2, 1, 4), (3, 0, 0), (4, 2, 0)]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from orchestration.prs.scheduler import ResumeRefused
+from orchestration.prs.resume import ResumeRefused
 from tests.conftest import clean_env
 from tests.orchestration.prs.conftest import FAULTY, make_inputs, output_rows, run
 

@@ -1,0 +1,61 @@
+"""The wire between the parent and its workers: message kinds, attempt results, and the named records
+they carry. Messages are tuples whose first element is their kind, so that a pipe carries them cheaply.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# Parent -> worker: ("lease", first, count, attempt) runs mini-batches first .. first+count-1;
+# ("stop",) asks for shutdown() and exit.
+LEASE, STOP = "lease", "stop"
+# Worker -> parent: ("ready",) after init(); ("init_failed", reason, traceback);
+# ("done", [Report, ...]) after some mini-batches of the lease.
+READY, INIT_FAILED, DONE = "ready", "init_failed", "done"
+
+# The result of one attempt, as in processed_mini-batches.csv.
+SUCCESS, PARTIAL, ERROR, TIMEOUT, CRASH = "SUCCESS", "PARTIAL", "ERROR", "TIMEOUT", "CRASH"
+RESULTS = (SUCCESS, PARTIAL, ERROR, TIMEOUT, CRASH)
+ATTEMPT_COLUMNS = "mini_batch,attempt,items,succeeded,failed,result,node,process,elapsed_s,error"
+
+
+def lease(first: int, count: int, attempt: int) -> tuple[str, int, int, int]:
+    return (LEASE, first, count, attempt)
+
+
+class Report(NamedTuple):
+    """What a worker tells the parent about one attempt of a mini-batch."""
+    batch: int
+    result: str  # SUCCESS, PARTIAL or ERROR (TIMEOUT and CRASH are the parent's findings)
+    items: int
+    succeeded: int
+    reason: str  # why it failed; '' on success
+
+
+class Attempt(NamedTuple):
+    """One line of processed_mini-batches.csv: an attempt of a mini-batch, by whom, how it ended."""
+    batch: int
+    attempt: int
+    items: int
+    succeeded: int
+    result: str
+    node: int
+    agent: str
+    elapsed: float
+    error: str
+
+    def csv_row(self) -> str:
+        """The line, in ATTEMPT_COLUMNS order."""
+        error = self.error.replace('"', "'")
+        failed = max(self.items - self.succeeded, 0)
+        return (f"{self.batch},{self.attempt},{self.items},{self.succeeded},{failed},{self.result},"
+                f'{self.node},{self.agent},{self.elapsed:.6f},"{error}"\n')
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A reason fit for a CSV cell or a summary line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+def exception_reason(exc: BaseException) -> str:
+    return one_line(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,113 @@
+"""Resume: what a previous run in the same output folder left, whether it may go on, and a fresh start.
+
+A resume is refused when the entry script, inputs, settings that shape the output, the file list or any
+input file changed since that run started; otherwise its failed mini-batches get a new chance and the
+succeeded ones are kept.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from orchestration.errors import UsageError
+from orchestration.prs.backlog import Backlog
+from orchestration.prs.config import RunConfig
+from orchestration.prs.planning import Plan, write_plan
+from orchestration.prs.state import (
+    FAILED, BatchRecord, StatePaths, decode_task, iter_records, read_task_lines, task_files, write_record,
+)
+
+log = logging.getLogger("orchestration.prs.scheduler")
+
+
+class ResumeRefused(UsageError):
+    """RESUME=1 on an output folder whose run had other inputs or settings."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    plan: Plan
+    backlog: Backlog  # the mini-batches still to do
+    next_part: int  # the first part-file number no previous worker used
+
+
+def clear_previous_run(config: RunConfig, state: StatePaths, logs: Path) -> None:
+    """A fresh run starts from nothing: the previous state, logs and output file go."""
+    if config.resume:
+        log.info("nothing to resume in %s: starting a fresh run", config.output)
+    for stale in (state.root, logs):
+        shutil.rmtree(stale, ignore_errors=True)
+    config.output_file.unlink(missing_ok=True)
+
+
+def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Callable[[Plan], None]:
+    """What the planner calls when done: plan.json, what a later resume must match."""
+    def record(plan: Plan) -> None:
+        state.plan.write_text(json.dumps({
+            "fingerprint": config.result_fingerprint(), "listing_sha256": plan.listing_sha256,
+            "started_ns": started_ns, "batches": plan.batches, "items": plan.items,
+        }, indent=2))
+
+    return record
+
+
+def resume(config: RunConfig, state: StatePaths) -> Resumed:
+    """Checks that the previous run may go on and re-opens its failed mini-batches.
+
+    Raises:
+        ResumeRefused: naming what changed since that run.
+    """
+    previous = json.loads(state.plan.read_text())
+    refuse = f"RESUME refused for {config.output}: {{}}; run without RESUME to start afresh"
+    if previous.get("fingerprint") != config.result_fingerprint():
+        raise ResumeRefused(refuse.format(
+            "the entry script, inputs, MINI_BATCH_SIZE, OUTPUT_ACTION, APPEND_ROW_FILE_NAME, "
+            "arguments or environment variables differ from that run"
+        ))
+    scratch = StatePaths(state.root / "replan")
+    shutil.rmtree(scratch.root, ignore_errors=True)
+    try:
+        plan = write_plan(config, scratch)
+    finally:
+        shutil.rmtree(scratch.root, ignore_errors=True)
+    if previous.get("listing_sha256") != plan.listing_sha256:
+        raise ResumeRefused(refuse.format("input files were added, removed or renamed since that run"))
+    changed = first_changed_file(state, plan.batches, config.input_type == "tabular", previous["started_ns"])
+    if changed:
+        raise ResumeRefused(refuse.format(f"{changed} changed after that run started"))
+    with open(state.batches, "r+b") as records:  # failed mini-batches get a new chance
+        for batch, record in iter_records(state.batches):
+            if record.status == FAILED:
+                write_record(records.fileno(), batch, BatchRecord(items=record.items))
+    existing = [int(p.stem) for p in state.parts.glob("*.rows")]
+    backlog = Backlog.pending_in(state.batches)
+    log.info("resuming the run in %s: %d mini-batches to do", config.output, backlog.left)
+    return Resumed(plan, backlog, max(existing, default=-1) + 1)
+
+
+def first_changed_file(state: StatePaths, batches: int, tabular: bool, since_ns: int,
+                       chunk: int = 4096) -> str:
+    """The first file of the plan changed (status change time) after `since_ns`, or ''.
+
+    ctime moves on every write, rename or replacement and cannot be set back, so this catches what a
+    size/mtime comparison would miss, at the cost of one stat per file, paid on resume only.
+    """
+    checked = ""
+    with open(state.tasks, "rb") as tasks, open(state.tasks_index, "rb") as index:
+        for first in range(0, batches, chunk):
+            for line in read_task_lines(tasks.fileno(), index.fileno(), first, min(chunk, batches - first)):
+                for path in task_files(decode_task(line, tabular), tabular):
+                    if path == checked:  # the slices of one tabular file
+                        continue
+                    checked = path
+                    try:
+                        if os.stat(path).st_ctime_ns > since_ns:
+                            return path
+                    except OSError:
+                        return path
+    return ""

@@ -1,0 +1,67 @@
+"""The failure accounting as pure code: tallies, retries and thresholds, no process started."""
+import pytest
+
+from orchestration.prs.accounting import Accounting, Limits
+from orchestration.prs.pool import Lease
+from orchestration.prs.protocol import ERROR, PARTIAL, SUCCESS, TIMEOUT, Report
+
+
+def test_a_full_return_is_done_and_a_short_one_fails_only_its_missing_items():
+    accounting = Accounting(Limits())
+    accounting.finished(Report(0, SUCCESS, 5, 5, ""))
+    accounting.finished(Report(1, PARTIAL, 5, 3, ""))
+    assert (accounting.done_batches, accounting.failed_items, accounting.live_failed) == (2, 2, {1})
+    assert accounting.reasons == {1: "run() returned 3 of 5 items"}
+    assert accounting.attempts[SUCCESS] == accounting.attempts[PARTIAL] == 1
+
+
+def test_failed_attempts_are_retried_until_run_max_try_then_fail_every_item():
+    accounting = Accounting(Limits(run_max_try=3))
+    assert accounting.attempt_failed(4, 1, items=5, result=ERROR, reason="ValueError: x") is True
+    assert accounting.attempt_failed(4, 2, items=5, result=TIMEOUT, reason="too slow") is True
+    assert (accounting.done_batches, accounting.failed_items) == (0, 0)  # still awaiting a retry
+    assert accounting.attempt_failed(4, 3, items=5, result=ERROR, reason="ValueError: y") is False
+    assert (accounting.done_batches, accounting.failed_items, accounting.live_failed) == (1, 5, {4})
+    assert accounting.reasons[4] == "ValueError: y" and accounting.attempts[ERROR] == 2
+
+
+def test_a_retry_that_succeeds_clears_the_failure():
+    accounting = Accounting(Limits())
+    accounting.attempt_failed(2, 1, items=5, result=TIMEOUT, reason="too slow")
+    assert accounting.reasons == {2: "TIMEOUT: too slow"}
+    accounting.finished(Report(2, SUCCESS, 5, 5, ""))
+    assert accounting.live_failed == set() and accounting.reasons == {} and accounting.failed_items == 0
+
+
+@pytest.mark.parametrize("limits, expected", [
+    (Limits(error_threshold=6), "ERROR_THRESHOLD=6 exceeded: 7 items failed"),
+    (Limits(error_threshold=7), ""),
+    (Limits(error_threshold=-1, allowed_failed_count=1),
+     "ALLOWED_FAILED_COUNT=1 exceeded: 2 mini-batches failed"),
+    (Limits(error_threshold=-1, allowed_failed_percent=10),
+     "ALLOWED_FAILED_PERCENT=10 exceeded: 20.0% of mini-batches failed"),
+    (Limits(error_threshold=-1, allowed_failed_percent=20), ""),
+])
+def test_each_threshold_names_itself_and_the_counts(limits, expected):
+    accounting = Accounting(limits)
+    accounting.finished(Report(0, PARTIAL, 5, 0, ""))  # 5 items failed
+    accounting.finished(Report(1, PARTIAL, 5, 3, ""))  # 2 more
+    assert accounting.breach(total_batches=10, all_scheduled=True) == expected
+
+
+def test_the_percentage_waits_until_every_mini_batch_is_scheduled():
+    accounting = Accounting(Limits(error_threshold=-1, allowed_failed_percent=10))
+    accounting.finished(Report(0, PARTIAL, 5, 0, ""))
+    assert accounting.breach(total_batches=None, all_scheduled=False) == ""  # still planning
+    assert accounting.breach(total_batches=4, all_scheduled=False) == ""
+    assert accounting.breach(total_batches=4, all_scheduled=True).startswith("ALLOWED_FAILED_PERCENT")
+
+
+@pytest.mark.parametrize("running, charged, unfinished", [
+    (7, 7, [6, 8, 9]),  # died in run() of 7: 6 finished unreported, 8-9 not started
+    (-1, 6, [7, 8, 9]),  # died between mini-batches: the next unreported one is charged
+    (3, None, [6, 7, 8, 9]),  # a stale slot outside the lease charges nothing
+])
+def test_a_lost_lease_charges_one_mini_batch_and_requeues_the_rest(running, charged, unfinished):
+    lease = Lease(first=5, count=5, attempt=1, next_batch=6)  # 5 reported
+    assert lease.lost(running) == (charged, unfinished)
