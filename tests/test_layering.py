@@ -40,3 +40,16 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
     source = tmp_path / "step.py"
     source.write_text("def f():\n    from orchestration.cloud import blob_store\n")
     assert imported_packages(source) == {"orchestration"}
+
+
+def test_the_runner_and_the_tools_load_no_settings_machinery():
+    """Workers start fast and tools stay light: pydantic is for the command lines that read settings."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; import orchestration.prs.scheduler, orchestration.prs.worker, tools.make_data, "
+             "tools.bench; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -15,11 +15,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestration.errors import SettingsError
+from orchestration.parallel_fields import parse_mini_batch_size
 
-# ParallelRunConfig accepts `^\d+([kKmMgG][bB])*$`; the repeated unit is an SDK quirk that then crashes
-# on int(), so one optional unit is accepted here.
-MINI_BATCH_SIZE_PATTERN = re.compile(r"^(\d+)([kKmMgG][bB])?$")
-_UNIT_BYTES = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
 # A portable file name. ParallelRunConfig only refuses ~"#%&*:<>?/\{|}, but the name also enters the v2
 # job's output URI and command lines, where a space, quote or `$(...)` would break or inject.
 APPEND_ROW_FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
@@ -29,23 +26,6 @@ LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 # Variables that only the Azure targets need; local targets run without them.
 AZURE_WORKSPACE = ("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
 AZURE_STORAGE = ("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
-
-
-def parse_mini_batch_size(value: str) -> int:
-    """Converts MINI_BATCH_SIZE as ParallelRunConfig does: "5" -> 5, "1024KB" -> 1048576.
-
-    Raises:
-        ValueError: when the text is not digits with an optional KB/MB/GB unit, or is zero.
-    """
-    match = MINI_BATCH_SIZE_PATTERN.match(value.strip())
-    if not match:
-        raise ValueError(
-            "expected a whole number of files (e.g. 5) or a size with KB/MB/GB (e.g. 1024KB, 10MB)"
-        )
-    number = int(match.group(1)) * _UNIT_BYTES.get((match.group(2) or "").lower(), 1)
-    if number < 1:
-        raise ValueError("expected a value of at least 1")
-    return number
 
 
 class Settings(BaseSettings):

@@ -22,7 +22,8 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContainerClient, ContentSettings
 from tqdm import tqdm
 
-from orchestration.settings import Settings, SettingsError
+from orchestration.errors import SettingsError
+from orchestration.settings import Settings
 from steps.prepare import iter_files
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from typing import Any
 
 from orchestration.prs.config import reserved_arguments
 from orchestration.errors import SettingsError
+from orchestration.parallel_fields import v1_values
 from orchestration.paths import ROOT, SRC
 from orchestration.settings import Settings
 
@@ -130,21 +131,8 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
             {
                 "type": "ParallelRunStep", "name": STEP_NAMES["extraction"],
                 "parallel_run_config": {
-                    "environment": settings.aml_env_name,
-                    "entry_script": ENTRY_SCRIPT,
-                    "source_directory": "src",
-                    "compute_target": compute,
-                    "mini_batch_size": settings.mini_batch_size,
-                    "error_threshold": settings.error_threshold,
-                    "allowed_failed_count": settings.allowed_failed_count,
-                    "allowed_failed_percent": settings.allowed_failed_percent,
-                    "output_action": settings.output_action,
-                    "append_row_file_name": settings.append_row_file_name,
-                    "node_count": settings.node_count,
-                    "process_count_per_node": settings.process_count_per_node,
-                    "run_invocation_timeout": settings.run_invocation_timeout,
-                    "run_max_try": settings.run_max_try,
-                    "logging_level": settings.logging_level,
+                    "environment": settings.aml_env_name, "entry_script": ENTRY_SCRIPT,
+                    "source_directory": "src", "compute_target": compute, **v1_values(settings),
                 },
                 "inputs": [{"input": PREPARED, "mode": "mount"}], "output": EXTRACTED, "arguments": [],
                 "allow_reuse": False,

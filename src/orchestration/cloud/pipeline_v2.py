@@ -21,7 +21,9 @@ from orchestration.cloud.pipeline import (
     ENTRY_SCRIPT, EXPERIMENT_NAME, PREPARE_SCRIPT, SOURCE_DIRECTORY, STEP_NAMES, TRAIN_SCRIPT,
     check_for_azure,
 )
-from orchestration.settings import Settings, SettingsError
+from orchestration.parallel_fields import v2_values
+from orchestration.errors import SettingsError
+from orchestration.settings import Settings
 
 # azure-ai-ml's rule for component names (azure/ai/ml/_schema/component/component.py, ComponentNameStr).
 COMPONENT_NAME = re.compile(r"^[a-z][a-z\d_]*$")
@@ -56,19 +58,11 @@ def component_name(settings: Settings) -> str:
 
 
 def parallel_settings(settings: Settings) -> dict[str, Any]:
-    """The ParallelRunConfig settings under their v2 names (parallel_run_function / RunFunction)."""
-    arguments = f"--allowed_failed_percent {settings.allowed_failed_percent:g}"
+    """The ParallelRunConfig settings under their v2 names (parallel_run_function / RunFunction): the
+    table's mapping (orchestration/parallel_fields.py), plus what v2 expresses as bindings —
+    OUTPUT_ACTION as `append_row_to`, APPEND_ROW_FILE_NAME as the output's path."""
     return {
-        "instance_count": settings.node_count,
-        "max_concurrency_per_instance": settings.process_count_per_node,
-        "mini_batch_size": settings.mini_batch_size,
-        "error_threshold": settings.error_threshold,
-        "mini_batch_error_threshold": settings.allowed_failed_count,
-        "retry_settings": {
-            "max_retries": settings.run_max_try - 1, "timeout": settings.run_invocation_timeout,
-        },
-        "logging_level": settings.logging_level,
-        "program_arguments": arguments,
+        **v2_values(settings),
         "append_row_to": "${{outputs.extracted}}" if settings.output_action == "append_row" else None,
         "entry_script": ENTRY_SCRIPT,
     }
@@ -85,6 +79,8 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
     env = environment or environment_reference(settings)
     code = str(SOURCE_DIRECTORY)
     mapped = parallel_settings(settings)
+    task = {key: mapped.pop(key) for key in ("entry_script", "program_arguments", "append_row_to")}
+    retry_settings = RetrySettings(**mapped.pop("retry_settings"))
     outputs = OUTPUTS_PATH.format(datastore=settings.aml_blob_datastore_name)
 
     prepare = command(
@@ -100,18 +96,9 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
         inputs={"prepared": Input(type="uri_folder", mode="ro_mount")},
         outputs={"extracted": Output(type="uri_file", mode="rw_mount",
                                      path=f"{outputs}/{settings.append_row_file_name}")},
-        input_data="${{inputs.prepared}}",
-        instance_count=mapped["instance_count"],
-        max_concurrency_per_instance=mapped["max_concurrency_per_instance"],
-        mini_batch_size=mapped["mini_batch_size"],
-        error_threshold=mapped["error_threshold"],
-        mini_batch_error_threshold=mapped["mini_batch_error_threshold"],
-        retry_settings=RetrySettings(**mapped["retry_settings"]),
-        logging_level=mapped["logging_level"],
-        task=RunFunction(
-            code=code, entry_script=mapped["entry_script"], program_arguments=mapped["program_arguments"],
-            append_row_to=mapped["append_row_to"], environment=env,
-        ),
+        input_data="${{inputs.prepared}}", retry_settings=retry_settings,
+        task=RunFunction(code=code, environment=env, **task),
+        **mapped,  # every other field of the table, under its v2 name
     )
     train = command(
         name=STEP_NAMES["training"], display_name=STEP_NAMES["training"], code=code, environment=env,

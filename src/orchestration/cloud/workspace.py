@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import UsageError
+from orchestration.errors import UsageError
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)

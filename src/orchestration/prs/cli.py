@@ -10,26 +10,15 @@ import argparse
 from pathlib import Path
 
 from orchestration.cli import UsageError, setup_logging
+from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
 from orchestration.prs.report import format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import load_settings
 
-# flag -> settings field; each flag overrides its setting when given.
-SETTING_FLAGS = {
-    "mini_batch_size": "MINI_BATCH_SIZE: files per mini-batch, or bytes for tabular input (1024KB, 10MB)",
-    "error_threshold": "ERROR_THRESHOLD: failed items tolerated; -1 ignores all",
-    "allowed_failed_count": "ALLOWED_FAILED_COUNT: failed mini-batches tolerated; -1 ignores all",
-    "allowed_failed_percent": "ALLOWED_FAILED_PERCENT: percent of failed mini-batches tolerated; 100 ignores",
-    "node_count": "NODE_COUNT: emulated nodes",
-    "process_count_per_node": "PROCESS_COUNT_PER_NODE: emulated processes per node",
-    "run_invocation_timeout": "RUN_INVOCATION_TIMEOUT: seconds one run() call may take",
-    "run_max_try": "RUN_MAX_TRY: attempts per mini-batch that raised, timed out or lost its worker",
-    "output_action": "OUTPUT_ACTION: append_row or summary_only",
-    "append_row_file_name": "APPEND_ROW_FILE_NAME: the merged output file in --output",
-    "logging_level": "LOGGING_LEVEL: DEBUG, INFO or WARNING",
-    "local_max_workers": "LOCAL_MAX_WORKERS: most local worker processes; 0 = the CPU count",
-}
+# flag -> its help; each flag overrides the setting of the same name (upper case) when given.
+SETTING_FLAGS = {f.name: f"{f.setting}: {f.help}" for f in FIELDS}
+SETTING_FLAGS["local_max_workers"] = "LOCAL_MAX_WORKERS: most local worker processes; 0 = the CPU count"
 
 
 def build_parser() -> argparse.ArgumentParser:

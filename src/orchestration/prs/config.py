@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestration.parallel_fields import FIELDS, local_values
+
 if TYPE_CHECKING:  # workers import this module; they need not load pydantic
     from orchestration.settings import Settings
 
@@ -54,21 +56,8 @@ class RunConfig:
     @classmethod
     def from_settings(cls, settings: "Settings", **local: object) -> "RunConfig":
         """The settings' ParallelRunConfig values; `local` gives entry_script, inputs, output and extras."""
-        return cls(
-            mini_batch_size=settings.mini_batch_size_value,
-            error_threshold=settings.error_threshold,
-            allowed_failed_count=settings.allowed_failed_count,
-            allowed_failed_percent=settings.allowed_failed_percent,
-            node_count=settings.node_count,
-            process_count_per_node=settings.process_count_per_node,
-            run_invocation_timeout=settings.run_invocation_timeout,
-            run_max_try=settings.run_max_try,
-            output_action=settings.output_action,
-            append_row_file_name=settings.append_row_file_name,
-            logging_level=settings.logging_level,
-            max_workers=settings.local_worker_cap,
-            **local,  # type: ignore[arg-type]
-        )
+        return cls(**local_values(settings), max_workers=settings.local_worker_cap,
+                   **local)  # type: ignore[arg-type]
 
     @property
     def emulated_processes(self) -> int:
@@ -103,20 +92,12 @@ class RunConfig:
 
     def driver_argv(self) -> list[str]:
         """sys.argv of a worker: the ParallelRunStep driver's flags, the user's arguments, the inputs."""
-        argv = [
-            str(self.entry_script),
-            "--client_sdk_version", "local",
-            "--scoring_module_name", self.entry_script.name,
-            "--mini_batch_size", str(self.mini_batch_size),
-            "--error_threshold", str(self.error_threshold),
-            "--output_action", self.output_action,
-            "--logging_level", self.logging_level,
-            "--run_invocation_timeout", str(self.run_invocation_timeout),
-            "--run_max_try", str(self.run_max_try),
-            "--create_snapshot_at_runtime", "True",
-            "--allowed_failed_count", str(self.allowed_failed_count),
-            "--allowed_failed_percent", f"{self.allowed_failed_percent:g}",
-        ]
+        argv = [str(self.entry_script), "--client_sdk_version", "local",
+                "--scoring_module_name", self.entry_script.name]
+        for f in FIELDS:
+            if f.driver is not None:
+                argv += [f"--{f.name}", f.driver.format(getattr(self, f.name))]
+        argv += ["--create_snapshot_at_runtime", "True"]
         if self.output_action == "append_row":
             argv += ["--append_row_file_name", self.append_row_file_name]
         argv += ["--output", str(self.output), "--process_count_per_node", str(self.process_count_per_node)]
@@ -132,17 +113,15 @@ class RunConfig:
         Thresholds, retries, timeouts and parallelism are left out: changing them between a run and its
         resume cannot change what an already succeeded mini-batch produced.
         """
-        shaping = {
+        shaping = {f.name: getattr(self, f.name) for f in FIELDS if f.shapes_output}
+        shaping.update({
             "entry_script": str(self.entry_script.resolve()),
             "entry_script_sha256": hashlib.sha256(self.entry_script.read_bytes()).hexdigest(),
             "inputs": [str(p.resolve()) for p in self.inputs],
-            "mini_batch_size": self.mini_batch_size,
             "input_type": self.input_type,
-            "output_action": self.output_action,
-            "append_row_file_name": self.append_row_file_name,
             "arguments": list(self.arguments),
             "environment_variables": self.environment_variables,
-        }
+        })
         return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import UsageError
+from orchestration.errors import UsageError
 from orchestration.prs.config import TABULAR_SUFFIXES, RunConfig
 from orchestration.prs.state import StatePaths, encode_file_task, pack_offset, pending_record
 

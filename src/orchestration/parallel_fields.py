@@ -1,0 +1,106 @@
+"""The ParallelRunConfig fields, declared once: each field's setting, help, and its place in the driver's
+command line, the resume fingerprint, SDK v1 and SDK v2.
+
+Everything that lists these fields is generated from FIELDS: the runner's flags (`prs/cli.py`),
+`RunConfig.from_settings`, the driver argv and the fingerprint (`prs/config.py`), the v1 plan
+(`cloud/pipeline.py`) and the v2 mapping (`cloud/pipeline_v2.py`). A new field is one line here (plus its
+setting in `settings.py`). A leaf module: the workers import it, so it imports nothing of the toolkit.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# ParallelRunConfig accepts `^\d+([kKmMgG][bB])*$`; the repeated unit is an SDK quirk that then crashes
+# on int(), so one optional unit is accepted here.
+MINI_BATCH_SIZE_PATTERN = re.compile(r"^(\d+)([kKmMgG][bB])?$")
+_UNIT_BYTES = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_mini_batch_size(value: str) -> int:
+    """Converts MINI_BATCH_SIZE as ParallelRunConfig does: "5" -> 5, "1024KB" -> 1048576.
+
+    Raises:
+        ValueError: when the text is not digits with an optional KB/MB/GB unit, or is zero.
+    """
+    match = MINI_BATCH_SIZE_PATTERN.match(str(value).strip())
+    if not match:
+        raise ValueError(
+            "expected a whole number of files (e.g. 5) or a size with KB/MB/GB (e.g. 1024KB, 10MB)"
+        )
+    number = int(match.group(1)) * _UNIT_BYTES.get((match.group(2) or "").lower(), 1)
+    if number < 1:
+        raise ValueError("expected a value of at least 1")
+    return number
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class ParallelField:
+    name: str  # ParallelRunConfig's parameter = RunConfig's attribute = the runner's --flag = setting, lower
+    help: str  # after "SETTING: " in the runner's --help
+    local: Callable[[Any], Any] = _same  # the setting's value -> RunConfig's (e.g. "10KB" -> 10240)
+    driver: str | None = "{}"  # how the ParallelRunStep driver passes it to the entry script; None: not
+    shapes_output: bool = False  # in the resume fingerprint: changing it changes what a mini-batch makes
+    v2: str | None = None  # parallel_run_function's argument; "retry_settings.<x>"; None: see pipeline_v2
+    to_v2: Callable[[Any], Any] = _same
+
+    @property
+    def setting(self) -> str:
+        return self.name.upper()
+
+
+# In the order the ParallelRunStep driver puts them on the entry script's command line.
+FIELDS = (
+    ParallelField("mini_batch_size", "files per mini-batch, or bytes for tabular input (1024KB, 10MB)",
+                  local=parse_mini_batch_size, shapes_output=True, v2="mini_batch_size",
+                  to_v2=lambda v: str(parse_mini_batch_size(v))),
+    ParallelField("error_threshold", "failed items tolerated; -1 ignores all", v2="error_threshold"),
+    ParallelField("output_action", "append_row or summary_only", shapes_output=True),  # v2: append_row_to
+    ParallelField("logging_level", "DEBUG, INFO or WARNING", v2="logging_level"),
+    ParallelField("run_invocation_timeout", "seconds one run() call may take", v2="retry_settings.timeout"),
+    # RUN_MAX_TRY counts attempts, max_retries counts retries (Learn: default 2, i.e. 3 attempts).
+    ParallelField("run_max_try", "attempts per mini-batch that raised, timed out or lost its worker",
+                  v2="retry_settings.max_retries", to_v2=lambda v: v - 1),
+    ParallelField("allowed_failed_count", "failed mini-batches tolerated; -1 ignores all",
+                  v2="mini_batch_error_threshold"),
+    # No v2 field: the migration guide puts it into the program arguments.
+    ParallelField("allowed_failed_percent", "percent of failed mini-batches tolerated; 100 ignores",
+                  driver="{:g}", v2="program_arguments", to_v2=lambda v: f"--allowed_failed_percent {v:g}"),
+    ParallelField("append_row_file_name", "the merged output file in --output", driver=None,
+                  shapes_output=True),  # driver: only with append_row; v2: the output's path
+    ParallelField("process_count_per_node", "emulated processes per node", driver=None,
+                  v2="max_concurrency_per_instance"),  # driver: after --output
+    ParallelField("node_count", "emulated nodes", driver=None, v2="instance_count"),
+)
+FIELD_NAMES = tuple(f.name for f in FIELDS)
+
+
+def local_values(settings: Any) -> dict[str, Any]:
+    """The fields' values for a local run, from an object with the settings as attributes."""
+    return {f.name: f.local(getattr(settings, f.name)) for f in FIELDS}
+
+
+def v1_values(settings: Any) -> dict[str, Any]:
+    """ParallelRunConfig's keyword arguments as the settings hold them (the SDK parses them itself)."""
+    return {f.name: getattr(settings, f.name) for f in FIELDS}
+
+
+def v2_values(settings: Any) -> dict[str, Any]:
+    """parallel_run_function's arguments; `retry_settings.x` grouped into a dict."""
+    values: dict[str, Any] = {}
+    for f in FIELDS:
+        if f.v2 is None:
+            continue
+        value = f.to_v2(getattr(settings, f.name))
+        group, _, key = f.v2.rpartition(".")
+        if group:
+            values.setdefault(group, {})[key] = value
+        else:
+            values[f.v2] = value
+    return values

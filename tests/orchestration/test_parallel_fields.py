@@ -1,0 +1,55 @@
+"""One table of ParallelRunConfig fields drives the runner's flags, RunConfig, the driver argv, the
+fingerprint, the v1 plan and the v2 mapping."""
+import dataclasses
+from pathlib import Path
+
+from orchestration.cloud.pipeline import pipeline_plan
+from orchestration.cloud.pipeline_v2 import parallel_settings
+from orchestration.parallel_fields import FIELD_NAMES, FIELDS, v2_values
+from orchestration.prs.cli import build_parser
+from orchestration.prs.config import RunConfig
+from orchestration.settings import Settings, load_settings
+
+
+def test_every_field_is_a_setting_a_flag_and_a_run_config_attribute():
+    flags = {action.dest for action in build_parser()._actions}
+    attributes = {f.name for f in dataclasses.fields(RunConfig)}
+    for name in FIELD_NAMES:
+        assert name in Settings.model_fields and name in flags and name in attributes, name
+
+
+def test_the_v1_plan_carries_every_field_as_the_settings_hold_it():
+    settings = load_settings(env_file=None, MINI_BATCH_SIZE="10KB", RUN_MAX_TRY=4)
+    config = pipeline_plan(settings)["steps"][1]["parallel_run_config"]
+    expected = {name: getattr(settings, name) for name in FIELD_NAMES}
+    assert {name: config[name] for name in FIELD_NAMES} == expected
+
+
+def test_the_v2_mapping_converts_and_leaves_out_only_what_v2_binds():
+    settings = load_settings(env_file=None, MINI_BATCH_SIZE="10KB", RUN_MAX_TRY=4,
+                             ALLOWED_FAILED_PERCENT=12.5)
+    mapped = v2_values(settings)
+    assert mapped["mini_batch_size"] == "10240"
+    assert mapped["retry_settings"] == {"max_retries": 3, "timeout": 60}
+    assert mapped["program_arguments"] == "--allowed_failed_percent 12.5"
+    unmapped = {f.name for f in FIELDS if f.v2 is None}
+    assert unmapped == {"output_action", "append_row_file_name"}  # append_row_to and the output's path
+    assert parallel_settings(settings)["append_row_to"] == "${{outputs.extracted}}"
+
+
+def test_the_driver_argv_and_the_fingerprint_follow_the_table(tmp_path):
+    script = tmp_path / "entry.py"
+    script.write_text("def run(batch):\n    return batch\n")
+    config = RunConfig.from_settings(load_settings(env_file=None, ALLOWED_FAILED_PERCENT=12.5),
+                                     entry_script=script, inputs=(tmp_path,), output=tmp_path / "out")
+    argv = config.driver_argv()
+    pairs = dict(zip(argv, argv[1:]))
+    for field in FIELDS:
+        if field.driver is not None:
+            assert pairs[f"--{field.name}"] == field.driver.format(getattr(config, field.name))
+    assert pairs["--allowed_failed_percent"] == "12.5"
+    assert pairs["--append_row_file_name"] == "extraction_output.txt"
+    shaping = dataclasses.replace(config, mini_batch_size=7)
+    tolerant = dataclasses.replace(config, error_threshold=-1)
+    assert shaping.result_fingerprint() != config.result_fingerprint() == tolerant.result_fingerprint()
+    assert isinstance(config.output, Path)
