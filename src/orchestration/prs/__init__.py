@@ -4,7 +4,9 @@ It runs an unchanged entry script (`init()` / `run(mini_batch)` / `shutdown()`) 
 mini-batches, with the runtime's accounting, retries, timeouts, thresholds, append_row output and logs
 layout (see shared/docs/parallel-run-semantics.md), plus a local extra: resume.
 
-Modules: `config` (what a run is asked to do), `planning` (inputs to mini-batches), `state` (the on-disk
-record of every mini-batch), `worker` (one worker process), `scheduler` (the parent: leases, retries,
-timeouts, thresholds, signals), `report` (merged output, summary and logs), `cli` (the command line).
+Modules, one job each: `config` (what a run is asked to do), `planning` (inputs to mini-batches),
+`state` (the on-disk record of every mini-batch), `backlog` (the work still to hand out, leases),
+`protocol` (the parent <-> worker wire), `worker` (one worker process), `pool` (the worker processes),
+`accounting` (tallies, retries, thresholds), `resume`, `progress`, `scheduler` (the parent's loop,
+signals, the end), `report` (merged output, summary and logs), `cli` (the command line).
 """

@@ -2,13 +2,16 @@
 
 A fresh run plans in a background thread: mini-batches become available as soon as they are on disk,
 so the workers start while the inputs are still being listed. A resumed run takes the mini-batches
-whose records are still pending. Either way the backlog hands out runs of consecutive mini-batches.
+whose records are still pending. Work goes out in leases of consecutive mini-batches, large while much
+remains and single near the end (guided scheduling), so the parent's cost per mini-batch is a few
+microseconds; retries and mini-batches lost with a dead worker go out first, one per lease.
 """
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.prs.config import RunConfig
@@ -16,6 +19,34 @@ from orchestration.prs.planning import Plan, write_plan
 from orchestration.prs.state import PENDING, RECORD_SIZE, StatePaths
 
 UNBOUNDED = 2**62
+MAX_LEASE = 256
+
+
+@dataclass
+class Lease:
+    """Consecutive mini-batches handed to one worker, and how far its reports have come."""
+    first: int
+    count: int
+    attempt: int
+    next_batch: int  # first mini-batch not reported yet; reports come in order
+
+    @property
+    def end(self) -> int:
+        return self.first + self.count
+
+    def lost(self, running: int) -> tuple[int | None, list[int]]:
+        """Its worker died: the mini-batch charged with a failed attempt (the one running, else the next
+        unreported), and the others not reported yet, which were no attempt (finished or not started)."""
+        unreported = range(self.next_batch, self.end)
+        charged = running if running >= 0 else self.next_batch
+        if charged not in unreported:
+            return None, list(unreported)
+        return charged, [batch for batch in unreported if batch != charged]
+
+
+def guided_lease_size(remaining: int, workers: int) -> int:
+    """Large leases while much remains, down to one at the end, so that no worker idles at the end."""
+    return max(1, min(MAX_LEASE, remaining // (4 * workers)))
 
 
 class Backlog:
@@ -124,3 +155,62 @@ class Planner(threading.Thread):
     def stop(self) -> None:
         self.stopping = True
         self.join()
+
+
+class Work:
+    """Everything still to hand out: retries first, singly, then the backlog as the planner fills it."""
+
+    def __init__(self, backlog: Backlog, planner: Planner | None = None, plan: Plan | None = None):
+        self.backlog, self.planner, self.plan = backlog, planner, plan
+        self.retry: deque[tuple[int, int]] = deque()  # (mini-batch, attempt)
+
+    @classmethod
+    def planned_by(cls, config: RunConfig, state: StatePaths, on_done: Callable[[Plan], None]) -> "Work":
+        planner = Planner(config, state, on_done)
+        planner.start()
+        return cls(Backlog.while_planning(), planner)
+
+    @property
+    def total(self) -> int | None:
+        """The number of mini-batches, once planning is done."""
+        return self.plan.batches if self.plan is not None else None
+
+    @property
+    def all_scheduled(self) -> bool:
+        return self.backlog.empty
+
+    def poll(self) -> None:
+        """Takes in what the planner has published; re-raises its errors here, in the parent's loop."""
+        planner = self.planner
+        if planner is None:
+            return
+        if planner.error is not None:
+            raise planner.error
+        self.backlog.published = planner.published
+        if planner.result is not None:
+            self.plan = planner.result
+            self.backlog.finish_planning(self.plan.batches)
+            self.planner = None
+
+    def pending(self) -> bool:
+        """Whether anything is left to hand out (a running lease aside)."""
+        return bool(self.retry) or not self.backlog.empty
+
+    def next_lease(self, live_workers: int) -> Lease | None:
+        if self.retry:
+            batch, attempt = self.retry.popleft()
+            return Lease(batch, 1, attempt, batch)
+        taken = self.backlog.take(guided_lease_size(self.backlog.left, max(live_workers, 1)))
+        return Lease(taken[0], taken[1], 1, taken[0]) if taken else None
+
+    def retry_next(self, batch: int, attempt: int) -> None:
+        """A failed attempt's mini-batch, after what is already waiting."""
+        self.retry.append((batch, attempt))
+
+    def requeue_first(self, batches: Iterable[int], attempt: int) -> None:
+        """Mini-batches a lost worker never reported (not attempts): first in line, in order."""
+        self.retry.extendleft((batch, attempt) for batch in reversed(list(batches)))
+
+    def stop(self) -> None:
+        if self.planner is not None:
+            self.planner.stop()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.paths import SRC
+from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import STOP, lease
 from orchestration.prs.state import SlotTable, StatePaths
@@ -30,28 +31,6 @@ STOP_GRACE_SECONDS = 5.0
 # The worker's entry point; `-c` rather than `-m worker`, so that the worker module is imported under
 # its package name, the name the pickled WorkerSpec refers to.
 WORKER_COMMAND = "import sys; from orchestration.prs.worker import main; main(int(sys.argv[1]))"
-
-
-@dataclass
-class Lease:
-    """Consecutive mini-batches handed to one worker, and how far its reports have come."""
-    first: int
-    count: int
-    attempt: int
-    next_batch: int  # first mini-batch not reported yet; reports come in order
-
-    @property
-    def end(self) -> int:
-        return self.first + self.count
-
-    def lost(self, running: int) -> tuple[int | None, list[int]]:
-        """Its worker died: the mini-batch charged with a failed attempt (the one running, else the next
-        unreported), and the others not reported yet, which were no attempt (finished or not started)."""
-        unreported = range(self.next_batch, self.end)
-        charged = running if running >= 0 else self.next_batch
-        if charged not in unreported:
-            return None, list(unreported)
-        return charged, [batch for batch in unreported if batch != charged]
 
 
 @dataclass
