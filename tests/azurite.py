@@ -6,11 +6,10 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from orchestration.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # `make test` installs it here (the dev container's image has it elsewhere and sets AZURITE).
 AZURITE = ROOT / os.environ.get("AZURITE", "tools/azurite/node_modules/.bin/azurite-blob")
 ACCOUNT = "devstoreaccount1"

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.paths import ROOT, SRC  # noqa: F401  (tests import them from here)
 from orchestration.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from orchestration.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"steps": ROOT / "src" / "steps", "orchestration": ROOT / "src" / "orchestration",
           "tools": ROOT / "tools"}
 FORBIDDEN = {"steps": {"orchestration", "tools"}, "orchestration": {"tools"}, "tools": set()}

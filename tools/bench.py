@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for count, megabytes in memory.items():
         print(f"runner parent peak memory, {count} files: {megabytes:.0f} MB")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "files": files, "mini_batches": len(batches), "seconds": figures, "noop_seconds": noop_time,
             "parent_peak_rss_mb": {str(k): v for k, v in memory.items()},

@@ -13,9 +13,11 @@ from pathlib import Path
 
 try:
     from steps.prepare import copy_files
+    from steps import step_logging
 except ImportError:  # Azure ML runs this file from a snapshot of src/ that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from steps.prepare import copy_files
+    from steps import step_logging
 
 log = logging.getLogger("preparation")
 
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the datastore folder (mounted by Azure ML, or a local folder)")
     parser.add_argument("--output", type=Path, required=True, help="the step's output folder")
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    step_logging.configure()
     try:
         count = copy_files(args.source_dir, args.output)
     except (FileNotFoundError, FileExistsError) as exc:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 try:
     from steps.train import TrainingDataError, run_training
+    from steps import step_logging
 except ImportError:  # Azure ML runs this file from a snapshot of src/ that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from steps.train import TrainingDataError, run_training
+    from steps import step_logging
 
 log = logging.getLogger("training")
 
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="folder for model, metrics and plot")
     parser.add_argument("--register-model", metavar="NAME", help="Azure ML: register the model under NAME")
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    step_logging.configure()
     source = rows_file(args.input, args.append_row_file_name)
     try:
         metrics = run_training(source, args.output)

@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 
 from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES, DOCKERFILE
+from orchestration.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXT = (ROOT / "docker" / "Dockerfile").read_text()
 
 

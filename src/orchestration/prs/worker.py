@@ -11,7 +11,6 @@ import ctypes
 import importlib.util
 import inspect
 import io
-import logging
 import os
 import signal
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.prs.config import RunConfig
+from steps import step_logging
 from orchestration.prs.protocol import (
     DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Attempt, Report, exception_reason,
 )
@@ -241,8 +241,7 @@ def prepare_process(spec: WorkerSpec) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, stream.fileno())
         os.close(fd)
-    logging.basicConfig(level=config.logging_level, stream=sys.stdout, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    step_logging.configure(config.logging_level, sys.stdout)
 
 
 def main(fd: int) -> None:

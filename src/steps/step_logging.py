@@ -1,0 +1,13 @@
+"""How a step's own process logs, in Azure ML and locally: one format, to a stream the runtime collects."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(level: str | int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Replaces any earlier set-up: a step or worker process owns its logging."""
+    logging.basicConfig(level=level, format=FORMAT, stream=stream or sys.stderr, force=True)
