@@ -8,6 +8,7 @@ from typing import TextIO
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure(level: str | int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Replaces any earlier set-up: a step or worker process owns its logging."""
-    logging.basicConfig(level=level, format=FORMAT, stream=stream or sys.stderr, force=True)
+def configure(level: str | int = logging.INFO, stream: TextIO | None = None, force: bool = False) -> None:
+    """Sets up the root logger unless it is set up already; `force` replaces an earlier set-up (a worker
+    whose standard streams were just redirected)."""
+    logging.basicConfig(level=level, format=FORMAT, stream=stream or sys.stderr, force=force)

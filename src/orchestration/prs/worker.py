@@ -241,7 +241,7 @@ def prepare_process(spec: WorkerSpec) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, stream.fileno())
         os.close(fd)
-    step_logging.configure(config.logging_level, sys.stdout)
+    step_logging.configure(config.logging_level, sys.stdout, force=True)
 
 
 def main(fd: int) -> None:
