@@ -16,7 +16,7 @@ def test_bad_files_are_failed_items_and_good_records_all_arrive(tmp_path):
     (folder / "d_no_colon.txt").write_text(record_text(3).replace("MedInc: ", "MedInc "))
     (folder / "e_not_number.txt").write_text(record_text(4, MedInc="lots"))
     (folder / "f_duplicate.txt").write_text(record_text(5) + "MedInc: 2.0\n")
-    big = "\n".join(record_text(i) for i in range(100, 100 + 220_000))  # about 50 MB
+    big = "\n".join(record_text(i) for i in range(100, 100 + 100_000))  # about 23 MB in one file
     (folder / "g_big.txt").write_text(big)
     summary = run_parallel(RunConfig(
         entry_script=ENTRY_SCRIPT, inputs=(folder,), output=tmp_path / "out", mini_batch_size=3,
@@ -25,7 +25,7 @@ def test_bad_files_are_failed_items_and_good_records_all_arrive(tmp_path):
     assert summary.status == "Completed"
     assert (summary.items.succeeded, summary.items.failed) == (2, 5)
     ids = [json.loads(line)["id"] for line in (tmp_path / "out" / "parallel_run_step.txt").open()]
-    assert ids == [1, 2] + list(range(100, 220_100))
+    assert ids == [1, 2] + list(range(100, 100_100))
     messages = {}
     for log in (tmp_path / "out" / "logs" / "user" / "entry_script_log").rglob("*.txt"):
         for line in log.read_text().splitlines():

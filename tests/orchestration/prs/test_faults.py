@@ -16,7 +16,7 @@ def attempts(tmp_path):
 
 def test_mixed_failures_complete_with_threshold_off(tmp_path, markers):
     names = make_inputs(tmp_path / "in", KINDS)
-    summary = run(tmp_path, markers, run_invocation_timeout=3, run_max_try=2)
+    summary = run(tmp_path, markers, run_invocation_timeout=1, run_max_try=2)
 
     assert summary.status == "Completed" and summary.exit_code == 0
     # Mini-batches of 2: [0,1] ok, [2,3] raises twice, [4,5] short, [6,7] hangs twice, [8,9] exits twice,
@@ -30,7 +30,7 @@ def test_mixed_failures_complete_with_threshold_off(tmp_path, markers):
     reasons = {f["mini_batch"]: f["reason"] for f in summary.failures}
     assert reasons[1] == "ValueError: cannot handle f02.txt"
     assert reasons[2] == "run() returned 1 of 2 items"
-    assert reasons[3] == "TIMEOUT: run() exceeded RUN_INVOCATION_TIMEOUT=3s"
+    assert reasons[3] == "TIMEOUT: run() exceeded RUN_INVOCATION_TIMEOUT=1s"
     assert reasons[4] == "CRASH: worker process died (code 3)"
     assert reasons[6] == "CRASH: worker process died (signal SIGSEGV)"
     assert 5 not in reasons  # flaky: the second attempt succeeded
