@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import Work
+from orchestration.prs.claim import claim
 from orchestration.prs.config import RunConfig
 from orchestration.prs.pool import Pool, WorkerHandle
 from orchestration.prs.progress import Progress
@@ -177,7 +178,13 @@ class Scheduler:
 
 
 def run_parallel(config: RunConfig) -> Summary:
-    """Runs the entry script over the inputs like ParallelRunStep (see the package docstring)."""
+    """Runs the entry script over the inputs like ParallelRunStep (see the package docstring), holding the
+    output folder for the whole run."""
+    with claim(config.output, config.inputs):
+        return _run(config)
+
+
+def _run(config: RunConfig) -> Summary:
     started, started_ns = time.monotonic(), time.time_ns()
     # Workers run in folders of their own, so every path they get is absolute.
     config = dataclasses.replace(config, entry_script=config.entry_script.resolve(),

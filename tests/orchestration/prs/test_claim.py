@@ -1,0 +1,78 @@
+"""The output folder: one run at a time, never overlapping the inputs, a clear word when unusable."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from orchestration.prs.claim import OutputUnusable, claim
+from tests.conftest import clean_env
+from tests.orchestration.prs.conftest import FAULTY, make_inputs, run
+
+
+def cli(tmp_path, markers, output="out"):
+    return [sys.executable, "-m", "orchestration.prs", "--entry_script", str(FAULTY), "--input",
+            str(tmp_path / "in"), "--output", str(tmp_path / output), "--mini_batch_size", "1",
+            "--local_max_workers", "1", "--node_count", "1", "--process_count_per_node", "1",
+            "--", "--marker_dir", str(markers)]
+
+
+def test_a_second_run_on_a_busy_output_is_refused_naming_the_holder(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 3)
+    with claim(tmp_path / "out", (tmp_path / "in",)):
+        second = subprocess.run(cli(tmp_path, markers), env=clean_env(), capture_output=True, text=True,
+                                timeout=120)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"is in use by another run (pid {os.getpid()})" in second.stderr
+    assert not (tmp_path / "out" / ".prs-state").exists()  # the holder's state was not touched
+
+
+def test_two_real_runs_on_one_output_never_interleave(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["hang"])
+    first = subprocess.Popen(cli(tmp_path, markers), env=clean_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(markers.glob("init-*")) and time.monotonic() < deadline:  # the first run's worker
+            time.sleep(0.05)
+        second = subprocess.run(cli(tmp_path, markers), env=clean_env(), capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 2
+        assert f"(pid {first.pid})" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 143
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("in/out", "overlaps --input"),  # its logs would become input items
+    ("in/../in", "overlaps --input"),
+])
+def test_an_output_overlapping_an_input_is_refused(tmp_path, markers, output, expected):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    with pytest.raises(OutputUnusable, match=expected):
+        run(tmp_path, markers, output=tmp_path / output)
+    assert not (tmp_path / "in" / "out").exists()
+
+
+def test_an_input_inside_the_output_is_refused(tmp_path, markers):
+    make_inputs(tmp_path / "out" / "in", ["ok"])
+    with pytest.raises(OutputUnusable, match="overlaps --input"):
+        run(tmp_path, markers, inputs=(tmp_path / "out" / "in",))
+
+
+@pytest.mark.parametrize("make_obstacle, expected", [
+    (lambda root: (root / "out").write_text("a file"), "a file is in the way"),
+    (lambda root: (root / "parent").write_text("a file"), "cannot create or write it"),
+])
+def test_an_unusable_output_path_is_one_clear_message(tmp_path, markers, make_obstacle, expected):
+    make_inputs(tmp_path / "in", ["ok"])
+    make_obstacle(tmp_path)
+    target = "out" if "way" in expected else "parent/out"
+    result = subprocess.run(cli(tmp_path, markers, output=target), env=clean_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert expected in result.stderr
