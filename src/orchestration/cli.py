@@ -2,22 +2,17 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Callable
 
 from orchestration.errors import SettingsError, UsageError
+from orchestration.secrets import mask
 
 EXIT_BAD_SETTINGS = 2
 
 log = logging.getLogger(__name__)
 
 
-# Credentials as they appear in URLs, connection strings and token requests: the value is masked.
-SECRET_PATTERN = re.compile(
-    r"(?i)\b(sig|AccountKey|SharedAccessSignature|SharedAccessKey|client_secret|password|access_token"
-    r"|refresh_token)=[^&;\s'\"]+"
-)
 # Libraries that log whole requests (URLs with SAS signatures, headers) at DEBUG.
 CHATTY_LOGGERS = ("azure", "urllib3", "msal", "msrest", "adal-python", "azureml._vendor")
 
@@ -27,7 +22,7 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", message)
+        redacted = mask(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

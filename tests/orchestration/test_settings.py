@@ -111,3 +111,14 @@ def test_a_file_name_that_would_break_or_inject_into_a_command_is_refused(name):
 def test_portable_file_names_are_accepted():
     name = "rows_2026-11.v2.jsonl"
     assert load_settings(env_file=None, APPEND_ROW_FILE_NAME=name).append_row_file_name == name
+
+
+def test_the_secret_settings_are_the_ones_kept_from_logs_and_workers():
+    from pydantic import SecretStr
+
+    from orchestration.secrets import SECRET_VARIABLES
+    from orchestration.settings import Settings
+
+    fields = Settings.model_fields.items()
+    secret_fields = {name.upper() for name, field in fields if field.annotation is SecretStr}
+    assert set(SECRET_VARIABLES) == secret_fields

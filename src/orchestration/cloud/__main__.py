@@ -14,11 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import SECRET_PATTERN, UsageError, run_command, setup_logging
+from orchestration.cli import UsageError, run_command, setup_logging
 from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
 from orchestration.cloud.pipeline import (
     ROOT, build_environment, build_steps, check_for_azure, check_storage, pipeline_plan,
 )
+from orchestration.secrets import mask
 from orchestration.settings import AZURE_STORAGE, AZURE_WORKSPACE, Settings, load_settings
 
 log = logging.getLogger("orchestration.cloud")
@@ -263,7 +264,7 @@ def one_line(exc: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not re.fullmatch(r"\w+:|[{\[]", line)]  # headers, JSON
     message = lines[0].removeprefix("Message:").strip() if lines else type(exc).__name__
-    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", message)[:500]
+    return mask(message)[:500]
 
 
 if __name__ == "__main__":

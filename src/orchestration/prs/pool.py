@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.paths import SRC
+from orchestration.secrets import SECRET_VARIABLES
 from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import STOP, lease
@@ -79,7 +80,7 @@ class Pool:
         self.next_part += 1
         parent_conn, child_conn = multiprocessing.Pipe()
         self.slots.reset(slot)
-        environment = dict(os.environ)
+        environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), environment.get("PYTHONPATH")]))
         process = subprocess.Popen(
             [sys.executable, "-c", WORKER_COMMAND, str(child_conn.fileno())],

@@ -185,7 +185,7 @@ class Worker:
                     slots.clear(slot)
                 succeeded = result_length(result)
                 rows = serialize_rows(result) if append else b""
-            except (Exception, SystemExit) as exc:
+            except BaseException as exc:  # KeyboardInterrupt too: charged to this mini-batch, not a later one
                 self.log_error(f"mini-batch {batch} attempt {attempt} failed")
                 outcome, reason = ERROR, exception_reason(exc)
             else:

@@ -8,7 +8,9 @@ def init_records(markers: Path) -> list[list[str]]:
     return [p.read_text().split("\n") for p in sorted(markers.glob("init-*"))]
 
 
-def test_init_once_per_worker_shutdown_at_the_end_and_entry_script_members(tmp_path, markers):
+def test_init_once_per_worker_shutdown_at_the_end_and_entry_script_members(tmp_path, markers, monkeypatch):
+    for secret in ("AML_STORAGE_ACCOUNT_KEY", "AZURE_CLIENT_SECRET", "AZURE_STORAGE_CONNECTION_STRING"):
+        monkeypatch.setenv(secret, "sentinel")  # the parent has them; Azure ML's nodes do not
     make_inputs(tmp_path / "in", ["ok"] * 8)
     summary = run(tmp_path, markers, node_count=2, process_count_per_node=1,
                   environment_variables={"GREETING": "hello"},
@@ -17,7 +19,7 @@ def test_init_once_per_worker_shutdown_at_the_end_and_entry_script_members(tmp_p
     inits = init_records(markers)
     assert len(inits) == 2 and len(list(markers.glob("shutdown-*"))) == 2
     out = tmp_path / "out"
-    for agent, log_dir, output_dir, working_dir, cwd, argv, bi_output, greeting in inits:
+    for agent, log_dir, output_dir, working_dir, cwd, argv, bi_output, greeting, secrets in inits:
         assert agent == "process000"  # one process on each of the two emulated nodes
         node = Path(log_dir).name
         assert Path(log_dir) == out / "logs" / "user" / "entry_script_log" / node
@@ -25,7 +27,7 @@ def test_init_once_per_worker_shutdown_at_the_end_and_entry_script_members(tmp_p
         assert Path(cwd) == Path(working_dir) / node / agent  # each worker works in a folder of its own
         assert "--mini_batch_size 2" in argv and "--error_threshold -1" in argv
         assert argv.endswith("--marker_dir " + str(markers) + " --x 1 --input_fds_0 input_0")
-        assert greeting == "hello"
+        assert greeting == "hello" and secrets == ""
     assert sorted(Path(i[1]).name for i in inits) == ["0", "1"]  # node ids in the log paths
     for node in ("0", "1"):
         log = (out / "logs" / "user" / "entry_script_log" / node / "process000.log.txt").read_text()

@@ -98,3 +98,12 @@ def test_odd_returns_are_written_as_str(tmp_path, markers):
     assert summary.items.succeeded == 3
     assert rows[0].startswith("<function run.<locals>.<lambda>") and len(rows[1]) == 8 * 1024 * 1024
     assert rows[2] == "f02.txt"
+
+
+def test_a_base_exception_in_run_is_charged_to_its_own_mini_batch(tmp_path, markers):
+    names = make_inputs(tmp_path / "in", ["ok", "ok", "ok", "interrupt", "ok", "ok"])
+    summary = run(tmp_path, markers, mini_batch_size=1, run_max_try=1, process_count_per_node=1,
+                  max_workers=1)
+    assert output_rows(tmp_path) == [n for n in names if n != "f03.txt"]  # no good row lost
+    (failure,) = summary.failures
+    assert failure["mini_batch"] == 3 and failure["reason"] == "KeyboardInterrupt: interrupted at f03.txt"

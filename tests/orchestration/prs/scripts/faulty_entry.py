@@ -22,7 +22,8 @@ def init():
     Path(_args.marker_dir, f"init-{os.getpid()}").write_text(
         "\n".join([entry.agent_name, entry.log_dir, entry.output_dir, entry.working_dir, os.getcwd(),
                    " ".join(sys.argv), os.environ.get("AZUREML_BI_OUTPUT_PATH", ""),
-                   os.environ.get("GREETING", "")])
+                   os.environ.get("GREETING", ""),
+                   ",".join(sorted(k for k in os.environ if any(w in k for w in ("KEY", "SECRET", "CONNECTION"))))])
     )
     entry.logger.info("init done in %s", entry.agent_name)
 
@@ -34,6 +35,8 @@ def run(mini_batch):
         name = Path(path).name
         if kind == "raise":
             raise ValueError(f"cannot handle {name}")
+        if kind == "interrupt":
+            raise KeyboardInterrupt(f"interrupted at {name}")
         if kind == "hang":
             time.sleep(600)
         if kind == "exit":
