@@ -9,6 +9,7 @@ from pathlib import Path
 from azureml_user.parallel_run import EntryScript
 
 _args = None
+SECRET_WORDS = ("KEY", "SECRET", "CONNECTION")
 
 
 def init():
@@ -23,7 +24,7 @@ def init():
         "\n".join([entry.agent_name, entry.log_dir, entry.output_dir, entry.working_dir, os.getcwd(),
                    " ".join(sys.argv), os.environ.get("AZUREML_BI_OUTPUT_PATH", ""),
                    os.environ.get("GREETING", ""),
-                   ",".join(sorted(k for k in os.environ if any(w in k for w in ("KEY", "SECRET", "CONNECTION"))))])
+                   ",".join(sorted(k for k in os.environ if any(w in k for w in SECRET_WORDS)))])
     )
     entry.logger.info("init done in %s", entry.agent_name)
 
