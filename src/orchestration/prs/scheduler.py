@@ -19,10 +19,14 @@ from orchestration.prs.claim import claim
 from orchestration.prs.config import RunConfig
 from orchestration.prs.pool import Pool, WorkerHandle
 from orchestration.prs.progress import Progress
-from orchestration.prs.protocol import CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Report
+from orchestration.prs.protocol import (
+    CRASH, DONE, ERROR, INIT_FAILED, PARTIAL, READY, SUCCESS, TIMEOUT, Attempt, Report,
+)
 from orchestration.prs.report import Summary, summarize
 from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
-from orchestration.prs.state import FAILED, BatchRecord, SlotTable, StatePaths, read_record, write_record
+from orchestration.prs.state import (
+    FAILED, SUCCEEDED, BatchRecord, SlotTable, StatePaths, iter_records, read_record, write_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,10 @@ class Interrupted(Exception):
 
 
 class Scheduler:
-    def __init__(self, config: RunConfig, work: Work, pool: Pool, lost_attempts: TextIO):
+    def __init__(self, config: RunConfig, work: Work, pool: Pool, lost_attempts: TextIO,
+                 accounting: Accounting):
         self.config, self.work, self.pool, self.lost_attempts = config, work, pool, lost_attempts
-        self.accounting = Accounting(Limits(config.run_max_try, config.error_threshold,
-                                            config.allowed_failed_count, config.allowed_failed_percent))
+        self.accounting = accounting
         self.records_fd = -1  # batches.bin, once the planner has begun it
         self.init_failures, self.last_init_error = 0, ""
 
@@ -205,7 +209,14 @@ def _run(config: RunConfig) -> Summary:
     # A fresh run plans in the background: the workers start while the inputs are listed.
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
-    scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"))
+    accounting = Accounting(Limits(config.run_max_try, config.error_threshold, config.allowed_failed_count,
+                                   config.allowed_failed_percent))
+    if resumed:  # a resumed run is judged on the whole job: what the previous runs recorded counts too
+        for batch, record in iter_records(state.batches):
+            if record.status == SUCCEEDED:
+                accounting.finished(Report(batch, SUCCESS if record.succeeded >= record.items else PARTIAL,
+                                           record.items, record.succeeded, ""))
+    scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting)
     status, reason, code = "Completed", "", EXIT_COMPLETED
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _raise_interrupted)

@@ -101,3 +101,16 @@ def test_resume_refuses_changed_settings_and_added_files(tmp_path, markers):
 def test_resume_without_a_previous_run_starts_fresh(tmp_path, markers):
     make_inputs(tmp_path / "in", ["ok"] * 2)
     assert run(tmp_path, markers, resume=True).items.succeeded == 2
+
+
+def test_a_resumed_run_is_judged_on_the_whole_job_as_a_clean_run_is(tmp_path, markers):
+    """Short returns recorded before the stop still count: the verdict equals a clean run's."""
+    make_inputs(tmp_path / "in", ["short"] * 4 + ["ok"] * 4 + ["short"] * 4 + ["ok"] * 4)
+    settings = dict(mini_batch_size=1, process_count_per_node=1, max_workers=1)
+    clean = run(tmp_path, markers, error_threshold=5, output=tmp_path / "clean", **settings)
+    assert (clean.exit_code, clean.reason) == (42, "ERROR_THRESHOLD=5 exceeded: 6 items failed")
+
+    stopped = run(tmp_path, markers, error_threshold=3, **settings)  # stops early: 4 short returns
+    assert stopped.exit_code == 42 and stopped.items.succeeded < 8
+    resumed = run(tmp_path, markers, error_threshold=5, resume=True, **settings)
+    assert (resumed.exit_code, resumed.reason) == (42, "ERROR_THRESHOLD=5 exceeded: 6 items failed")
