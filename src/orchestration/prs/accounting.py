@@ -33,14 +33,18 @@ class Accounting:
     def finished(self, report: Report) -> None:
         """A mini-batch whose run() returned: done, with any missing items failed."""
         self.attempts[report.result] += 1
+        self.recorded(report.batch, report.items, report.succeeded)
+
+    def recorded(self, batch: int, items: int, succeeded: int) -> None:
+        """A mini-batch done with `succeeded` of `items` (by this run, or one it resumes)."""
         self.done_batches += 1
-        if report.succeeded < report.items:
-            self.failed_items += report.items - report.succeeded
-            self.live_failed.add(report.batch)
-            self.reasons[report.batch] = f"run() returned {report.succeeded} of {report.items} items"
+        if succeeded < items:
+            self.failed_items += items - succeeded
+            self.live_failed.add(batch)
+            self.reasons[batch] = f"run() returned {succeeded} of {items} items"
         else:
-            self.live_failed.discard(report.batch)
-            self.reasons.pop(report.batch, None)
+            self.live_failed.discard(batch)
+            self.reasons.pop(batch, None)
 
     def attempt_failed(self, batch: int, attempt: int, items: int, result: str, reason: str) -> bool:
         """Counts a failed attempt; True when the mini-batch gets another, False when it is failed."""

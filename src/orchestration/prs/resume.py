@@ -36,13 +36,29 @@ class Resumed:
     next_part: int  # the first part-file number no previous worker used
 
 
+# In logs/, written by every run: what marks logs/ and the output file as this runner's to replace.
+RUN_MARKER = ".written-by-prs"
+
+
 def clear_previous_run(config: RunConfig, state: StatePaths, logs: Path) -> None:
-    """A fresh run starts from nothing: the previous state, logs and output file go."""
+    """A fresh run starts from nothing: a previous run's state, logs and output file go. Nothing else is
+    deleted: a logs/ folder or an output file that no run of this runner wrote stops the run.
+
+    Raises:
+        UsageError: naming what is in the way.
+    """
     if config.resume:
         log.info("nothing to resume in %s: starting a fresh run", config.output)
+    previous_run = state.root.exists() or (logs / RUN_MARKER).exists()
+    foreign = [str(p) for p in (logs, config.output_file) if p.exists() and not previous_run]
+    if foreign:
+        raise UsageError(f"--output {config.output} holds {' and '.join(foreign)}, which no run of this "
+                         "runner wrote; move them away or choose another output folder")
     for stale in (state.root, logs):
         shutil.rmtree(stale, ignore_errors=True)
     config.output_file.unlink(missing_ok=True)
+    logs.mkdir(parents=True)
+    (logs / RUN_MARKER).write_text("logs/ and the output file of this folder are replaced by the next run\n")
 
 
 def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Callable[[Plan], None]:

@@ -20,7 +20,7 @@ from orchestration.prs.config import RunConfig
 from orchestration.prs.pool import Pool, WorkerHandle
 from orchestration.prs.progress import Progress
 from orchestration.prs.protocol import (
-    CRASH, DONE, ERROR, INIT_FAILED, PARTIAL, READY, SUCCESS, TIMEOUT, Attempt, Report,
+    CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Report,
 )
 from orchestration.prs.report import Summary, summarize
 from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
@@ -214,8 +214,7 @@ def _run(config: RunConfig) -> Summary:
     if resumed:  # a resumed run is judged on the whole job: what the previous runs recorded counts too
         for batch, record in iter_records(state.batches):
             if record.status == SUCCEEDED:
-                accounting.finished(Report(batch, SUCCESS if record.succeeded >= record.items else PARTIAL,
-                                           record.items, record.succeeded, ""))
+                accounting.recorded(batch, record.items, record.succeeded)
     scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting)
     status, reason, code = "Completed", "", EXIT_COMPLETED
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from orchestration.errors import UsageError
 from orchestration.prs.claim import OutputUnusable, claim
 from tests.conftest import clean_env
 from tests.orchestration.prs.conftest import FAULTY, make_inputs, run
@@ -76,3 +77,23 @@ def test_an_unusable_output_path_is_one_clear_message(tmp_path, markers, make_ob
                             text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize("foreign", ["logs/notes.txt", "parallel_run_step.txt"])
+def test_the_runner_never_deletes_what_it_did_not_write(tmp_path, markers, foreign):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    mine = tmp_path / "out" / foreign
+    mine.parent.mkdir(parents=True)
+    mine.write_text("the user's own file\n")
+    with pytest.raises(UsageError, match="which no run of this runner wrote"):
+        run(tmp_path, markers)
+    assert mine.read_text() == "the user's own file\n"
+
+
+def test_a_previous_runs_logs_and_output_are_replaced(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    assert run(tmp_path, markers).exit_code == 0
+    stale = tmp_path / "out" / "logs" / "stale.txt"
+    stale.write_text("from the first run's time\n")
+    assert run(tmp_path, markers).exit_code == 0  # a fresh run in its own earlier folder
+    assert not stale.exists() and (tmp_path / "out" / "parallel_run_step.txt").exists()

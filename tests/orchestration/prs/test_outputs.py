@@ -37,7 +37,7 @@ def test_no_partial_output_file_is_left_behind(tmp_path, markers):
     make_inputs(tmp_path / "in", ["ok"] * 3)
     run(tmp_path, markers)
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == [".prs-state", "logs", "parallel_run_step.txt"]
+    assert names == [".prs-lock", ".prs-state", "logs", "parallel_run_step.txt"]
 
 
 def test_tabular_csv_slices_never_cross_files_and_rows_are_space_separated(tmp_path, markers):
