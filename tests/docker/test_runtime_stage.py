@@ -20,11 +20,11 @@ from azure.storage.blob import ContainerClient
 from orchestration.cloud.blob_store import container_for, upload_folder
 from orchestration.cloud.pipeline import ENTRY_SCRIPT, MODEL_NAME, PREPARE_SCRIPT, TRAIN_SCRIPT
 from orchestration.settings import load_settings
+from orchestration.paths import ROOT, SRC
 from tests.azurite import connection_string
 from tools.make_data import load_bundled, write_files
 
-ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = ROOT / "src"  # what Azure ML uploads as each step's source_directory
+SNAPSHOT = SRC  # what Azure ML uploads as each step's source_directory
 UV = Path(sys.executable).parent / "uv"
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 

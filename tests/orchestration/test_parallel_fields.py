@@ -53,3 +53,16 @@ def test_the_driver_argv_and_the_fingerprint_follow_the_table(tmp_path):
     tolerant = dataclasses.replace(config, error_threshold=-1)
     assert shaping.result_fingerprint() != config.result_fingerprint() == tolerant.result_fingerprint()
     assert isinstance(config.output, Path)
+
+
+def test_the_driver_argv_keeps_the_services_exact_order(tmp_path):
+    script = tmp_path / "entry.py"
+    script.write_text("def run(batch):\n    return batch\n")
+    config = RunConfig.from_settings(load_settings(env_file=None), entry_script=script, inputs=(tmp_path,),
+                                     output=tmp_path / "out")
+    flags = [a for a in config.driver_argv() if a.startswith("--")]
+    assert flags == [  # shared/docs/parallel-run-semantics.md §1, the driver command line
+        "--client_sdk_version", "--scoring_module_name", "--mini_batch_size", "--error_threshold",
+        "--output_action", "--logging_level", "--run_invocation_timeout", "--run_max_try",
+        "--create_snapshot_at_runtime", "--allowed_failed_count", "--allowed_failed_percent",
+        "--append_row_file_name", "--output", "--process_count_per_node", "--input_fds_0"]

@@ -166,9 +166,12 @@ class Work:
 
     @classmethod
     def planned_by(cls, config: RunConfig, state: StatePaths, on_done: Callable[[Plan], None]) -> "Work":
-        planner = Planner(config, state, on_done)
-        planner.start()
-        return cls(Backlog.while_planning(), planner)
+        """Work that the planner thread will publish once `start()` is called."""
+        return cls(Backlog.while_planning(), Planner(config, state, on_done))
+
+    def start(self) -> None:
+        if self.planner is not None:
+            self.planner.start()
 
     @property
     def total(self) -> int | None:
@@ -212,5 +215,5 @@ class Work:
         self.retry.extendleft((batch, attempt) for batch in reversed(list(batches)))
 
     def stop(self) -> None:
-        if self.planner is not None:
+        if self.planner is not None and self.planner.is_alive():
             self.planner.stop()

@@ -95,9 +95,10 @@ class RunConfig:
         argv = [str(self.entry_script), "--client_sdk_version", "local",
                 "--scoring_module_name", self.entry_script.name]
         for f in FIELDS:
+            if f.name == "allowed_failed_count":  # the driver's exact order (spec §1, [STEP])
+                argv += ["--create_snapshot_at_runtime", "True"]
             if f.driver is not None:
                 argv += [f"--{f.name}", f.driver.format(getattr(self, f.name))]
-        argv += ["--create_snapshot_at_runtime", "True"]
         if self.output_action == "append_row":
             argv += ["--append_row_file_name", self.append_row_file_name]
         argv += ["--output", str(self.output), "--process_count_per_node", str(self.process_count_per_node)]

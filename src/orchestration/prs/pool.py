@@ -26,7 +26,7 @@ from orchestration.prs.protocol import STOP, lease
 from orchestration.prs.state import SlotTable, StatePaths
 from orchestration.prs.worker import WorkerSpec
 
-log = logging.getLogger("orchestration.prs.scheduler")
+log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 5.0
 # The worker's entry point; `-c` rather than `-m worker`, so that the worker module is imported under
@@ -112,7 +112,7 @@ class Pool:
         handle.init_failed = True
         self.node_init_failures[handle.spec.node] += 1
 
-    def reap(self, slot: int) -> WorkerHandle:
+    def reap(self, slot: int) -> None:
         """Waits for the dead (or killed) worker in `slot` and frees the slot."""
         handle = self.workers[slot]
         assert handle is not None
@@ -120,7 +120,6 @@ class Pool:
         handle.conn.close()
         os.close(handle.sentinel)
         self.workers[slot] = None
-        return handle
 
     def waitables(self) -> dict[Any, int]:
         """Each live worker's connection and exit sentinel, mapped to its slot."""

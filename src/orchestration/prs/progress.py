@@ -7,7 +7,7 @@ import time
 
 from tqdm import tqdm
 
-log = logging.getLogger("orchestration.prs.scheduler")
+log = logging.getLogger(__name__)
 
 
 class Progress:

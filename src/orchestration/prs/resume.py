@@ -22,7 +22,7 @@ from orchestration.prs.state import (
     FAILED, BatchRecord, StatePaths, decode_task, iter_records, read_task_lines, task_files, write_record,
 )
 
-log = logging.getLogger("orchestration.prs.scheduler")
+log = logging.getLogger(__name__)
 
 
 class ResumeRefused(UsageError):

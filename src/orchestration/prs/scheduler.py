@@ -179,6 +179,7 @@ class Scheduler:
             progress.close()
             if self.records_fd >= 0:
                 os.close(self.records_fd)
+                self.records_fd = -1
 
 
 def run_parallel(config: RunConfig) -> Summary:
@@ -206,7 +207,6 @@ def _run(config: RunConfig) -> Summary:
     log.info("%d worker processes for %d emulated (%d nodes x %d), local maximum %d",
              config.worker_count, config.emulated_processes, config.node_count,
              config.process_count_per_node, config.max_workers)
-    # A fresh run plans in the background: the workers start while the inputs are listed.
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
     accounting = Accounting(Limits(config.run_max_try, config.error_threshold, config.allowed_failed_count,
@@ -221,6 +221,7 @@ def _run(config: RunConfig) -> Summary:
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGINT, _raise_interrupted)
     try:
+        work.start()  # a fresh run plans in the background: the workers start while inputs are listed
         for slot in range(config.worker_count):
             pool.spawn(slot)
         reason = scheduler.loop(state)

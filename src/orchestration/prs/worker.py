@@ -1,9 +1,9 @@
 """One worker process: imports the entry script; init() once, run() per mini-batch, shutdown() at the end.
 
 The worker reads its mini-batches from the state folder, appends the returned rows to its own part file,
-writes each succeeded mini-batch's record itself and reports only small tuples to the parent. While run()
-executes, its mini-batch and start time sit in a shared slot, so the parent can enforce the timeout by
-killing this process.
+writes each succeeded mini-batch's record itself and reports only small named records to the parent.
+While run() executes, its mini-batch and start time sit in a shared slot, so the parent can enforce the
+timeout by killing this process.
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.prs.config import RunConfig
-from steps import step_logging
 from orchestration.prs.protocol import (
     DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Attempt, Report, exception_reason,
 )
 from orchestration.prs.state import (
     SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
 )
+from steps import step_logging
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 FLUSH_SECONDS = 0.5  # report progress at least this often during a long lease

@@ -65,3 +65,16 @@ def test_the_percentage_waits_until_every_mini_batch_is_scheduled():
 def test_a_lost_lease_charges_one_mini_batch_and_requeues_the_rest(running, charged, unfinished):
     lease = Lease(first=5, count=5, attempt=1, next_batch=6)  # 5 reported
     assert lease.lost(running) == (charged, unfinished)
+
+
+def test_work_hands_out_lost_mini_batches_first_then_retries_then_the_backlog():
+    from collections import deque
+
+    from orchestration.prs.backlog import UNBOUNDED, Backlog, Work
+
+    work = Work(Backlog(deque([range(10, 40)]), UNBOUNDED))
+    work.retry_next(3, attempt=2)  # a failed attempt waits behind what is queued
+    work.requeue_first([7, 8], attempt=1)  # a lost worker's unreported mini-batches go first, in order
+    leases = [work.next_lease(live_workers=2) for _ in range(4)]
+    assert [(lease.first, lease.count, lease.attempt) for lease in leases] == [
+        (7, 1, 1), (8, 1, 1), (3, 1, 2), (10, 3, 1)]  # then a guided lease: 30 // (4 x 2) = 3
