@@ -77,7 +77,7 @@ def test_tabular_mini_batch_size_takes_the_sdk_syntax():
 
 def test_plain_progress_lines_when_not_on_a_terminal(tmp_path, markers, caplog):
     make_inputs(tmp_path / "in", ["ok"] * 6)
-    with caplog.at_level(logging.INFO, logger="orchestration.prs.scheduler"):
+    with caplog.at_level(logging.INFO, logger="orchestration.prs.progress"):
         run(tmp_path, markers, progress_interval=0.0)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
     assert lines and lines[-1].startswith("progress: 3/3 mini-batches, 0 failed")
