@@ -12,12 +12,9 @@ from orchestration.parallel_fields import FIELDS, local_values
 if TYPE_CHECKING:  # workers import this module; they need not load pydantic
     from orchestration.settings import Settings
 
-# ParallelRunStep refuses user arguments that collide with its own flags ([STEP] in the spec).
-RESERVED_ARGUMENTS = (
-    "mini_batch_size", "error_threshold", "allowed_failed_count", "allowed_failed_percent", "output",
-    "output_action", "logging_level", "process_count_per_node", "run_invocation_timeout", "run_max_try",
-    "append_row_file_name", "partition_keys",
-)
+# ParallelRunStep refuses user arguments that collide with its own flags ([STEP] in the spec): every
+# field it passes to the driver (NODE_COUNT is not), plus these.
+RESERVED_ARGUMENTS = tuple(f.name for f in FIELDS if f.name != "node_count") + ("output", "partition_keys")
 
 
 def reserved_arguments(arguments: tuple[str, ...]) -> list[str]:
