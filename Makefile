@@ -13,18 +13,19 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
 # Sample data (make data)
-DATA_DIR ?= data/datastore/raw
+DEFAULT_DATA_DIR := data/datastore/raw
+DATA_DIR ?= $(DEFAULT_DATA_DIR)
 COUNT ?= 100
 SCALE ?= 1
 SOURCE ?= bundled
 BENCH_DIR ?= data/bench
 
-# Local runs. INPUT_DIR, OUTPUT_DIR and ENTRY_SCRIPT are plain assignments so that only the command
-# line overrides them: INPUT_DIR is also the name of the datastore-folder setting in .env.
+# Local runs. EXTRACT_INPUT is not called INPUT_DIR: that is the datastore-folder setting, which the
+# Azure targets read from the environment or .env and which make must not replace.
 LOCAL_OUTPUT_DIR ?= outputs/local
-INPUT_DIR = $(LOCAL_OUTPUT_DIR)/preparation
-OUTPUT_DIR = $(LOCAL_OUTPUT_DIR)/extraction
-ENTRY_SCRIPT = src/steps/extract_entry.py
+EXTRACT_INPUT ?= $(LOCAL_OUTPUT_DIR)/preparation
+OUTPUT_DIR ?= $(LOCAL_OUTPUT_DIR)/extraction
+ENTRY_SCRIPT ?= src/steps/extract_entry.py
 RESUME ?=
 
 # Azure targets
@@ -103,11 +104,11 @@ local-prepare: data
 	rm -rf $(LOCAL_OUTPUT_DIR)/preparation
 	$(PYTHON) src/steps/prepare_step.py --source-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)/preparation
 
-## Run the extraction entry script locally on mini-batches (INPUT_DIR, OUTPUT_DIR, ENTRY_SCRIPT, RESUME=1)
+## Run the extraction entry script locally on mini-batches (EXTRACT_INPUT, OUTPUT_DIR, ENTRY_SCRIPT, RESUME=1)
 .PHONY: local-extract
 # The default input is prepared first, except on RESUME=1 (a fresh copy would count as changed input).
-local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_DIR)/preparation,$(INPUT_DIR)),local-prepare))
-	$(PYTHON) -m orchestration.prs --entry_script $(ENTRY_SCRIPT) --input $(INPUT_DIR) \
+local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_DIR)/preparation,$(EXTRACT_INPUT)),local-prepare))
+	$(PYTHON) -m orchestration.prs --entry_script $(ENTRY_SCRIPT) --input $(EXTRACT_INPUT) \
 		--output $(OUTPUT_DIR) $(if $(RESUME),--resume)
 
 ## Run the whole pipeline locally: data -> preparation -> extraction -> training
@@ -126,8 +127,9 @@ provision: $(VENV)/.installed
 
 ## Upload DATA_DIR to <AML_BLOB_CONTAINER_NAME>/<INPUT_DIR>/ (unchanged blobs are skipped)
 .PHONY: upload
+# Sample data are generated only into the default folder: a mistyped DATA_DIR is reported, not filled.
 upload: $(VENV)/.installed
-	test -d $(DATA_DIR) || $(MAKE) data
+	$(if $(filter $(DEFAULT_DATA_DIR),$(DATA_DIR)),test -d $(DATA_DIR) || $(MAKE) data)
 	$(CLOUD) upload --data-dir $(DATA_DIR)
 
 ## Publish prepare -> extract -> train (SDK=v1: endpoint PIPELINE_ENDPOINT_NAME; SDK=v2: component; DRY_RUN=1 PLAN_FILE=...)
