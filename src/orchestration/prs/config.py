@@ -1,6 +1,7 @@
 """What one local ParallelRunStep run is asked to do: the ParallelRunConfig values plus local ones."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,30 @@ def reserved_arguments(arguments: tuple[str, ...]) -> list[str]:
 
 
 TABULAR_SUFFIXES = (".csv", ".parquet", ".jsonl")
+
+
+def entry_script_problems(path: Path) -> list[str]:
+    """What keeps an entry script from ever starting, found without running it: a syntax error, or no
+    top-level `run` (a function, or any other binding of that name). Each worker would otherwise fail
+    init() in turn, 3 x PROCESS_COUNT_PER_NODE times per node, before the run gives up."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        return [f"entry script {path}, line {exc.lineno}: {type(exc).__name__}: {exc.msg}"]
+    except (OSError, ValueError) as exc:
+        return [f"entry script {path} cannot be read: {exc}"]
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    if "run" not in names:
+        return [f"entry script {path} has no run() function: ParallelRunStep calls run(mini_batch)"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,8 @@ class RunConfig:
         problems = []
         if not self.entry_script.is_file():
             problems.append(f"entry script {self.entry_script} does not exist")
+        else:
+            problems += entry_script_problems(self.entry_script)
         for path in self.inputs:
             if not path.exists():
                 problems.append(f"input {path} does not exist")

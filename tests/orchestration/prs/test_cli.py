@@ -1,4 +1,6 @@
 """The runner's command line: flags named after ParallelRunConfig, defaults from the settings."""
+import pytest
+
 from tests.conftest import run_module
 from tests.orchestration.prs.conftest import FAULTY, make_inputs
 
@@ -40,3 +42,19 @@ def test_reserved_arguments_and_bad_flags_exit_2(tmp_path):
     missing = run_module("orchestration.prs", "--entry_script", "nope.py", "--input", "in", "--output", "out",
                          cwd=tmp_path)
     assert missing.returncode == 2 and "entry script nope.py does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("def init():\n    pass\n\ndef run(batch)\n    return batch\n", "line 4: SyntaxError"),
+    ("def init():\n    pass\n", "has no run() function"),
+])
+def test_an_entry_script_that_can_never_start_is_one_message_before_any_worker(tmp_path, source, expected):
+    script = tmp_path / "entry.py"
+    script.write_text(source)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("x\n")
+    result = run_module("orchestration.prs", "--entry_script", str(script), "--input", "in",
+                        "--output", "out", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert expected in result.stderr and str(script) in result.stderr
+    assert "init() failed" not in result.stderr and not (tmp_path / "out").exists()
