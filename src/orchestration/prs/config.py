@@ -133,12 +133,16 @@ class RunConfig:
         return argv
 
     def result_fingerprint(self) -> str:
-        """Hash of everything that shapes the mini-batches and what they produce.
+        """Hash of everything that shapes the mini-batches and what they produce (result_shaping)."""
+        return hashlib.sha256(json.dumps(self.result_shaping(), sort_keys=True).encode()).hexdigest()
+
+    def result_shaping(self) -> dict[str, object]:
+        """Everything that shapes the mini-batches and what they produce, by name.
 
         Thresholds, retries, timeouts and parallelism are left out: changing them between a run and its
         resume cannot change what an already succeeded mini-batch produced.
         """
-        shaping = {f.name: getattr(self, f.name) for f in FIELDS if f.shapes_output}
+        shaping: dict[str, object] = {f.name: getattr(self, f.name) for f in FIELDS if f.shapes_output}
         shaping.update({
             "entry_script": str(self.entry_script.resolve()),
             "entry_script_sha256": hashlib.sha256(self.entry_script.read_bytes()).hexdigest(),
@@ -147,7 +151,7 @@ class RunConfig:
             "arguments": list(self.arguments),
             "environment_variables": self.environment_variables,
         })
-        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+        return shaping
 
     def describe(self) -> dict[str, object]:
         """The configuration as JSON-ready values, for the summary."""

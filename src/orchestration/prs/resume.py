@@ -25,6 +25,16 @@ from orchestration.prs.state import (
 log = logging.getLogger(__name__)
 
 
+# What a user calls each part of RunConfig.result_shaping(), in a refusal.
+CHANGE_NAMES = {
+    "entry_script": "the entry script", "entry_script_sha256": "the entry script", "inputs": "the inputs",
+    "input_type": "--input_type", "arguments": "the entry script's arguments",
+    "environment_variables": "--environment_variables",
+    "mini_batch_size": "MINI_BATCH_SIZE", "output_action": "OUTPUT_ACTION",
+    "append_row_file_name": "APPEND_ROW_FILE_NAME",
+}
+
+
 class ResumeRefused(UsageError):
     """RESUME=1 on an output folder whose run had other inputs or settings."""
 
@@ -65,7 +75,8 @@ def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Call
     """What the planner calls when done: plan.json, what a later resume must match."""
     def record(plan: Plan) -> None:
         state.plan.write_text(json.dumps({
-            "fingerprint": config.result_fingerprint(), "listing_sha256": plan.listing_sha256,
+            "fingerprint": config.result_fingerprint(), "shaping": config.result_shaping(),
+            "listing_sha256": plan.listing_sha256,
             "started_ns": started_ns, "batches": plan.batches, "items": plan.items,
         }, indent=2))
 
@@ -81,10 +92,10 @@ def resume(config: RunConfig, state: StatePaths) -> Resumed:
     previous = json.loads(state.plan.read_text())
     refuse = f"RESUME refused for {config.output}: {{}}; run without RESUME to start afresh"
     if previous.get("fingerprint") != config.result_fingerprint():
-        raise ResumeRefused(refuse.format(
-            "the entry script, inputs, MINI_BATCH_SIZE, OUTPUT_ACTION, APPEND_ROW_FILE_NAME, "
-            "arguments or environment variables differ from that run"
-        ))
+        now, before = config.result_shaping(), previous.get("shaping", {})
+        changed = sorted({CHANGE_NAMES.get(key, key) for key in now if now[key] != before.get(key)})
+        verb = "differs" if len(changed) == 1 else "differ"
+        raise ResumeRefused(refuse.format(f"{', '.join(changed) or 'the settings'} {verb} from that run"))
     scratch = StatePaths(state.root / "replan")
     shutil.rmtree(scratch.root, ignore_errors=True)
     try:

@@ -91,8 +91,10 @@ def test_resume_after_completion_runs_nothing(tmp_path, markers):
 def test_resume_refuses_changed_settings_and_added_files(tmp_path, markers):
     make_inputs(tmp_path / "in", ["ok"] * 4)
     run(tmp_path, markers)
-    with pytest.raises(ResumeRefused, match="MINI_BATCH_SIZE"):
+    with pytest.raises(ResumeRefused, match=r"out: MINI_BATCH_SIZE differs from that run"):  # that one only
         run(tmp_path, markers, resume=True, mini_batch_size=3)
+    with pytest.raises(ResumeRefused, match=r"out: the entry script's arguments, the inputs differ"):
+        run(tmp_path, markers, resume=True, inputs=(tmp_path / "in", tmp_path / "in"), arguments=("--x",))
     (tmp_path / "in" / "new.txt").write_text("ok\n")
     with pytest.raises(ResumeRefused, match="added, removed or renamed"):
         run(tmp_path, markers, resume=True)
