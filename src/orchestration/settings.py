@@ -6,6 +6,7 @@ variable and what it expects; secret values are never echoed.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestration.errors import SettingsError
 from orchestration.parallel_fields import parse_mini_batch_size
+
+log = logging.getLogger(__name__)
 
 # A portable file name. ParallelRunConfig only refuses ~"#%&*:<>?/\{|}, but the name also enters the v2
 # job's output URI and command lines, where a space, quote or `$(...)` would break or inject.
@@ -171,6 +174,20 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{name}: {message}{got}"
 
 
+def warn_unknown_names(env_path: Path) -> None:
+    """A misspelled name in .env (MINI_BATCH_SIZ=5) would be ignored silently: say so, with a guess."""
+    from difflib import get_close_matches
+
+    from dotenv import dotenv_values
+
+    known = [name.upper() for name in Settings.model_fields]
+    for name in dotenv_values(env_path):
+        if name.upper() not in known:
+            guess = get_close_matches(name.upper(), known, n=1)
+            hint = f" (did you mean {guess[0]}?)" if guess else ""
+            log.warning("%s: %s is not a setting of this toolkit and is ignored%s", env_path, name, hint)
+
+
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Reads the settings from the environment, then `env_file`, then defaults.
 
@@ -182,6 +199,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         SettingsError: listing every invalid variable.
     """
     env_path = Path(env_file) if env_file else None
+    if env_path and env_path.is_file():
+        warn_unknown_names(env_path)
     try:
         return Settings(
             _env_file=env_path if env_path and env_path.is_file() else None, **overrides

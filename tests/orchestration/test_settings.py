@@ -122,3 +122,14 @@ def test_the_secret_settings_are_the_ones_kept_from_logs_and_workers():
     fields = Settings.model_fields.items()
     secret_fields = {name.upper() for name, field in fields if field.annotation is SecretStr}
     assert set(SECRET_VARIABLES) == secret_fields
+
+
+def test_a_misspelled_name_in_env_is_reported_with_a_guess(tmp_path, caplog):
+    env = tmp_path / ".env"
+    env.write_text("MINI_BATCH_SIZ=7\nNODE_COUNT=3\n")
+    with caplog.at_level("WARNING"):
+        settings = load_settings(env)
+    assert settings.node_count == 3 and settings.mini_batch_size == "5"  # the typo was not applied
+    assert "MINI_BATCH_SIZ is not a setting of this toolkit and is ignored (did you mean MINI_BATCH_SIZE?)" \
+        in caplog.text
+    assert "NODE_COUNT" not in caplog.text
