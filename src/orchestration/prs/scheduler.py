@@ -242,10 +242,14 @@ def _run(config: RunConfig) -> Summary:
         slots.close()
         scheduler.lost_attempts.close()
     try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
-        return summarize(config, state, logs, (status, reason, code), scheduler.accounting,
-                         time.monotonic() - started)
+        summary = summarize(config, state, logs, (status, reason, code), scheduler.accounting,
+                            time.monotonic() - started)
     finally:
         pool.join()
+    if summary.items.total == 0 and status == "Completed":
+        log.warning("no input items in %s (hidden files are skipped): nothing was run",
+                    ", ".join(str(p) for p in config.inputs))
+    return summary
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:

@@ -126,3 +126,12 @@ def test_a_bad_tabular_file_stops_the_run_with_a_usage_error_and_no_orphans(tmp_
     with pytest.raises(UsageError, match=r"b\.xlsx: expected one of \.csv, \.parquet, \.jsonl"):
         run(tmp_path, markers, entry_script=SCRIPTS / "frame_entry.py", arguments=(), input_type="tabular")
     assert children() - before == set()
+
+
+def test_an_empty_input_completes_with_a_warning(tmp_path, markers, caplog):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / ".hidden").write_text("ok\n")
+    with caplog.at_level(logging.WARNING):
+        summary = run(tmp_path, markers)
+    assert summary.status == "Completed" and summary.items.total == 0
+    assert "no input items in" in caplog.text and "nothing was run" in caplog.text
