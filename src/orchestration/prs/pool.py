@@ -43,6 +43,7 @@ class WorkerHandle:
     ready: bool = False
     init_failed: bool = False
     lease: Lease | None = None
+    last_words: str = ""  # why it is about to exit, when it could say (protocol.BROKEN)
 
     @property
     def name(self) -> str:

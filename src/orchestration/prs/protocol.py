@@ -9,8 +9,9 @@ from typing import NamedTuple
 # ("stop",) asks for shutdown() and exit.
 LEASE, STOP = "lease", "stop"
 # Worker -> parent: ("ready",) after init(); ("init_failed", reason, traceback);
-# ("done", [Report, ...]) after some mini-batches of the lease.
-READY, INIT_FAILED, DONE = "ready", "init_failed", "done"
+# ("done", [Report, ...]) after some mini-batches of the lease; ("broken", reason) before it exits
+# because it cannot write its rows or records (a full disk).
+READY, INIT_FAILED, DONE, BROKEN = "ready", "init_failed", "done", "broken"
 
 # The result of one attempt, as in processed_mini-batches.csv.
 SUCCESS, PARTIAL, ERROR, TIMEOUT, CRASH = "SUCCESS", "PARTIAL", "ERROR", "TIMEOUT", "CRASH"

@@ -7,6 +7,7 @@ user/error/ — plus summary.json, the machine-readable account of every item.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,9 @@ from orchestration.prs.state import (
 )
 from orchestration.prs.protocol import ATTEMPT_COLUMNS
 
-MAX_LISTED_FAILURES = 1000  # failed mini-batches described item by item in summary.json
+MAX_LISTED_FAILURES = 1000
+EXIT_FAILED = 42  # the exit code of a failed run (scheduler.EXIT_FAILED)
+log = logging.getLogger(__name__)  # failed mini-batches described item by item in summary.json
 
 
 @dataclass
@@ -133,6 +136,9 @@ def merge_output(config: RunConfig, state: StatePaths) -> int:
                 run_part, run_start, run_end = part, offset, offset + length
             if run_end > run_start:
                 _copy_range(parts[run_part], out_fd, run_start, run_end - run_start)
+    except BaseException:  # e.g. the disk is full: nothing partial stays behind, the state allows a resume
+        temporary.unlink(missing_ok=True)
+        raise
     finally:
         for fd in parts.values():
             os.close(fd)
@@ -185,8 +191,13 @@ def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[s
     items, batches, failed = count_batches(state)
     rows, output_file = None, None
     if status == "Completed" and config.output_action == "append_row":
-        rows = merge_output(config, state)
-        output_file = str(config.output_file)
+        try:
+            rows = merge_output(config, state)
+            output_file = str(config.output_file)
+        except OSError as exc:
+            status, code = "Failed", EXIT_FAILED
+            reason = (f"cannot write {config.output_file}: {exc.strerror or exc}; every row is kept in "
+                      "the run's state: free some space and run again with --resume")
     summary = Summary(
         status=status, reason=reason, exit_code=code, items=items, mini_batches=batches,
         rows_written=rows, output_file=output_file, workers=config.worker_count,
@@ -196,7 +207,10 @@ def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[s
         failures=describe_failures(state, failed, accounting.reasons, config.input_type == "tabular"),
         config=config.describe(),
     )
-    write_logs(logs, summary)
+    try:
+        write_logs(logs, summary)
+    except OSError as exc:  # the summary still reaches the caller and the terminal
+        log.error("cannot write the logs in %s: %s", logs, exc.strerror or exc)
     return summary
 
 

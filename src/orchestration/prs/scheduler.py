@@ -20,9 +20,9 @@ from orchestration.prs.config import RunConfig
 from orchestration.prs.pool import Pool, WorkerHandle
 from orchestration.prs.progress import Progress
 from orchestration.prs.protocol import (
-    CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Report,
+    BROKEN, CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Report,
 )
-from orchestration.prs.report import Summary, summarize
+from orchestration.prs.report import EXIT_FAILED, Summary, summarize
 from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
 from orchestration.prs.state import (
     FAILED, SUCCEEDED, BatchRecord, SlotTable, StatePaths, iter_records, read_record, write_record,
@@ -30,7 +30,7 @@ from orchestration.prs.state import (
 
 log = logging.getLogger(__name__)
 
-EXIT_COMPLETED, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 42, 130, 143
+EXIT_COMPLETED, EXIT_SIGINT, EXIT_SIGTERM = 0, 130, 143
 PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini-batches
 
 
@@ -58,9 +58,12 @@ class Scheduler:
         attempt of a `lost` worker (killed or dead) is logged here, as the worker could not."""
         record = read_record(self.records_fd, batch)
         if lost is not None:
-            self.lost_attempts.write(Attempt(batch, attempt, record.items, 0, result, lost.spec.node,
-                                             lost.spec.agent_name, elapsed, reason).csv_row())
-            self.lost_attempts.flush()
+            try:
+                self.lost_attempts.write(Attempt(batch, attempt, record.items, 0, result, lost.spec.node,
+                                                 lost.spec.agent_name, elapsed, reason).csv_row())
+                self.lost_attempts.flush()
+            except OSError as exc:  # a full disk: the attempt still counts; only its log line is lost
+                log.error("cannot log a lost attempt of mini-batch %d: %s", batch, exc.strerror or exc)
         if self.accounting.attempt_failed(batch, attempt, record.items, result, reason):
             self.work.retry_next(batch, attempt + 1)
         else:
@@ -85,6 +88,9 @@ class Scheduler:
         elif kind == INIT_FAILED:
             self.init_failed(handle, message[2])
             log.warning("init() failed in %s: %s", handle.name, message[1])
+        elif kind == BROKEN:
+            handle.last_words = message[1]
+            log.error("worker %s %s", handle.name, message[1])
 
     def init_failed(self, handle: WorkerHandle, error: str) -> None:
         self.pool.init_failed(handle)
@@ -101,6 +107,8 @@ class Scheduler:
         assert handle is not None
         self.drain(handle)
         self.pool.reap(slot)
+        if handle.last_words:
+            reason = f"{reason}: {handle.last_words}"
         lease = handle.lease
         if lease is not None:
             charged, unfinished = lease.lost(running)
@@ -240,7 +248,10 @@ def _run(config: RunConfig) -> Summary:
         if status == "Error":
             pool.join()
         slots.close()
-        scheduler.lost_attempts.close()
+        try:
+            scheduler.lost_attempts.close()
+        except OSError:  # its last lines could not be flushed (a full disk): reported as they failed
+            pass
     try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
         summary = summarize(config, state, logs, (status, reason, code), scheduler.accounting,
                             time.monotonic() - started)

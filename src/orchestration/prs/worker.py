@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import (
-    DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Attempt, Report, exception_reason,
+    BROKEN, DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Attempt, Report, exception_reason,
 )
 from orchestration.prs.state import (
     SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
@@ -268,4 +268,7 @@ def main(fd: int) -> None:
             worker.process_lease(*message[1:])
     except (EOFError, BrokenPipeError):
         return  # the parent is gone
+    except OSError as exc:  # rows or records cannot be written: the parent charges the attempt
+        conn.send((BROKEN, f"cannot write its rows or records: {exception_reason(exc)}"))
+        os._exit(1)
     worker.shutdown()
