@@ -83,9 +83,11 @@ class Pool:
         self.slots.reset(slot)
         environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), environment.get("PYTHONPATH")]))
+        # A process group of its own: Ctrl-C on the terminal reaches the parent only, which stops the
+        # workers itself, so no worker prints a KeyboardInterrupt while it is still starting.
         process = subprocess.Popen(
             [sys.executable, "-c", WORKER_COMMAND, str(child_conn.fileno())],
-            pass_fds=(child_conn.fileno(),), env=environment, stdin=subprocess.DEVNULL,
+            pass_fds=(child_conn.fileno(),), env=environment, stdin=subprocess.DEVNULL, process_group=0,
         )
         child_conn.close()
         parent_conn.send(spec)

@@ -116,3 +116,17 @@ def test_a_resumed_run_is_judged_on_the_whole_job_as_a_clean_run_is(tmp_path, ma
     assert stopped.exit_code == 42 and stopped.items.succeeded < 8
     resumed = run(tmp_path, markers, error_threshold=5, resume=True, **settings)
     assert (resumed.exit_code, resumed.reason) == (42, "ERROR_THRESHOLD=5 exceeded: 6 items failed")
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0])  # importing, starting workers, running
+def test_ctrl_c_on_the_terminal_at_any_moment_ends_without_a_traceback(tmp_path, markers, delay):
+    """A terminal's Ctrl-C goes to the whole foreground process group, the workers' included."""
+    make_inputs(tmp_path / "in", ["ok"] * 20 + ["hang"])  # the run cannot finish on its own
+    process = subprocess.Popen(cli(tmp_path, markers), env=clean_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert process.returncode == 130
+    assert not [pid for pid in worker_pids(markers) if alive(pid)]
