@@ -1,6 +1,7 @@
 """Preparation logic: bring the raw files from a datastore folder into the step's output. No Azure ML."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -8,14 +9,22 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+log = logging.getLogger(__name__)
+
 
 def iter_files(root: Path) -> Iterator[Path]:
-    """Every regular file below `root`, as paths relative to it, in sorted order; hidden files skipped."""
+    """Every regular file below `root`, as paths relative to it, in sorted order; hidden files skipped,
+    and links that lead nowhere skipped with a warning (they hold no data to copy or upload)."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder, name).relative_to(root)
+            if name.startswith("."):
+                continue
+            path = Path(folder, name)
+            if not path.is_file():
+                log.warning("skipping %s: a link to nothing", path)
+                continue
+            yield path.relative_to(root)
 
 
 def copy_files(source: Path, target: Path) -> int:

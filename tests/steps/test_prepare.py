@@ -27,3 +27,12 @@ def test_step_reports_a_missing_source_with_exit_2(tmp_path, caplog):
     assert prepare_step.main(["--source-dir", str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
     assert "preparation failed: input folder" in caplog.text
+
+
+def test_a_link_to_nothing_is_skipped_with_a_warning(tmp_path, caplog):
+    source = tmp_path / "store"
+    source.mkdir()
+    (source / "a.txt").write_text("A")
+    (source / "gone.txt").symlink_to(tmp_path / "nowhere")
+    assert copy_files(source, tmp_path / "out") == 1
+    assert "skipping" in caplog.text and "gone.txt" in caplog.text

@@ -3,7 +3,9 @@
 Uses azure-storage-blob, with the account name and key or, when set, AZURE_STORAGE_CONNECTION_STRING
 (which is how the tests point it at the Azurite emulator). Uploads are concurrent, idempotent — a blob whose
 Content-MD5 already matches the local file is not rewritten — and retried on transient errors by the SDK's
-retry policy. No message ever carries the account key or the connection string. (In Azure ML the steps
+retry policy. No message ever carries the account key or the connection string. "Unchanged" means the
+stored Content-MD5 property matches: a blob rewritten by another tool that kept the old property is not
+detected (upload it again after deleting it, or use a new INPUT_DIR). (In Azure ML the steps
 read the datastore folder as a mounted input: their code never handles a storage credential.)
 """
 from __future__ import annotations
