@@ -92,19 +92,39 @@ def evaluate(y_true: pd.Series, y_pred: np.ndarray, n_train: int, duplicates: in
 
 
 def plot_predictions(y_true: pd.Series, y_pred: np.ndarray, metrics: Metrics, path: Path) -> None:
-    """Scatter of predicted against actual test values, with the identity line."""
+    """Predicted against actual test values, with the identity line, and the residuals beside them.
+
+    The axes are framed on the data's range (0.5th to 99.5th percentile of the predictions), so that a
+    few extreme predictions do not shrink the cloud; those outside are counted in the legend.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.scatter(y_true, y_pred, s=4, alpha=0.3)
-    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
-    ax.plot([low, high], [low, high], color="black", linewidth=1)
-    ax.set_xlabel("actual MedHouseVal (100k USD)")
-    ax.set_ylabel("predicted MedHouseVal (100k USD)")
-    ax.set_title(f"LinearRegression, test R² {metrics.r2:.4f}, RMSE {metrics.rmse:.4f}")
+    actual, predicted = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    low = float(min(actual.min(), np.percentile(predicted, 0.5)))
+    high = float(max(actual.max(), np.percentile(predicted, 99.5)))
+    outside = int(((predicted < low) | (predicted > high)).sum())
+    fig, (scatter, residuals) = plt.subplots(1, 2, figsize=(11, 5.5))
+    scatter.scatter(actual, predicted.clip(low, high), s=4, alpha=0.3,
+                    label=f"test rows ({outside} predictions outside the frame, drawn at its edge)")
+    scatter.plot([low, high], [low, high], color="black", linewidth=1, label="perfect prediction")
+    scatter.set_xlim(low, high)
+    scatter.set_ylim(low, high)
+    scatter.set_xlabel("actual MedHouseVal (100k USD; the census capped values at 5.0)")
+    scatter.set_ylabel("predicted MedHouseVal (100k USD)")
+    scatter.set_title(f"LinearRegression, test R² {metrics.r2:.4f}, RMSE {metrics.rmse:.4f}")
+    scatter.legend(loc="upper left", fontsize="small")
+    residual = actual - predicted
+    residuals.scatter(predicted.clip(low, high), residual, s=4, alpha=0.3)
+    residuals.axhline(0.0, color="black", linewidth=1)
+    residuals.set_xlim(low, high)
+    residuals.set_ylim(float(np.percentile(residual, 0.5)) - 0.25,
+                       float(np.percentile(residual, 99.5)) + 0.25)
+    residuals.set_xlabel("predicted MedHouseVal (100k USD)")
+    residuals.set_ylabel("actual − predicted")
+    residuals.set_title("residuals (the straight line: actual values capped at 5.0)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

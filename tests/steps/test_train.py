@@ -1,5 +1,6 @@
 import json
 
+import pandas as pd
 import pytest
 
 from steps import train_step
@@ -36,6 +37,30 @@ def test_training_writes_model_metrics_and_plot(tmp_path):
     assert saved["r2"] == pytest.approx(1.0) and metrics.rmse == pytest.approx(0.0, abs=1e-9)
     assert (tmp_path / "out" / "model.joblib").stat().st_size > 0
     assert (tmp_path / "out" / "predicted_vs_actual.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_plot_frames_the_data_and_shows_the_residuals(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from steps.train import Metrics, plot_predictions
+
+    drawn = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(figure, *args, **kwargs):
+        drawn["axes"] = figure.axes
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    actual = pd.Series([0.5, 1.0, 2.0, 3.0, 5.0] * 40)
+    predicted = actual.to_numpy() + 0.1
+    predicted[0] = 11.5  # one wild prediction must not stretch the frame
+    plot_predictions(actual, predicted, Metrics(0.5, 0.7, 0.5, 160, 200, 0), tmp_path / "plot.png")
+    scatter, residuals = drawn["axes"]
+    assert scatter.get_xlim()[1] < 6 and scatter.get_ylim()[1] < 6
+    labels = [text.get_text() for text in scatter.get_legend().get_texts()]
+    assert labels == ["test rows (1 predictions outside the frame, drawn at its edge)", "perfect prediction"]
+    assert "capped values at 5.0" in scatter.get_xlabel() and residuals.get_ylabel() == "actual − predicted"
 
 
 @pytest.mark.parametrize("content, message", [
