@@ -19,6 +19,7 @@ COUNT ?= 100
 SCALE ?= 1
 SOURCE ?= bundled
 BENCH_DIR ?= data/bench
+SOAK_SECONDS ?= 120
 
 # Local runs. EXTRACT_INPUT is not called INPUT_DIR: that is the datastore-folder setting, which the
 # Azure targets read from the environment or .env and which make must not replace.
@@ -175,6 +176,11 @@ docker-push: docker-build $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PYTHON) -m tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
 	$(PYTHON) -m tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
+
+## Fault soak: local-extract runs under random faults and resumes, for SOAK_SECONDS (rows lost must be 0)
+.PHONY: soak
+soak: $(VENV)/.installed
+	$(PYTHON) -m tools.soak --seconds $(SOAK_SECONDS) --json $(LOCAL_OUTPUT_DIR)/soak.json
 
 ## Remove generated data, outputs and caches (keeps .venv)
 .PHONY: clean
