@@ -51,6 +51,7 @@ CLOUD = $(PYTHON) -m orchestration.cloud $(if $(SDK),--sdk $(SDK)) $(if $(DRY_RU
 
 # The virtual environment, rebuilt whenever the lock file changes.
 $(VENV)/.installed: uv.lock pyproject.toml
+	@echo "installing the locked dependencies into $(VENV) (about half a minute on a cold cache)"
 	test -x $(PYTHON) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --extra v2 --quiet
