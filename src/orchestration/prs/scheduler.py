@@ -34,7 +34,10 @@ EXIT_COMPLETED, EXIT_SIGINT, EXIT_SIGTERM = 0, 130, 143
 PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini-batches
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM. A BaseException, as KeyboardInterrupt is: code that catches Exception (a
+    logging handler writing a line when the signal lands, for one) must not swallow it."""
+
     def __init__(self, signal_name: str, exit_code: int):
         super().__init__(signal_name)
         self.signal_name, self.exit_code = signal_name, exit_code
