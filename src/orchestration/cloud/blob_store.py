@@ -102,8 +102,9 @@ def folder_prefix(prefix: str) -> str:
 
 
 def blob_name(prefix: str, relative: Path) -> str:
-    """`prefix/relative` with forward slashes, as blob names are."""
-    return folder_prefix(prefix) + relative.as_posix()
+    """`prefix/relative` with forward slashes, as blob names are. The service stores a backslash in a
+    name as a slash too, so a local `a\\b.txt` becomes `a/b.txt`, and a re-upload recognises it."""
+    return folder_prefix(prefix) + relative.as_posix().replace("\\", "/")
 
 
 def _run_all(work: Callable[[T], int], items: Iterable[T], total: int, what: str) -> int:

@@ -70,3 +70,14 @@ def test_account_name_and_key_are_required_without_a_connection_string():
 
     with pytest.raises(SettingsError, match="AML_STORAGE_ACCOUNT_NAME.*\n.*AML_STORAGE_ACCOUNT_KEY"):
         container_for(load_settings())
+
+
+def test_a_backslash_in_a_file_name_is_uploaded_once(settings, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "a\\b.txt").write_text("x\n")  # the service stores it as a/b.txt
+    container = container_for(settings)
+    assert upload_folder(container, folder, "raw").transferred == 1
+    assert [b.name for b in container.list_blobs()] == ["raw/a/b.txt"]
+    again = upload_folder(container, folder, "raw")
+    assert (again.transferred, again.skipped) == (0, 1)
