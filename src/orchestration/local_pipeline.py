@@ -16,7 +16,7 @@ from pathlib import Path
 import steps
 from orchestration.cli import UsageError, run_command, setup_logging
 from orchestration.prs.config import RunConfig
-from orchestration.prs.report import Summary, format_summary
+from orchestration.prs.report import Summary, closing_line, format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import Settings, load_settings
 from steps.prepare import copy_files
@@ -63,7 +63,8 @@ def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path) -> Pi
 
 
 def format_result(result: PipelineResult) -> str:
-    lines = [f"files prepared: {result.files}", "extraction: " + format_summary(result.extraction)]
+    lines = [f"files prepared: {result.files}",
+             "extraction: " + format_summary(result.extraction, closing=False)]
     if result.metrics:
         m = result.metrics
         lines.append(
@@ -71,6 +72,10 @@ def format_result(result: PipelineResult) -> str:
             f"(train {m.n_train}, test {m.n_test} records)"
         )
     lines.append("time: " + ", ".join(f"{step} {s:.2f} s" for step, s in result.seconds.items()))
+    if result.metrics:
+        lines.append("exit 0: the pipeline ran: preparation, extraction and training")
+    else:
+        lines.append(closing_line(result.extraction))
     return "\n".join(lines)
 
 

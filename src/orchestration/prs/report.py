@@ -51,6 +51,8 @@ class Summary:
     attempts: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    planning_complete: bool = True  # False: stopped while the inputs were still being listed
+    logs: str = ""
 
 
 def count_batches(state: StatePaths) -> tuple[Totals, Totals, list[int]]:
@@ -184,7 +186,7 @@ def write_logs(logs: Path, summary: Summary) -> None:
 
 
 def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[str, str, int],
-              accounting: Accounting, elapsed_s: float) -> Summary:
+              accounting: Accounting, elapsed_s: float, planning_complete: bool = True) -> Summary:
     """The account of a finished (or stopped) run: merges the output (a completed append_row run only),
     counts every item from the records and writes the logs. `outcome` is (status, reason, exit code)."""
     status, reason, code = outcome
@@ -205,7 +207,7 @@ def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[s
         elapsed_s=round(elapsed_s, 3), parent_peak_rss_mb=round(peak_rss_mb(), 1),
         attempts=dict(accounting.attempts),
         failures=describe_failures(state, failed, accounting.reasons, config.input_type == "tabular"),
-        config=config.describe(),
+        config=config.describe(), planning_complete=planning_complete, logs=str(logs),
     )
     try:
         write_logs(logs, summary)
@@ -221,13 +223,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def format_summary(summary: Summary) -> str:
-    """The short human account printed at the end of a run."""
+def format_summary(summary: Summary, closing: bool = True) -> str:
+    """The short human account printed at the end of a run; `closing` adds the exit line."""
     items, batches = summary.items, summary.mini_batches
+    planned = "" if summary.planning_complete else " planned so far (stopped while listing the inputs)"
     lines = [
         f"{summary.status}" + (f": {summary.reason}" if summary.reason else ""),
         f"items: {items.succeeded} succeeded, {items.failed} failed, {items.not_processed} not processed "
-        f"of {items.total}",
+        f"of {items.total}{planned}",
         f"mini-batches: {batches.succeeded} succeeded, {batches.failed} failed, {batches.not_processed} "
         f"not processed of {batches.total}",
         f"workers: {summary.workers} local processes for {summary.emulated_processes} emulated "
@@ -239,4 +242,19 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"  failed mini-batch {failure['mini_batch']}: {failure['reason']}")
     if len(summary.failures) > 5:
         lines.append(f"  ... {len(summary.failures) - 5} more in logs/summary.json")
+    if closing:
+        lines.append(closing_line(summary))
     return "\n".join(lines)
+
+
+def closing_line(summary: Summary) -> str:
+    """The last line: what happened, the exit code, and what to do next."""
+    code = summary.exit_code
+    if summary.status == "Completed":
+        failed = f" with {summary.items.failed} failed items (see {summary.logs}/summary.json)" \
+            if summary.items.failed else ""
+        return f"exit {code}: completed{failed}"
+    if summary.status == "Interrupted":
+        return f"exit {code}: stopped; run again with --resume (RESUME=1) to finish what is left"
+    return (f"exit {code}: failed; see {summary.logs}/summary.json, then run again with --resume "
+            "(RESUME=1) to redo only the failed and unfinished mini-batches")

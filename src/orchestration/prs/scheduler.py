@@ -257,7 +257,7 @@ def _run(config: RunConfig) -> Summary:
             pass
     try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
         summary = summarize(config, state, logs, (status, reason, code), scheduler.accounting,
-                            time.monotonic() - started)
+                            time.monotonic() - started, planning_complete=work.plan is not None)
     finally:
         pool.join()
     if summary.items.total == 0 and status == "Completed":

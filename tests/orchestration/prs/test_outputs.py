@@ -1,4 +1,5 @@
 """append_row and summary_only outputs, tabular inputs, the logs layout and progress lines."""
+import dataclasses
 import json
 import logging
 
@@ -135,3 +136,19 @@ def test_an_empty_input_completes_with_a_warning(tmp_path, markers, caplog):
         summary = run(tmp_path, markers)
     assert summary.status == "Completed" and summary.items.total == 0
     assert "no input items in" in caplog.text and "nothing was run" in caplog.text
+
+
+def test_the_last_line_says_what_happened_the_exit_code_and_what_next(tmp_path, markers):
+    from orchestration.prs.report import format_summary
+
+    make_inputs(tmp_path / "in", ["ok", "raise"])
+    completed = run(tmp_path, markers, mini_batch_size=1)
+    assert format_summary(completed).splitlines()[-1] == (
+        f"exit 0: completed with 1 failed items (see {tmp_path / 'out' / 'logs'}/summary.json)")
+    failed = run(tmp_path, markers, mini_batch_size=1, error_threshold=0)
+    last = format_summary(failed).splitlines()[-1]
+    assert last.startswith("exit 42: failed; see ") and "--resume" in last
+    interrupted = dataclasses.replace(failed, status="Interrupted", exit_code=130, planning_complete=False)
+    lines = format_summary(interrupted).splitlines()
+    assert lines[-1].startswith("exit 130: stopped; run again with --resume")
+    assert "planned so far (stopped while listing the inputs)" in lines[1]
