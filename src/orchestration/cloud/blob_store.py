@@ -21,7 +21,7 @@ from typing import TypeVar
 from azure.core.exceptions import (
     AzureError, ClientAuthenticationError, ResourceExistsError, ServiceRequestError,
 )
-from azure.storage.blob import ContainerClient, ContentSettings
+from azure.storage.blob import ContainerClient, ContentSettings, ExponentialRetry
 from tqdm import tqdm
 
 from orchestration.errors import SettingsError
@@ -54,7 +54,10 @@ def container_for(settings: Settings) -> ContainerClient:
         SettingsError: naming the missing variables when neither way is configured.
     """
     connection = settings.azure_storage_connection_string.get_secret_value()
-    options = {"retry_total": RETRIES, "connection_timeout": CONNECTION_TIMEOUT}
+    # The SDK's default backoff starts at 15 s and triples: an unreachable account stayed silent for
+    # 87 s here. 1 s doubling (about 1, 3 and 5 s) still rides out a transient error.
+    policy = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=RETRIES)
+    options = {"retry_policy": policy, "connection_timeout": CONNECTION_TIMEOUT}
     if connection:
         try:
             return ContainerClient.from_connection_string(

@@ -81,3 +81,12 @@ def test_a_backslash_in_a_file_name_is_uploaded_once(settings, tmp_path):
     assert [b.name for b in container.list_blobs()] == ["raw/a/b.txt"]
     again = upload_folder(container, folder, "raw")
     assert (again.transferred, again.skipped) == (0, 1)
+
+
+def test_an_unreachable_account_is_reported_within_seconds_not_minutes(settings):
+    """The SDK's default backoff (15 s, tripling) kept an unreachable account silent for 87 s."""
+    policy = container_for(settings)._pipeline._impl_policies  # the client's own policy chain
+    (retry,) = [p for p in policy if type(p).__name__ == "ExponentialRetry"]
+    backoffs = [retry.initial_backoff + (retry.increment_base ** n if n else 0)
+                for n in range(retry.total_retries)]  # ExponentialRetry.get_backoff_time
+    assert retry.total_retries == 3 and sum(backoffs) + 3 * retry.random_jitter_range <= 20
