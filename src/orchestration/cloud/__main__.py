@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +111,20 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def report_v2(result, target: Path) -> int:
-    if result.status != "Completed":
-        failed = ", ".join(result.failed_steps) or "none reported"
-        print(f"job {result.name} {result.status} (failed steps: {failed}); logs in {target}")
+def report(what: str, status: str, succeeded: bool, failed_steps: Callable[[], Iterable[str]],
+           logs_at: Path, done: str) -> int:
+    """A run's last line and exit code: its status; on failure its failed steps and where its logs are."""
+    if not succeeded:
+        failed = ", ".join(failed_steps()) or "none reported"
+        print(f"{what} {status} (failed steps: {failed}); logs in {logs_at}")
         return 1
-    print(f"job {result.name} {result.status}; results in {target}")
+    print(f"{what} {status}; {done}")
     return 0
+
+
+def report_v2(result: Any, target: Path) -> int:
+    return report(f"job {result.name}", result.status, result.status == "Completed",
+                  lambda: result.failed_steps, target, f"results in {target}")
 
 
 def run_v2(settings: Settings, args: argparse.Namespace) -> int:
@@ -163,12 +171,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     status = pipeline_run.get_status()
     target = ROOT / "outputs" / "azure" / pipeline_run.id
     workspace.download_results(pipeline_run, target, settings.append_row_file_name)
-    if status != "Finished":
-        failed = ", ".join(workspace.failed_steps(pipeline_run)) or "none reported"
-        print(f"run {pipeline_run.id} {status} (failed steps: {failed}); logs in {target / 'logs'}")
-        return 1
-    print(f"run {pipeline_run.id} {status}; results in {target}")
-    return 0
+    return report(f"run {pipeline_run.id}", status, status == "Finished",
+                  lambda: workspace.failed_steps(pipeline_run), target / "logs", f"results in {target}")
 
 
 def logs(settings: Settings, args: argparse.Namespace) -> int:
@@ -187,12 +191,8 @@ def logs(settings: Settings, args: argparse.Namespace) -> int:
     target = ROOT / "outputs" / "azure" / args.run_id / "logs"
     workspace.download_logs(pipeline_run, target)
     status = pipeline_run.get_status()
-    if status != "Finished":
-        failed = ", ".join(workspace.failed_steps(pipeline_run)) or "none reported"
-        print(f"run {args.run_id} {status} (failed steps: {failed}); logs in {target}")
-        return 1
-    print(f"run {args.run_id} {status}; logs in {target}")
-    return 0
+    return report(f"run {args.run_id}", status, status == "Finished",
+                  lambda: workspace.failed_steps(pipeline_run), target, f"logs in {target}")
 
 
 def registry(settings: Settings, args: argparse.Namespace) -> int:

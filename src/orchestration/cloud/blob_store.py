@@ -25,7 +25,7 @@ from azure.storage.blob import ContainerClient, ContentSettings, ExponentialRetr
 from tqdm import tqdm
 
 from orchestration.errors import SettingsError
-from orchestration.settings import Settings
+from orchestration.settings import AZURE_STORAGE, Settings
 from steps.prepare import iter_files
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def container_for(settings: Settings) -> ContainerClient:
             raise SettingsError(["AZURE_STORAGE_CONNECTION_STRING: expected `Key=value;` pairs with "
                                  "AccountName and AccountKey, or BlobEndpoint and SharedAccessSignature "
                                  "(value hidden)"]) from None
-    settings.require("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
+    settings.require(*AZURE_STORAGE)
     return ContainerClient(
         f"https://{settings.aml_storage_account_name}.blob.core.windows.net",
         settings.aml_blob_container_name,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.errors import UsageError
-from orchestration.settings import Settings
+from orchestration.settings import AZURE_STORAGE, AZURE_WORKSPACE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,23 @@ class NotProvisioned(UsageError):
     """The compute cluster or the datastore the pipeline needs does not exist in the workspace."""
 
 
+# Workspace.compute_targets and Workspace.datastores list the workspace's resources on every access (one
+# service call each), so each is read once per lookup.
+
 def compute_target(workspace: Any, name: str) -> Any:
-    if name not in workspace.compute_targets:
+    cluster = workspace.compute_targets.get(name)
+    if cluster is None:
         raise NotProvisioned(f"AML_COMPUTE_CLUSTER_NAME: no compute cluster {name!r} in workspace "
                              f"{workspace.name}; run `make provision` first")
-    return workspace.compute_targets[name]
+    return cluster
 
 
 def datastore(workspace: Any, name: str) -> Any:
-    if name not in workspace.datastores:
+    store = workspace.datastores.get(name)
+    if store is None:
         raise NotProvisioned(f"AML_BLOB_DATASTORE_NAME: no datastore {name!r} in workspace {workspace.name}; "
                              "run `make provision` first")
-    return workspace.datastores[name]
+    return store
 
 
 def authentication_kind(settings: Settings, cli_logged_in: bool) -> str:
@@ -120,7 +125,7 @@ def connect(settings: Settings) -> Any:
     """The workspace named by SUBSCRIPTION_ID, RESOURCE_GROUP and WORKSPACE_NAME."""
     from azureml.core import Workspace
 
-    settings.require("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
+    settings.require(*AZURE_WORKSPACE)
     kind = authentication_kind(settings, cli_logged_in())
     return Workspace.get(
         name=settings.workspace_name, auth=authentication(settings, kind),
@@ -133,8 +138,8 @@ def ensure_compute(workspace: Any, wanted: dict[str, Any]) -> tuple[Any, dict[st
     from azureml.core.compute import AmlCompute, ComputeTarget
 
     name = wanted["name"]
-    if name in workspace.compute_targets:
-        cluster = workspace.compute_targets[name]
+    cluster = workspace.compute_targets.get(name)
+    if cluster is not None:
         scale = cluster.scale_settings
         actual = {"vm_size": cluster.vm_size, "min_nodes": scale.minimum_node_count,
                   "max_nodes": scale.maximum_node_count,
@@ -166,11 +171,11 @@ def ensure_datastore(workspace: Any, settings: Settings) -> tuple[Any, dict[str,
     name = settings.aml_blob_datastore_name
     wanted = {"account_name": settings.aml_storage_account_name,
               "container_name": settings.aml_blob_container_name}
-    if name in workspace.datastores:
-        store = workspace.datastores[name]
+    store = workspace.datastores.get(name)
+    if store is not None:
         actual = {"account_name": store.account_name, "container_name": store.container_name}
         return store, {k: (actual[k], wanted[k]) for k in wanted if actual[k] != wanted[k]}
-    settings.require("AML_STORAGE_ACCOUNT_NAME", "AML_STORAGE_ACCOUNT_KEY")
+    settings.require(*AZURE_STORAGE)
     # create_if_not_exists: the README provisions before it uploads, so the container may not exist yet
     # (the SDK's default is False: azureml/core/datastore.py, register_azure_blob_container).
     store = Datastore.register_azure_blob_container(

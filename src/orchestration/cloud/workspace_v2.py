@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestration.cloud.pipeline import BUILD_DOCKERFILE, stage_build_context
 from orchestration.cloud.workspace import SERVICE_PRINCIPAL, authentication_kind
-from orchestration.settings import Settings
+from orchestration.settings import AZURE_WORKSPACE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def credential(settings: Settings) -> Any:
 def connect(settings: Settings) -> Any:
     from azure.ai.ml import MLClient
 
-    settings.require("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
+    settings.require(*AZURE_WORKSPACE)
     return MLClient(credential(settings), settings.subscription_id, settings.resource_group,
                     settings.workspace_name)
 
@@ -72,7 +72,11 @@ def publish(client: Any, job: Any) -> Any:
 class Outcome:
     name: str
     status: str
-    failed_steps: tuple[str, ...]  # display names of the child jobs that failed or were canceled
+    failed: tuple[tuple[str, str], ...]  # (step's display name, child job name) of each failed child
+
+    @property
+    def failed_steps(self) -> tuple[str, ...]:
+        return tuple(step for step, _ in self.failed)
 
 
 def submit_and_wait(client: Any, job: Any) -> str:
@@ -92,9 +96,9 @@ def outcome(client: Any, job_name: str) -> Outcome:
     """The job's final status (stream returns normally for a canceled job too) and its failed steps."""
     raw_status = client.jobs.get(job_name).status
     status = str(getattr(raw_status, "value", raw_status))  # the SDK may hand back its JobStatus enum
-    failed: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
     if status != TERMINAL_OK:
-        failed = tuple(child.display_name or child.name
+        failed = tuple((child.display_name or child.name, child.name)
                        for child in client.jobs.list(parent_job_name=job_name)
                        if child is not None and child.status in ("Failed", "Canceled", "NotResponding"))
     return Outcome(job_name, status, failed)
@@ -106,9 +110,6 @@ def download(client: Any, job_name: str, target: Path) -> Outcome:
     result = outcome(client, job_name)
     target.mkdir(parents=True, exist_ok=True)
     client.jobs.download(job_name, download_path=str(target), all=True)
-    if result.failed_steps:
-        children = {child.display_name or child.name: child.name
-                    for child in client.jobs.list(parent_job_name=job_name) if child is not None}
-        for step in result.failed_steps:
-            client.jobs.download(children[step], download_path=str(target / "steps" / step), all=True)
+    for step, child in result.failed:
+        client.jobs.download(child, download_path=str(target / "steps" / step), all=True)
     return result
