@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Callable
 
 from orchestration.errors import UsageError
+from orchestration.prs.accounting import Accounting
 from orchestration.prs.backlog import Backlog
 from orchestration.prs.config import RunConfig
 from orchestration.prs.planning import Plan, write_plan
 from orchestration.prs.state import (
-    FAILED, BatchRecord, StatePaths, decode_task, iter_records, read_task_lines, task_files, write_record,
+    FAILED, SUCCEEDED, BatchRecord, StatePaths, decode_task, iter_records, read_task_lines, task_files,
+    write_record,
 )
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,9 @@ def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Call
     return record
 
 
-def resume(config: RunConfig, state: StatePaths) -> Resumed:
-    """Checks that the previous run may go on and re-opens its failed mini-batches.
+def resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Resumed:
+    """Checks that the previous run may go on and re-opens its failed mini-batches. The succeeded ones
+    go into `accounting`: a resumed run is judged on the whole job, as a clean run would be.
 
     Raises:
         ResumeRefused: naming what changed since that run.
@@ -107,10 +110,12 @@ def resume(config: RunConfig, state: StatePaths) -> Resumed:
     changed = first_changed_file(state, plan.batches, config.input_type == "tabular", previous["started_ns"])
     if changed:
         raise ResumeRefused(refuse.format(f"{changed} changed after that run started"))
-    with open(state.batches, "r+b") as records:  # failed mini-batches get a new chance
+    with open(state.batches, "r+b") as records:
         for batch, record in iter_records(state.batches):
-            if record.status == FAILED:
+            if record.status == FAILED:  # a new chance
                 write_record(records.fileno(), batch, BatchRecord(items=record.items))
+            elif record.status == SUCCEEDED:
+                accounting.recorded(batch, record.items, record.succeeded)
     existing = [int(p.stem) for p in state.parts.glob("*.rows")]
     backlog = Backlog.pending_in(state.batches)
     log.info("resuming the run in %s: %d mini-batches to do", config.output, backlog.left)

@@ -25,7 +25,7 @@ from orchestration.prs.protocol import (
 from orchestration.prs.report import EXIT_FAILED, Summary, summarize
 from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
 from orchestration.prs.state import (
-    FAILED, SUCCEEDED, BatchRecord, SlotTable, StatePaths, iter_records, read_record, write_record,
+    FAILED, BatchRecord, SlotTable, StatePaths, read_record, write_record,
 )
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,9 @@ def _run(config: RunConfig) -> Summary:
                                  output=config.output.resolve(),
                                  inputs=tuple(p.resolve() for p in config.inputs))
     state, logs = StatePaths.of(config.output), config.output / "logs"
-    resumed = resume(config, state) if config.resume and state.plan.exists() else None
+    accounting = Accounting(Limits(config.run_max_try, config.error_threshold, config.allowed_failed_count,
+                                   config.allowed_failed_percent))
+    resumed = resume(config, state, accounting) if config.resume and state.plan.exists() else None
     if resumed is None:
         clear_previous_run(config, state, logs)
     state.root.mkdir(parents=True, exist_ok=True)
@@ -220,12 +222,6 @@ def _run(config: RunConfig) -> Summary:
              config.process_count_per_node, config.max_workers)
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
-    accounting = Accounting(Limits(config.run_max_try, config.error_threshold, config.allowed_failed_count,
-                                   config.allowed_failed_percent))
-    if resumed:  # a resumed run is judged on the whole job: what the previous runs recorded counts too
-        for batch, record in iter_records(state.batches):
-            if record.status == SUCCEEDED:
-                accounting.recorded(batch, record.items, record.succeeded)
     scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting)
     status, reason, code = "Completed", "", EXIT_COMPLETED
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
