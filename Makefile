@@ -42,6 +42,8 @@ export AZURITE
 IMAGE_NAME ?= azureml-batch-toolkit
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 REGISTRY ?=
+# Every command starts through `python -m orchestration`: Ctrl-C at any moment ends it in one line.
+COMMAND = $(PYTHON) -m orchestration
 CLOUD = $(PYTHON) -m orchestration.cloud $(if $(SDK),--sdk $(SDK)) $(if $(DRY_RUN),--dry-run) \
 	$(if $(PLAN_FILE),--plan-file $(PLAN_FILE))
 
@@ -98,7 +100,7 @@ test: $(VENV)/.installed $(AZURITE)
 ## Generate the sample data into DATA_DIR (COUNT files, SCALE copies, SOURCE=bundled|sklearn)
 .PHONY: data
 data: $(VENV)/.installed
-	$(PYTHON) -m tools.make_data --out $(DATA_DIR) --count $(COUNT) --scale $(SCALE) --source $(SOURCE)
+	$(COMMAND) tools.make_data --out $(DATA_DIR) --count $(COUNT) --scale $(SCALE) --source $(SOURCE)
 
 ## Run the preparation step locally: DATA_DIR -> LOCAL_OUTPUT_DIR/preparation
 .PHONY: local-prepare
@@ -116,7 +118,7 @@ local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_D
 ## Run the whole pipeline locally: data -> preparation -> extraction -> training
 .PHONY: local-run
 local-run: data
-	$(PYTHON) -m orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
+	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
 
 #################################################################################
 # AZURE ML                                                                      #
@@ -175,13 +177,13 @@ docker-push: docker-build $(VENV)/.installed
 ## Benchmark the local runner against a serial loop, Pool, joblib and cat (100k one-record files)
 .PHONY: bench
 bench: $(VENV)/.installed
-	$(PYTHON) -m tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
-	$(PYTHON) -m tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
+	$(COMMAND) tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
+	$(COMMAND) tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
 
 ## Fault soak: local-extract runs under random faults and resumes, for SOAK_SECONDS (rows lost must be 0)
 .PHONY: soak
 soak: $(VENV)/.installed
-	$(PYTHON) -m tools.soak --seconds $(SOAK_SECONDS) --json $(LOCAL_OUTPUT_DIR)/soak.json
+	$(COMMAND) tools.soak --seconds $(SOAK_SECONDS) --json $(LOCAL_OUTPUT_DIR)/soak.json
 
 ## Remove generated data, outputs and caches (keeps .venv)
 .PHONY: clean

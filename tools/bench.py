@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
 from orchestration.prs.planning import sorted_listing
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             "files": files, "mini_batches": len(batches), "seconds": figures, "noop_seconds": noop_time,
             "parent_peak_rss_mb": {str(k): v for k, v in memory.items()},
         }, indent=2))
+    print(closing(0, f"benchmark done{f'; figures in {args.json}' if args.json else ''}"))
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
 from steps.extract import VALUE_FIELDS
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataSourceError as exc:
         raise UsageError(str(exc)) from None
     written = write_files(table, args.out, args.count, args.scale)
-    print(f"wrote {len(table) * args.scale} records in {written} files to {args.out}")
+    print(closing(0, f"wrote {len(table) * args.scale} records in {written} files to {args.out}"))
     return 0
 
 

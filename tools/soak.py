@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT, SRC
 
 log = logging.getLogger(__name__)
@@ -146,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"soak (seed {seed}): {runs} runs, faults {json.dumps(faults)}, refusals {json.dumps(refusals)}, "
-          f"rows lost {lost}")
-    return 0 if lost == 0 else 1
+    code = 0 if lost == 0 else 1
+    print(closing(code, f"soak (seed {seed}): {runs} runs, faults {json.dumps(faults)}, refusals "
+                        f"{json.dumps(refusals)}, rows lost {lost}"
+                        + ("" if code == 0 else f"; replay with --seed {seed} --keep")))
+    return code
 
 
 if __name__ == "__main__":

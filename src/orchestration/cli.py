@@ -1,11 +1,18 @@
-"""What every command line of the toolkit shares: logging set-up and clean exits on bad settings."""
+"""What every command line of the toolkit shares: its start, logging, and its closing line.
+
+Every command ends with one line, `exit N: what happened` (and on failure what to do next): make reports
+2 for any failing recipe, so the command's own code must be in its last line.
+"""
 from __future__ import annotations
 
+import importlib
 import logging
+import signal
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
-from orchestration.errors import SettingsError, UsageError
+from orchestration.errors import SettingsError, Stopped, UsageError
 from orchestration.secrets import mask
 
 EXIT_BAD_SETTINGS = 2
@@ -47,11 +54,50 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def run_command(main: Callable[[], int]) -> None:
-    """Runs a command's `main`, turning settings and usage errors into one message and exit code 2."""
+def closing(code: int, what: str) -> str:
+    """A command's last line."""
+    return f"exit {code}: {what}"
+
+
+def run_command(main: Callable[[], int]) -> NoReturn:
+    """Runs a command's `main`; a bad setting or argument, Ctrl-C or SIGTERM end it in one line, not a
+    traceback."""
     try:
         code = main()
-    except (SettingsError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except SettingsError as exc:
+        print("\n".join(f"error: {problem}" for problem in exc.problems), file=sys.stderr)
+        count = len(exc.problems)
+        print(closing(EXIT_BAD_SETTINGS, f"{count} invalid setting{'s' * (count > 1)}; set "
+                      f"{'them' if count > 1 else 'it'} in .env or the environment (see .env.example)"),
+              file=sys.stderr)
         code = EXIT_BAD_SETTINGS
+    except UsageError as exc:
+        print(closing(EXIT_BAD_SETTINGS, str(exc)), file=sys.stderr)
+        code = EXIT_BAD_SETTINGS
+    except (Stopped, KeyboardInterrupt) as exc:
+        code = exc.exit_code if isinstance(exc, Stopped) else Stopped.EXIT_CODES["SIGINT"]
+        print(closing(code, f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}"), file=sys.stderr)
     sys.exit(code)
+
+
+def launch(module: str) -> NoReturn:
+    """Imports `module` and runs its `main()` as a command (`python -m` entry points call this).
+
+    Ctrl-C or SIGTERM while the command is still importing is only noted: an exception raised inside an
+    import can be swallowed by a library's bare `except:`, and the command would then go on. It is acted
+    on as soon as the imports are done; from then on either signal raises Stopped, which ends the command
+    in one line, unless the command installs its own handlers (the runner does).
+    """
+    noted: list[str] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: noted.append(signal.Signals(signum).name))
+    main = importlib.import_module(module).main
+
+    def started() -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, Stopped.raise_on)
+        if noted:
+            raise Stopped(noted[0])
+        return main()
+
+    run_command(started)

@@ -1,6 +1,9 @@
 """The toolkit's user-facing errors, in a leaf module: anything may raise them without importing more."""
 from __future__ import annotations
 
+import signal
+from typing import NoReturn
+
 
 class UsageError(Exception):
     """A bad argument or input given by the user (not a bug): reported without a traceback, exit 2."""
@@ -14,3 +17,19 @@ class SettingsError(Exception):
         super().__init__(
             "invalid settings:\n" + "\n".join(f"  - {p}" for p in problems)
         )
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM. A BaseException, as KeyboardInterrupt is: code that catches Exception (a
+    logging handler writing a line when the signal lands, for one) must not swallow it."""
+
+    EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.signal_name, self.exit_code = signal_name, self.EXIT_CODES[signal_name]
+
+    @classmethod
+    def raise_on(cls, signum: int, frame: object = None) -> NoReturn:
+        """A signal handler: raises Stopped for the signal."""
+        raise cls(signal.Signals(signum).name)

@@ -40,5 +40,5 @@ def test_upload_at_debug_with_a_sas_connection_string_never_logs_the_signature(a
         AZURE_STORAGE_CONNECTION_STRING=(f"BlobEndpoint=http://127.0.0.1:{azurite}/{ACCOUNT};"
                                          f"SharedAccessSignature={sas}"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("uploaded 4 files")
+    assert result.stdout.startswith("exit 0: uploaded 4 files")
     assert signature not in result.stderr + result.stdout

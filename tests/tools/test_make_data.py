@@ -111,5 +111,5 @@ def test_sklearn_source_offline_names_the_bundled_source(tmp_path):
 def test_make_data_command_reports_what_it_wrote(tmp_path):
     result = run_module("tools.make_data", "--out", str(tmp_path / "d"), "--count", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"wrote 20640 records in 3 files to {tmp_path / 'd'}"
+    assert result.stdout.strip() == f"exit 0: wrote 20640 records in 3 files to {tmp_path / 'd'}"
     assert make_data.RAW_ROWS == 20640

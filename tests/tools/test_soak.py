@@ -12,4 +12,4 @@ def test_a_seeded_slice_of_the_soak_loses_no_row(tmp_path):
     figures = json.loads((tmp_path / "soak.json").read_text())
     assert figures["runs"] == 3 and figures["rows_lost"] == 0
     assert sum(figures["faults"].values()) == 3 and figures["seed"] == 1
-    assert result.stdout.startswith("soak (seed 1): 3 runs, faults")
+    assert result.stdout.startswith("exit 0: soak (seed 1): 3 runs, faults")

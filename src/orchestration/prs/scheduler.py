@@ -13,6 +13,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Any, TextIO
 
+from orchestration.errors import Stopped
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import Work
 from orchestration.prs.claim import claim
@@ -30,17 +31,8 @@ from orchestration.prs.state import (
 
 log = logging.getLogger(__name__)
 
-EXIT_COMPLETED, EXIT_SIGINT, EXIT_SIGTERM = 0, 130, 143
+EXIT_COMPLETED = 0
 PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini-batches
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM. A BaseException, as KeyboardInterrupt is: code that catches Exception (a
-    logging handler writing a line when the signal lands, for one) must not swallow it."""
-
-    def __init__(self, signal_name: str, exit_code: int):
-        super().__init__(signal_name)
-        self.signal_name, self.exit_code = signal_name, exit_code
 
 
 class Scheduler:
@@ -225,8 +217,8 @@ def _run(config: RunConfig) -> Summary:
     scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting)
     status, reason, code = "Completed", "", EXIT_COMPLETED
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signal.SIGTERM, Stopped.raise_on)
+    signal.signal(signal.SIGINT, Stopped.raise_on)
     try:
         work.start()  # a fresh run plans in the background: the workers start while inputs are listed
         for slot in range(config.worker_count):
@@ -234,7 +226,7 @@ def _run(config: RunConfig) -> Summary:
         reason = scheduler.loop(state)
         if reason:
             status, code = "Failed", EXIT_FAILED
-    except Interrupted as exc:
+    except Stopped as exc:
         status, reason, code = "Interrupted", f"stopped by {exc.signal_name}", exc.exit_code
     except BaseException:  # a planning error (e.g. an unreadable tabular file) or a bug
         status = "Error"
@@ -260,8 +252,3 @@ def _run(config: RunConfig) -> Summary:
         log.warning("no input items in %s (hidden files are skipped): nothing was run",
                     ", ".join(str(p) for p in config.inputs))
     return summary
-
-
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    name = signal.Signals(signum).name
-    raise Interrupted(name, EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from orchestration.cloud.__main__ import is_service_error, one_line
+from orchestration.cloud.cli import is_service_error, one_line
 from tests.conftest import run_module
 
 

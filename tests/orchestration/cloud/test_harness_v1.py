@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from orchestration.cloud import __main__ as cloud, workspace
+from orchestration.cloud import cli as cloud, workspace
 from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES
 from orchestration.settings import load_settings
 from tests.network import NetworkRefused
@@ -145,7 +145,7 @@ def test_a_finished_run_downloads_its_logs_the_merged_rows_and_the_training_outp
     wire.answer("GET", BLOB + r"/metrics\.json\?", 200, b'{"r2": 0.5758}')
     assert cloud.main(["run"]) == 0
     (run_folder,) = (tmp_path / "outputs" / "azure").iterdir()
-    assert f"run {run_folder.name} Finished; results in {run_folder}" in capsys.readouterr().out
+    assert f"exit 0: run {run_folder.name} Finished; results in {run_folder}" in capsys.readouterr().out
     assert (run_folder / "extraction" / "extraction_output.txt").read_bytes() == b'{"id": 0}\n'
     assert [p.name for p in (run_folder / "extraction").iterdir()] == ["extraction_output.txt"]
     assert (run_folder / "training" / "metrics.json").read_bytes() == b'{"r2": 0.5758}'
@@ -183,7 +183,8 @@ def test_logs_of_a_past_run(connected, monkeypatch, tmp_path, capsys):
     assert cloud.main(["logs", "--run-id", run_id]) == 1  # the run failed: as `make run` said
     logs = tmp_path / "outputs" / "azure" / run_id / "logs"
     assert sorted(p.name for p in logs.iterdir()) == ["extraction", "preparation"]
-    assert f"run {run_id} Failed (failed steps: extraction); logs in {logs}" in capsys.readouterr().out
+    closing = f"exit 1: run {run_id} Failed (failed steps: extraction); read the logs in {logs}"
+    assert closing in capsys.readouterr().out
 
 
 def test_provision_registers_the_datastore_asking_the_service_to_create_its_container(

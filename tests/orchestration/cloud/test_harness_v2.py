@@ -9,7 +9,7 @@ import time
 import pytest
 from azure.core.credentials import AccessToken
 
-from orchestration.cloud import __main__ as cloud, workspace_v2
+from orchestration.cloud import cli as cloud, workspace_v2
 from orchestration.cloud.pipeline_v2 import build_pipeline_job, component_name
 from orchestration.settings import SettingsError, load_settings
 from tests.network import NetworkRefused

@@ -2,7 +2,7 @@
 import pytest
 from azure.ai.ml import load_job
 
-from orchestration.cloud import __main__ as cloud
+from orchestration.cloud import cli as cloud
 from orchestration.cloud.pipeline import ENTRY_SCRIPT, build_environment, build_steps, pipeline_plan
 from orchestration.cloud.pipeline_v2 import build_pipeline_job, parallel_settings
 from orchestration.settings import load_settings

@@ -14,7 +14,7 @@ def test_upload_twice_against_azurite(azurite, tmp_path):
                AML_BLOB_CONTAINER_NAME=f"up-{uuid.uuid4().hex[:10]}", INPUT_DIR="raw")
     first = run_module("orchestration.cloud", "upload", "--data-dir", "data", cwd=tmp_path, **env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("uploaded 20 files") and "0 already up to date" in first.stdout
+    assert first.stdout.startswith("exit 0: uploaded 20 files") and "0 already up to date" in first.stdout
     container = ContainerClient.from_connection_string(
         connection_string(azurite), env["AML_BLOB_CONTAINER_NAME"]
     )
@@ -23,7 +23,7 @@ def test_upload_twice_against_azurite(azurite, tmp_path):
     stored = container.download_blob("raw/housing-07.txt").readall()
     assert stored == (tmp_path / "data" / "housing-07.txt").read_bytes()
     second = run_module("orchestration.cloud", "upload", "--data-dir", "data", cwd=tmp_path, **env)
-    assert second.stdout.startswith("uploaded 0 files (0 bytes), 20 already up to date")
+    assert second.stdout.startswith("exit 0: uploaded 0 files (0 bytes), 20 already up to date")
     assert "AccountKey" not in first.stderr + second.stderr
 
 

@@ -1,0 +1,13 @@
+"""`python -m orchestration MODULE [ARGS...]`: runs a toolkit command's `main()` with a clean start and
+end (see `cli.launch`); the Makefile starts every command this way."""
+
+if __name__ == "__main__":
+    import sys
+
+    from orchestration.cli import launch
+
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m orchestration MODULE [ARGS...]")
+    module = sys.argv.pop(1)
+    sys.argv[0] = f"python -m {module}"
+    launch(module)

@@ -1,0 +1,274 @@
+"""The commands of `python -m orchestration.cloud provision|upload|publish|run|logs|registry`.
+
+With --dry-run (make ... DRY_RUN=1), provision and publish make no network call and need no workspace:
+they print (or write to --plan-file) exactly what would be created or published.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from orchestration.cli import UsageError, closing, setup_logging
+from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
+from orchestration.cloud.pipeline import (
+    ROOT, build_environment, build_steps, check_for_azure, check_storage, pipeline_plan,
+)
+from orchestration.secrets import mask
+from orchestration.settings import AZURE_STORAGE, AZURE_WORKSPACE, Settings, load_settings
+
+log = logging.getLogger("orchestration.cloud")
+
+HIDDEN = "<hidden>"
+
+
+def provisioning_plan(settings: Settings) -> dict[str, Any]:
+    """What `provision` creates where missing; the account key is named, never shown."""
+    check_for_azure(settings)
+    return {
+        "workspace": {"subscription_id": settings.subscription_id, "resource_group": settings.resource_group,
+                      "name": settings.workspace_name},
+        "compute": {"name": settings.aml_compute_cluster_name, "type": "AmlCompute",
+                    "vm_size": settings.aml_compute_vm_size, "min_nodes": settings.aml_compute_min_nodes,
+                    "max_nodes": settings.aml_compute_max_nodes,
+                    "idle_seconds_before_scaledown": settings.aml_compute_idle_time},
+        "datastore": {"name": settings.aml_blob_datastore_name, "type": "AzureBlobDatastore",
+                      "account_name": settings.aml_storage_account_name,
+                      "container_name": settings.aml_blob_container_name,
+                      "account_key": HIDDEN if settings.aml_storage_account_key.get_secret_value() else "",
+                      "create_if_not_exists": True},
+    }
+
+
+def emit(document: dict[str, Any], plan_file: Path | None, what: str) -> None:
+    """A dry run's plan, to the plan file or to stdout (then the closing line goes to stderr)."""
+    text = json.dumps(document, indent=2) + "\n"
+    if plan_file:
+        plan_file.write_text(text)
+        print(closing(0, f"dry run: wrote {what} to {plan_file}; nothing was sent to Azure"))
+    else:
+        sys.stdout.write(text)
+        print(closing(0, f"dry run: {what} above; nothing was sent to Azure"), file=sys.stderr)
+
+
+def provision(settings: Settings, args: argparse.Namespace) -> int:
+    plan = provisioning_plan(settings)
+    if args.dry_run:
+        emit({"dry_run": True, "would_create_if_missing": plan}, args.plan_file,
+             "what provision would create")
+        missing = [name for name in AZURE_WORKSPACE + AZURE_STORAGE if not settings.is_set(name)]
+        if missing:
+            log.warning("a real provision also needs %s (see .env.example)", ", ".join(missing))
+        return 0
+    from orchestration.cloud import workspace
+
+    ws = workspace.connect(settings)
+    _, compute_diff = workspace.ensure_compute(ws, plan["compute"])
+    _, store_diff = workspace.ensure_datastore(ws, settings)
+    for what, diff in (("compute", compute_diff), ("datastore", store_diff)):
+        for key, (actual, wanted) in diff.items():
+            log.warning("existing %s differs from the settings: %s is %s, settings say %s",
+                        what, key, actual, wanted)
+    print(closing(0, f"compute {plan['compute']['name']} and datastore {plan['datastore']['name']} "
+                     "are ready"))
+    return 0
+
+
+def upload(settings: Settings, args: argparse.Namespace) -> int:
+    check_storage(settings)
+    try:
+        report = upload_folder(container_for(settings), args.data_dir, settings.input_dir)
+    except BlobStoreError as exc:
+        raise UsageError(str(exc)) from None
+    print(closing(0, f"uploaded {report.transferred} files ({report.bytes} bytes), {report.skipped} already "
+                     f"up to date, to {settings.aml_blob_container_name}/{settings.input_dir}/"))
+    return 0
+
+
+def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace_v2
+    from orchestration.cloud.pipeline_v2 import build_pipeline_job
+
+    if args.dry_run:
+        job = build_pipeline_job(settings, workspace_v2.image_environment(args.image) if args.image else None)
+        if args.plan_file:
+            job.dump(str(args.plan_file))
+            print(closing(0, f"dry run: wrote the pipeline job to {args.plan_file}; nothing was sent to "
+                             "Azure"))
+        else:
+            with tempfile.TemporaryDirectory() as scratch:
+                job.dump(str(Path(scratch) / "job.yml"))
+                sys.stdout.write((Path(scratch) / "job.yml").read_text())
+            print(closing(0, "dry run: the pipeline job above; nothing was sent to Azure"), file=sys.stderr)
+        return 0
+    client = workspace_v2.connect(settings)
+    if args.image:
+        environment = workspace_v2.image_environment(args.image)
+    else:
+        environment = workspace_v2.build_environment(client, settings)
+    component = workspace_v2.publish(client, build_pipeline_job(settings, environment))
+    print(closing(0, f"registered pipeline component {component.name}:{component.version}"))
+    return 0
+
+
+def report(what: str, status: str, succeeded: bool, failed_steps: Callable[[], Iterable[str]],
+           logs_at: Path, done: str) -> int:
+    """A run's last line and exit code: its status; on failure its failed steps and where its logs are."""
+    if not succeeded:
+        failed = ", ".join(failed_steps()) or "none reported"
+        print(closing(1, f"{what} {status} (failed steps: {failed}); read the logs in {logs_at}"))
+        return 1
+    print(closing(0, f"{what} {status}; {done}"))
+    return 0
+
+
+def report_v2(result: Any, target: Path) -> int:
+    return report(f"job {result.name}", result.status, result.status == "Completed",
+                  lambda: result.failed_steps, target, f"results in {target}")
+
+
+def run_v2(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace_v2
+    from orchestration.cloud.pipeline_v2 import build_pipeline_job, environment_reference
+
+    client = workspace_v2.connect(settings)
+    environment = (workspace_v2.image_environment(args.image) if args.image
+                   else environment_reference(settings))
+    name = workspace_v2.submit_and_wait(client, build_pipeline_job(settings, environment))
+    target = ROOT / "outputs" / "azure" / name
+    return report_v2(workspace_v2.download(client, name, target), target)
+
+
+def publish(settings: Settings, args: argparse.Namespace) -> int:
+    if args.sdk == "v2":
+        return publish_v2(settings, args)
+    plan = pipeline_plan(settings, args.image)
+    if args.dry_run:
+        build_steps(plan, build_environment(plan))  # the real SDK objects, offline: they must construct
+        emit({"dry_run": True, "sdk": "v1", **plan}, args.plan_file, "the pipeline plan")
+        return 0
+    from orchestration.cloud import workspace
+
+    ws = workspace.connect(settings)
+    compute = workspace.compute_target(ws, plan["compute_target"])
+    store = workspace.datastore(ws, plan["datastore"]["name"])
+    steps = build_steps(plan, build_environment(plan, ws), compute, store)
+    published, endpoint = workspace.publish(ws, plan, steps)
+    print(closing(0, f"published pipeline {published.id} as the default of endpoint {endpoint.name}"))
+    return 0
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.sdk == "v2":
+        return run_v2(settings, args)
+    from orchestration.cloud import workspace
+
+    plan = pipeline_plan(settings)
+    ws = workspace.connect(settings)
+    pipeline_run = workspace.submit(ws, plan)
+    log.info("submitted run %s: %s", pipeline_run.id, pipeline_run.get_portal_url())
+    pipeline_run.wait_for_completion(show_output=True, raise_on_error=False)
+    status = pipeline_run.get_status()
+    target = ROOT / "outputs" / "azure" / pipeline_run.id
+    workspace.download_results(pipeline_run, target, settings.append_row_file_name)
+    return report(f"run {pipeline_run.id}", status, status == "Finished",
+                  lambda: workspace.failed_steps(pipeline_run), target / "logs", f"results in {target}")
+
+
+def logs(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.run_id:
+        raise UsageError("RUN_ID: expected the id of a pipeline run (make logs RUN_ID=...)")
+    if args.sdk == "v2":
+        from orchestration.cloud import workspace_v2
+
+        target = ROOT / "outputs" / "azure" / args.run_id
+        return report_v2(workspace_v2.download(workspace_v2.connect(settings), args.run_id, target), target)
+    from orchestration.cloud import workspace
+
+    plan = pipeline_plan(settings)
+    ws = workspace.connect(settings)
+    pipeline_run = workspace.find_run(ws, plan, args.run_id)
+    target = ROOT / "outputs" / "azure" / args.run_id / "logs"
+    workspace.download_logs(pipeline_run, target)
+    status = pipeline_run.get_status()
+    return report(f"run {args.run_id}", status, status == "Finished",
+                  lambda: workspace.failed_steps(pipeline_run), target, f"logs in {target}")
+
+
+def registry(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestration.cloud import workspace
+
+    print(workspace.registry_login_server(workspace.connect(settings)))
+    return 0
+
+
+COMMANDS = {
+    "provision": provision, "upload": upload, "publish": publish, "run": run, "logs": logs,
+    "registry": registry,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestration.cloud",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--dry-run", action="store_true", help="show what would happen; no network call")
+    parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
+                        help="upload: the folder to upload")
+    parser.add_argument("--image", help="publish (and v2 run): run in this pushed image, not one built from "
+                        "docker/")
+    parser.add_argument("--run-id", help="logs: the pipeline run")
+    parser.add_argument("--sdk", choices=("v1", "v2"),
+                        help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")
+    args = parser.parse_args(argv)
+    if args.plan_file and (args.plan_file.is_dir() or not args.plan_file.parent.is_dir()):
+        raise UsageError(f"PLAN_FILE: expected a file in an existing folder (got {args.plan_file})")
+    settings = load_settings(**({"AML_SDK": args.sdk} if args.sdk else {}))
+    args.sdk = settings.aml_sdk
+    setup_logging(settings.logging_level)
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices
+    try:
+        return COMMANDS[args.command](settings, args)
+    except Exception as exc:
+        if not is_service_error(exc):
+            raise
+        print(f"error: {args.command} failed: {one_line(exc)}", file=sys.stderr)
+        print(closing(1, f"{args.command} failed; check the Azure login (az login, or the AZURE_* service "
+                         "principal variables) and the workspace settings; LOGGING_LEVEL=DEBUG shows more"),
+              file=sys.stderr)
+        return 1
+
+
+# The packages whose exceptions mean "the service or the way to it said no": one line, not a traceback.
+SERVICE_PACKAGES = ("azureml", "azure", "msrest", "msal", "requests", "urllib3")
+
+
+def is_service_error(exc: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] in SERVICE_PACKAGES for cls in type(exc).__mro__[:-2])
+
+
+def one_line(exc: BaseException) -> str:
+    """What the service said, in one line, secrets masked.
+
+    azureml-core's exceptions carry it in `.message` ("ClassName:" heads their text); azure-ai-ml's
+    validation errors are JSON documents with a list of errors.
+    """
+    text = str(getattr(exc, "message", "") or exc).strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        messages = [e.get("message", "") for e in document.get("errors", []) if isinstance(e, dict)]
+        text = "; ".join(m for m in messages if m) or text
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not re.fullmatch(r"\w+:|[{\[]", line)]  # headers, JSON
+    message = lines[0].removeprefix("Message:").strip() if lines else type(exc).__name__
+    return mask(message)[:500]

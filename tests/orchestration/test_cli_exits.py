@@ -1,0 +1,75 @@
+"""Every command's start and end: a signal at any moment, or a bad setting, ends it in one `exit N:` line."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import clean_env, run_module
+
+# A command module whose import waits for a "release" file, then whose main() waits: a marker file says
+# which stage it is in.
+SLOW_COMMAND = '''
+import pathlib, time
+pathlib.Path("importing").touch()
+while not pathlib.Path("release").exists():
+    try:  # a library's bare except, which would swallow a KeyboardInterrupt raised during the import
+        time.sleep(0.01)
+    except:  # noqa: E722
+        pass
+
+def main():
+    pathlib.Path("running").touch()
+    time.sleep(60)
+    return 0
+'''
+
+
+def wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("stage", ["importing", "running"])
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_importing_or_running_ends_the_command_in_one_line(
+        tmp_path, stage, signal_number, code):
+    (tmp_path / "slow_command.py").write_text(SLOW_COMMAND)
+    if stage == "running":
+        (tmp_path / "release").touch()
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "-m", "orchestration", "slow_command"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(tmp_path / stage)
+        process.send_signal(signal_number)
+        (tmp_path / "release").touch()
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    name = signal.Signals(signal_number).name
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1] == f"exit {code}: stopped by {name}"
+    assert process.returncode == code
+    # noted while importing: the import finished (its bare except never saw the signal), main() never ran
+    assert (tmp_path / "running").exists() == (stage == "running")
+
+
+def test_a_bad_setting_names_the_variable_and_ends_with_exit_2(tmp_path):
+    result = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path, NODE_COUNT="many")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert lines[-2].startswith("error: NODE_COUNT")
+    assert lines[-1] == "exit 2: 1 invalid setting; set it in .env or the environment (see .env.example)"
+
+
+def test_a_bad_argument_ends_with_exit_2_naming_it(tmp_path):
+    result = run_module("orchestration", "tools.make_data", "--out", "d", "--count", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "exit 2: COUNT: expected a whole number from 1 to 20640 (got 0)"
