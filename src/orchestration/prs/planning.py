@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +41,34 @@ def _scan(root: Path, block: int = 4096) -> Iterator[list[str]]:
         return
     stack = [str(root.resolve())]
     while stack:
-        with os.scandir(stack.pop()) as entries:
+        with _open_folder(stack.pop()) as entries:
             while chunk := list(islice(entries, block)):
                 visible = [e for e in chunk if not e.name.startswith(".")]
                 stack.extend(e.path for e in visible if e.is_dir(follow_symlinks=False))
-                yield [e.path for e in visible if e.is_file()]
+                yield [e.path for e in visible if _is_input_file(e)]
+
+
+def _open_folder(path: str) -> AbstractContextManager[Iterator[os.DirEntry[str]]]:
+    """An input folder's entries; an unreadable one (no permission, a path longer than the system's
+    PATH_MAX) is refused by name: the files in it are inputs the run could not reach."""
+    try:
+        return os.scandir(path)
+    except OSError as exc:
+        shown = path if len(path) <= 200 else f"{path[:100]}…{path[-60:]} ({len(path)} characters)"
+        raise UsageError(f"input folder {shown}: {exc.strerror}; fix or move it") from None
+
+
+def _is_input_file(entry: os.DirEntry[str]) -> bool:
+    """A file, or a symbolic link to one. A link that leads nowhere (dangling, a loop, too long a path)
+    is refused by name rather than skipped: it was meant to be an input."""
+    try:
+        if entry.is_file():
+            return True
+    except OSError as exc:
+        raise UsageError(f"input {entry.path}: {exc.strerror}; fix or remove it") from None
+    if entry.is_symlink() and not entry.is_dir():
+        raise UsageError(f"input {entry.path} is a broken symbolic link; fix or remove it")
+    return False
 
 
 def _read_run(path: Path, block: int = 1 << 20) -> Iterator[str]:

@@ -1,4 +1,6 @@
 """The runner's command line: flags named after ParallelRunConfig, defaults from the settings."""
+import os
+
 import pytest
 
 from tests.conftest import run_module
@@ -58,3 +60,36 @@ def test_an_entry_script_that_can_never_start_is_one_message_before_any_worker(t
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert expected in result.stderr and str(script) in result.stderr
     assert "init() failed" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def _symlink_loop(folder):
+    (folder / "loop_a").symlink_to("loop_b")
+    (folder / "loop_b").symlink_to("loop_a")
+    return "loop_a: Too many levels of symbolic links; fix or remove it"
+
+
+def _dangling_symlink(folder):
+    (folder / "gone.txt").symlink_to("nowhere.txt")
+    return "gone.txt is a broken symbolic link; fix or remove it"
+
+
+def _path_beyond_path_max(folder):
+    fd, length = os.open(folder, os.O_RDONLY), len(str(folder))
+    while length < 4200:  # PATH_MAX is 4096: each folder is made relative to its parent's descriptor
+        os.mkdir("d" * 200, dir_fd=fd)
+        fd, parent, length = os.open("d" * 200, os.O_RDONLY, dir_fd=fd), fd, length + 201
+        os.close(parent)
+    os.close(fd)
+    return "characters): File name too long; fix or move it"
+
+
+@pytest.mark.parametrize("make_bad_entry", [_symlink_loop, _dangling_symlink, _path_beyond_path_max])
+def test_an_input_that_cannot_be_reached_is_refused_by_name(tmp_path, make_bad_entry):
+    make_inputs(tmp_path / "in", ["ok", "ok"])
+    expected = make_bad_entry(tmp_path / "in")
+    result = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output",
+                        "out", "--", "--marker_dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"exit 2: input {'folder ' * (make_bad_entry is _path_beyond_path_max)}"
+                           f"{tmp_path / 'in'}") and last.endswith(expected)
