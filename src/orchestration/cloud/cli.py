@@ -176,9 +176,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     pipeline_run.wait_for_completion(show_output=True, raise_on_error=False)
     status = pipeline_run.get_status()
     target = ROOT / "outputs" / "azure" / pipeline_run.id
-    workspace.download_results(pipeline_run, target, settings.append_row_file_name)
+    steps = workspace.step_runs(pipeline_run)
+    workspace.download_results(steps, target, settings.append_row_file_name)
     return report(f"run {pipeline_run.id}", status, status == "Finished",
-                  lambda: workspace.failed_steps(pipeline_run), target / "logs", f"results in {target}")
+                  lambda: workspace.failed_steps(steps), target / "logs", f"results in {target}")
 
 
 def logs(settings: Settings, args: argparse.Namespace) -> int:
@@ -195,10 +196,11 @@ def logs(settings: Settings, args: argparse.Namespace) -> int:
     ws = workspace.connect(settings)
     pipeline_run = workspace.find_run(ws, plan, args.run_id)
     target = ROOT / "outputs" / "azure" / args.run_id / "logs"
-    workspace.download_logs(pipeline_run, target)
+    steps = workspace.step_runs(pipeline_run)
+    workspace.download_logs(steps, target)
     status = pipeline_run.get_status()
     return report(f"run {args.run_id}", status, status == "Finished",
-                  lambda: workspace.failed_steps(pipeline_run), target, f"logs in {target}")
+                  lambda: workspace.failed_steps(steps), target, f"logs in {target}")
 
 
 def registry(settings: Settings, args: argparse.Namespace) -> int:

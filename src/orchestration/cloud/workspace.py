@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestration.errors import UsageError
 from orchestration.settings import AZURE_STORAGE, AZURE_WORKSPACE, Settings
@@ -222,34 +222,41 @@ def find_run(workspace: Any, plan: dict[str, Any], run_id: str) -> Any:
     return PipelineRun(Experiment(workspace, plan["pipeline"]["experiment"]), run_id)
 
 
-def step_runs(run: Any) -> dict[str, Any]:
-    """The pipeline's step runs by step name; a step that never started is absent."""
-    return {step.name: step for step in run.get_steps()}
+class StepRun(NamedTuple):
+    name: str
+    run: Any
+    status: str
 
 
-def failed_steps(run: Any) -> list[str]:
+FINISHED = ("Finished", "Completed")  # a step run's status as run history or the pipeline service says it
+
+
+def step_runs(run: Any) -> list[StepRun]:
+    """The pipeline's step runs and their statuses, asked for once; a step that never started is absent."""
+    return [StepRun(step.name, step, step.get_status()) for step in run.get_steps()]
+
+
+def failed_steps(steps: list[StepRun]) -> list[str]:
     """Names of the steps whose run did not finish, in the order the service lists them."""
-    return [step.name for step in run.get_steps() if step.get_status() not in ("Finished", "Completed")]
+    return [step.name for step in steps if step.status not in FINISHED]
 
 
-def download_results(run: Any, target: Path, append_row_file_name: str) -> list[Path]:
+def download_results(steps: list[StepRun], target: Path, append_row_file_name: str) -> list[Path]:
     """Every step's logs first, then what exists of the results: the extraction's append_row file (as
     target/extraction/<name>) and the training outputs (metrics, model, plot). A failed run still leaves
     its logs on disk."""
     from orchestration.cloud.pipeline import EXTRACTED, STEP_NAMES
 
     target.mkdir(parents=True, exist_ok=True)
-    written = download_logs(run, target / "logs")
-    steps = step_runs(run)
-    extraction = steps.get(STEP_NAMES["extraction"])
-    if extraction is not None and extraction.get_status() == "Finished":
+    written = download_logs(steps, target / "logs")
+    finished = {step.name: step.run for step in steps if step.status in FINISHED}
+    if STEP_NAMES["extraction"] in finished:
         folder = target / "extraction"
-        extraction.get_output_data(EXTRACTED).download(local_path=str(folder))
+        finished[STEP_NAMES["extraction"]].get_output_data(EXTRACTED).download(local_path=str(folder))
         written.append(lift(folder, append_row_file_name))
-    training = steps.get(STEP_NAMES["training"])
-    if training is not None and training.get_status() == "Finished":
-        training.download_files(prefix="outputs", output_directory=str(target / "training"),
-                                append_prefix=False)
+    if STEP_NAMES["training"] in finished:
+        finished[STEP_NAMES["training"]].download_files(
+            prefix="outputs", output_directory=str(target / "training"), append_prefix=False)
         written.append(target / "training")
     return written
 
@@ -267,12 +274,12 @@ def lift(folder: Path, name: str) -> Path:
     return destination
 
 
-def download_logs(run: Any, target: Path) -> list[Path]:
+def download_logs(steps: list[StepRun], target: Path) -> list[Path]:
     """Every step's logs into target/<step name>/."""
     written = []
-    for step in run.get_steps():
+    for step in steps:
         folder = target / step.name
-        step.get_all_logs(destination=str(folder))
+        step.run.get_all_logs(destination=str(folder))
         written.append(folder)
     return written
 

@@ -71,6 +71,7 @@ class Service:
     uploader: RecordingUploader
     runs: dict[str, Any] = field(default_factory=dict)
     children: dict[str, list[Any]] = field(default_factory=dict)
+    child_listings: int = 0  # how often run history was asked for a run's children (its step runs)
 
     def graph(self, published_id: str) -> Any:
         return self.caller._graph_entities[self.caller._pipeline_entities[published_id].graph_id]
@@ -169,8 +170,12 @@ def aml(wire, monkeypatch, tmp_path) -> Service:
         return service.run(self._run_id)
 
     monkeypatch.setattr(RunClient, "get_run", get_run)
-    monkeypatch.setattr(RunClient, "get_child_runs", lambda self, root_run_id, recursive=False, **k:
-                        list(service.children.get(self._run_id, [])))
+
+    def get_child_runs(self, root_run_id, recursive=False, **kwargs):
+        service.child_listings += 1
+        return list(service.children.get(self._run_id, []))
+
+    monkeypatch.setattr(RunClient, "get_child_runs", get_child_runs)
     monkeypatch.setattr(RunClient, "get_runstatus", lambda self, **k: RunDetailsDto(
         run_id=self._run_id, status=service.run(self._run_id).status, log_files={}))
     return service

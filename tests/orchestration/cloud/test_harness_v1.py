@@ -151,6 +151,7 @@ def test_a_finished_run_downloads_its_logs_the_merged_rows_and_the_training_outp
     assert (run_folder / "training" / "metrics.json").read_bytes() == b'{"r2": 0.5758}'
     steps = sorted(p.name for p in (run_folder / "logs").iterdir())
     assert steps == ["extraction", "preparation", "training"] and wire.refused == []
+    assert connected.child_listings == 1  # the step runs are listed once, for logs, results and verdict
 
 
 def test_a_run_that_fails_early_still_downloads_its_logs_and_names_the_failed_step(
@@ -164,6 +165,7 @@ def test_a_run_that_fails_early_still_downloads_its_logs_and_names_the_failed_st
     assert cloud.main(["run"]) == 1
     out = capsys.readouterr().out
     assert "Failed (failed steps: preparation)" in out
+    assert connected.child_listings == 1
     (run_folder,) = (tmp_path / "outputs" / "azure").iterdir()
     assert [p.name for p in (run_folder / "logs").iterdir()] == ["preparation"]
     assert any(p.is_file() for p in (run_folder / "logs" / "preparation").rglob("*"))
