@@ -28,6 +28,10 @@ EXTRACT_INPUT ?= $(LOCAL_OUTPUT_DIR)/preparation
 OUTPUT_DIR ?= $(LOCAL_OUTPUT_DIR)/extraction
 ENTRY_SCRIPT ?= src/steps/extract_entry.py
 RESUME ?=
+# Local v2 jobs (make local-job): the project's datastore is the folder make data writes into.
+JOB ?=
+DATASTORES ?= california_housing=data/datastore
+JOB_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),$(OUTPUT_DIR),$(LOCAL_OUTPUT_DIR)/job)
 
 # Azure targets
 DRY_RUN ?=
@@ -119,6 +123,12 @@ local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_D
 .PHONY: local-run
 local-run: data
 	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
+
+## Run an Azure ML v2 pipeline job YAML locally, node by node (JOB=job.yml, OUTPUT_DIR, DATASTORES=name=dir ...)
+.PHONY: local-job
+local-job: data
+	@test -n "$(JOB)" || { echo "exit 2: JOB: expected a v2 job YAML (make local-job JOB=job.yml)" >&2; exit 2; }
+	$(PYTHON) -m orchestration.prs --job $(JOB) --output $(JOB_OUTPUT_DIR) $(foreach d,$(DATASTORES),--datastore $(d))
 
 #################################################################################
 # AZURE ML                                                                      #

@@ -5,6 +5,7 @@ Every command ends with one line, `exit N: what happened` (and on failure what t
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
 import signal
@@ -52,6 +53,14 @@ def setup_logging(level: str = "INFO") -> None:
             handler.addFilter(RedactSecrets())
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, where a mistake (an unknown flag, a missing value) ends as any usage error does: one
+    `exit 2:` line naming it."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def closing(code: int, what: str) -> str:

@@ -2,14 +2,16 @@
 
 Every flag defaults to its setting (environment, then `.env`, then the built-in default), and is
 validated the same way; arguments after `--` are passed to the entry script, as ParallelRunStep's
-`arguments` are.
+`arguments` are. An unknown flag before `--` is an error. With `--job FILE.yml` it runs an Azure ML v2
+pipeline job (or a parallel component) instead, its settings taken from the YAML.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from orchestration.cli import UsageError, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, setup_logging
 from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
 from orchestration.prs.report import format_summary
@@ -21,16 +23,17 @@ SETTING_FLAGS = {f.name: f"{f.setting}: {f.help}" for f in FIELDS}
 SETTING_FLAGS["local_max_workers"] = "LOCAL_MAX_WORKERS: most local worker processes; 0 = the CPU count"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="python -m orchestration.prs",
-        description="Run a ParallelRunStep entry script locally over mini-batches.",
+        description="Run a ParallelRunStep entry script locally over mini-batches, or an Azure ML v2 "
+                    "pipeline job (--job).",
         epilog="Arguments after -- go to the entry script (read them with parse_known_args).",
     )
-    parser.add_argument("--entry_script", type=Path, required=True, help="the entry script (init/run)")
-    parser.add_argument("--input", type=Path, action="append", required=True, dest="inputs",
+    parser.add_argument("--entry_script", type=Path, help="the entry script (init/run)")
+    parser.add_argument("--input", type=Path, action="append", default=[], dest="inputs",
                         help="an input folder or file; repeat for several (never mixed in a mini-batch)")
-    parser.add_argument("--output", type=Path, required=True, help="the step's output folder")
+    parser.add_argument("--output", type=Path, required=True, help="the step's (or the job's) output folder")
     parser.add_argument("--input_type", choices=("file", "tabular"), default="file",
                         help="file: lists of paths; tabular: DataFrames from .csv/.jsonl/.parquet")
     parser.add_argument("--environment_variables", action="append", default=[], metavar="KEY=VALUE",
@@ -39,31 +42,51 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip mini-batches that succeeded before in --output (same inputs, settings)")
     for flag, text in SETTING_FLAGS.items():
         parser.add_argument(f"--{flag}", default=None, help=text)
+    job = parser.add_argument_group("Azure ML v2 jobs")
+    job.add_argument("--job", type=Path, help="a pipeline job YAML (type: pipeline) or a parallel component")
+    job.add_argument("--set", action="append", default=[], metavar="inputs.NAME=VALUE", dest="overrides",
+                     help="a job input's value (a path for path inputs); repeat for several")
+    job.add_argument("--datastore", action="append", default=[], metavar="NAME=PATH",
+                     help="the local folder of azureml://datastores/NAME (default OUTPUT/datastores/NAME)")
+    job.add_argument("--python", type=Path, help="the interpreter for the workers and command nodes "
+                     "(default: LOCAL_PYTHON, else this one)")
     return parser
 
 
-def parse_environment(pairs: list[str]) -> dict[str, str]:
-    environment = {}
+def parse_pairs(pairs: list[str], flag: str, prefix: str = "") -> dict[str, str]:
+    values = {}
     for pair in pairs:
         key, equals, value = pair.partition("=")
-        if not equals or not key:
-            raise UsageError(f"--environment_variables: expected KEY=VALUE (got {pair!r})")
-        environment[key] = value
-    return environment
+        if not equals or not key.removeprefix(prefix) or not key.startswith(prefix):
+            raise UsageError(f"{flag}: expected {prefix}KEY=VALUE (got {pair!r})")
+        values[key.removeprefix(prefix)] = value
+    return values
+
+
+def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the runner's flags, the entry script's arguments after the first `--`)."""
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1:]
+    return argv, []
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, arguments = parser.parse_known_args(argv)
-    if arguments and arguments[0] == "--":
-        arguments = arguments[1:]
+    flags, arguments = split_arguments(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(flags)
+    if args.job:
+        return run_job_command(args, arguments)
+    missing = [flag for flag, value in (("--entry_script", args.entry_script), ("--input", args.inputs))
+               if not value]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} required (or --job FILE.yml)")
     overrides = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
     settings = load_settings(**overrides)
     setup_logging(settings.logging_level)
     config = RunConfig.from_settings(
         settings, entry_script=args.entry_script, inputs=tuple(args.inputs), output=args.output,
         input_type=args.input_type, arguments=tuple(arguments), resume=args.resume,
-        environment_variables=parse_environment(args.environment_variables),
+        environment_variables=parse_pairs(args.environment_variables, "--environment_variables"),
     )
     problems = config.validate()
     if problems:
@@ -71,3 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     summary = run_parallel(config)
     print(format_summary(summary))
     return summary.exit_code
+
+
+def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
+    from orchestration.jobs.locations import Datastores
+    from orchestration.jobs.runner import Interpreter, closing_line, run_job
+
+    given = [f"--{flag}" for flag in ("entry_script", "inputs", "resume", *SETTING_FLAGS)
+             if getattr(args, flag) not in (None, [], False) and flag != "local_max_workers"]
+    if given or arguments:
+        what = ", ".join(given + (["arguments after --"] if arguments else []))
+        raise UsageError(f"--job: {what} cannot be given with a job; its YAML sets them")
+    workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
+    settings = load_settings(**workers)
+    setup_logging(settings.logging_level)
+    output = args.output.resolve()
+    folders = parse_pairs(args.datastore, "--datastore")
+    datastores = Datastores(output / "datastores", {k: Path(v) for k, v in folders.items()})
+    result = run_job(args.job, output, datastores, parse_pairs(args.overrides, "--set", prefix="inputs."),
+                     settings.local_worker_cap, Interpreter(Path(sys.executable)))
+    print(closing(result.exit_code, closing_line(result, output)))
+    return result.exit_code

@@ -68,6 +68,7 @@ class RunConfig:
     run_max_try: int = 3
     output_action: str = "append_row"
     append_row_file_name: str = "parallel_run_step.txt"
+    append_row_to: Path | None = None  # v2's append_row_to: the merged file's own path, anywhere
     logging_level: str = "INFO"
     arguments: tuple[str, ...] = ()
     environment_variables: dict[str, str] = field(default_factory=dict)
@@ -92,7 +93,7 @@ class RunConfig:
 
     @property
     def output_file(self) -> Path:
-        return self.output / self.append_row_file_name
+        return self.append_row_to or self.output / self.append_row_file_name
 
     def validate(self) -> list[str]:
         """Problems ParallelRunConfig/ParallelRunStep or the local run would reject; empty when fine."""
@@ -148,6 +149,7 @@ class RunConfig:
             "entry_script_sha256": hashlib.sha256(self.entry_script.read_bytes()).hexdigest(),
             "inputs": [str(p.resolve()) for p in self.inputs],
             "input_type": self.input_type,
+            "append_row_to": str(self.append_row_to) if self.append_row_to else None,
             "arguments": list(self.arguments),
             "environment_variables": self.environment_variables,
         })
@@ -157,6 +159,7 @@ class RunConfig:
         """The configuration as JSON-ready values, for the summary."""
         values = asdict(self)
         values.update(
-            entry_script=str(self.entry_script), inputs=[str(p) for p in self.inputs], output=str(self.output)
+            entry_script=str(self.entry_script), inputs=[str(p) for p in self.inputs],
+            output=str(self.output), append_row_to=str(self.append_row_to) if self.append_row_to else None,
         )
         return values

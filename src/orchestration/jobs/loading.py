@@ -1,0 +1,125 @@
+"""A job YAML read as Azure reads it: validated by azure-ai-ml's own loaders, so that a schema error reads
+as Azure's would, then kept as plain YAML, with each node's component file loaded beside it."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestration.errors import UsageError
+
+RUNNABLE_NODES = ("command", "parallel")
+
+
+@dataclass(frozen=True)
+class Component:
+    spec: dict[str, Any]  # the component's YAML: inline in the node, or the file the node names
+    base: Path  # the folder its relative paths are relative to
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    node: dict[str, Any]  # the node's own keys: bindings and overrides
+    component: Component
+
+
+@dataclass(frozen=True)
+class JobFile:
+    path: Path
+    spec: dict[str, Any]  # the pipeline's own keys (inputs, outputs, name, settings, ...)
+    nodes: dict[str, NodeSpec]  # in the YAML's order
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"job file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"job file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(document, dict):
+        raise UsageError(f"job file {path}: expected a YAML mapping with a `type:` (pipeline or parallel)")
+    return document
+
+
+def validate(path: Path, kind: str) -> None:
+    """azure-ai-ml's own schema check of a pipeline job or a component; its errors, one per line.
+
+    Raises:
+        UsageError: listing each error with its YAML path and line, as `az ml job create` would.
+    """
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices
+    from azure.ai.ml import load_component, load_job
+
+    try:
+        (load_job if kind == "pipeline" else load_component)(source=path)
+    except Exception as exc:  # marshmallow's and azure-ai-ml's validation errors share no base class
+        raise UsageError(f"{path} does not pass Azure ML's schema:\n{schema_errors(str(exc))}") from None
+
+
+def schema_errors(text: str) -> str:
+    """The `errors` of azure-ai-ml's validation report, one line each; the text itself when it has none."""
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        errors = json.loads(text[start:end + 1]).get("errors", []) if start != -1 else []
+    except ValueError:
+        errors = []
+    lines = []
+    for error in errors:
+        where = error.get("location", "").rpartition("#")[2]
+        place = f" ({where})" if where else ""
+        lines.append(f"  {error.get('path', '?')}{place}: {error.get('message', '')}")
+    return "\n".join(lines) or "  " + text.strip().splitlines()[0]
+
+
+def load(path: Path) -> JobFile:
+    """A pipeline job YAML, or a standalone parallel component YAML as a one-node pipeline.
+
+    Raises:
+        UsageError: the file is unreadable, fails Azure's schema, or uses what cannot run locally.
+    """
+    path = path.resolve()
+    document = read_yaml(path)
+    kind = document.get("type")
+    if kind == "pipeline":
+        validate(path, "pipeline")
+        jobs = document.get("jobs") or {}
+        nodes = {name: node_spec(name, node, path.parent) for name, node in jobs.items()}
+        return JobFile(path, document, nodes)
+    if kind == "parallel":
+        validate(path, "component")
+        name = str(document.get("name") or path.stem)
+        node = {"inputs": {key: f"${{{{parent.inputs.{key}}}}}" for key in document.get("inputs") or {}}}
+        pipeline = {key: document[key] for key in ("name",) if key in document}
+        return JobFile(path, pipeline, {name: NodeSpec(name, node, Component(document, path.parent))})
+    raise UsageError(f"job file {path}: type {kind!r} cannot run here; expected `type: pipeline` (a pipeline "
+                     "job) or `type: parallel` (a parallel component)")
+
+
+def node_spec(name: str, node: Any, base: Path) -> NodeSpec:
+    if not isinstance(node, dict):
+        raise UsageError(f"jobs.{name}: expected a mapping")
+    reference = node.get("component")
+    if reference is None:  # an inline job: the node is its own component
+        component = Component(node, base)
+    elif isinstance(reference, dict):
+        component = Component(reference, base)
+    elif isinstance(reference, str) and not reference.startswith("azureml:"):
+        file = (base / reference.removeprefix("file:")).resolve()
+        component = Component(read_yaml(file), file.parent)
+    else:
+        raise UsageError(f"jobs.{name}.component: {reference} is a registered component, which only Azure "
+                         "can resolve; refer to its YAML file (component: ./path/to/component.yml)")
+    kind = node.get("type") or component.spec.get("type")
+    if kind not in RUNNABLE_NODES:
+        raise UsageError(f"jobs.{name}: a {kind!r} node cannot run locally; command and parallel nodes can")
+    return NodeSpec(name, node, component)

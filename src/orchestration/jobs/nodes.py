@@ -1,0 +1,240 @@
+"""A node's inputs, outputs and settings, resolved as Azure resolves them before a node starts.
+
+Inputs bind to literals, local paths, datastore URIs, `${{parent.inputs.*}}` or
+`${{parent.jobs.<node>.outputs.*}}`; outputs default to `OUTPUT/<node>/<output>` (a folder, or a file for
+`uri_file`) unless bound to a pipeline output with a path. Every path is absolute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestration.errors import UsageError
+from orchestration.jobs.expressions import BindingError, substitute, whole_reference
+from orchestration.jobs.loading import JobFile, NodeSpec
+from orchestration.jobs.locations import DEFAULT_DATASTORE, Datastores, local_path
+
+PATH_TYPES = ("uri_folder", "uri_file", "mltable", "custom_model", "mlflow_model", "triton_model")
+MERGED_SETTINGS = ("task", "resources", "retry_settings", "environment_variables")
+
+
+@dataclass(frozen=True)
+class Value:
+    """A bound input: an absolute path (for the path types) or literal text; None when unset."""
+    text: str | None
+    type: str = "string"
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    path: Path
+    type: str = "uri_folder"
+
+
+@dataclass(frozen=True)
+class BoundNode:
+    name: str
+    kind: str  # command or parallel
+    settings: dict[str, Any]  # the component's keys, with the node's own on top
+    inputs: dict[str, Value]
+    outputs: dict[str, Output]
+    base: Path  # the component's folder: `code` is relative to it
+    folder: Path  # OUTPUT/<node>: logs and default outputs
+
+    def lookup(self, expression: str) -> str | None:
+        """`inputs.<x>` and `outputs.<y>` inside the node's command, program arguments or task."""
+        group, _, key = expression.partition(".")
+        if group == "inputs" and key in self.inputs:
+            return self.inputs[key].text
+        if group == "outputs" and key in self.outputs:
+            return str(self.outputs[key].path)
+        return None
+
+    def substitute(self, text: str, what: str) -> str:
+        try:
+            return substitute(text, self.lookup)
+        except BindingError as exc:
+            raise UsageError(f"jobs.{self.name}.{what}: {exc}") from None
+
+
+def literal(value: Any) -> str:
+    return str(value)
+
+
+class Binder:
+    """Resolves a job's nodes in dependency order; each resolved node is kept for the ones after it."""
+
+    def __init__(self, job: JobFile, out: Path, datastores: Datastores, overrides: dict[str, str]):
+        self.job, self.out, self.datastores = job, out.resolve(), datastores
+        self.name = str(job.spec.get("name") or job.path.stem)
+        self.bound: dict[str, BoundNode] = {}
+        declared = dict(job.spec.get("inputs") or {})
+        if len(job.nodes) == 1 and "inputs" not in job.spec:  # a standalone component: its declarations
+            (only,) = job.nodes.values()
+            declared = dict(only.component.spec.get("inputs") or {})
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            raise UsageError(f"--set inputs.{unknown[0]}: the job has no input {unknown[0]!r} "
+                             f"(it has: {', '.join(declared) or 'none'})")
+        self.inputs = {key: self.pipeline_input(key, spec, overrides.get(key))
+                       for key, spec in declared.items()}
+
+    # --- the pipeline's own inputs and outputs
+    def pipeline_input(self, key: str, spec: Any, override: str | None) -> Value:
+        kind = spec.get("type", "string") if isinstance(spec, dict) else "string"
+        mode = spec.get("mode") if isinstance(spec, dict) else None
+        if override is not None:
+            if kind in PATH_TYPES:
+                path = local_path(override, Path.cwd(), self.datastores, f"inputs.{key}")
+                return Value(str(path), kind, mode)
+            return Value(override, kind, mode)
+        if isinstance(spec, dict):
+            raw = spec.get("path", spec.get("value", spec.get("default")))
+        else:
+            raw = spec
+        if raw is None:
+            return Value(None, kind, mode)
+        if kind in PATH_TYPES:
+            text = self.expand(str(raw), f"inputs.{key}")
+            return Value(str(local_path(text, self.job.base, self.datastores, f"inputs.{key}")), kind, mode)
+        return Value(literal(raw), kind, mode)
+
+    def pipeline_output(self, key: str, node: str, default: Path, kind: str) -> Output:
+        spec = (self.job.spec.get("outputs") or {}).get(key)
+        if spec is None:
+            raise UsageError(f"jobs.{node}.outputs: ${{{{parent.outputs.{key}}}}}: the pipeline has no "
+                             f"output {key!r}")
+        spec = spec if isinstance(spec, dict) else {}
+        kind = spec.get("type", kind)
+        if spec.get("path"):
+            text = self.expand(str(spec["path"]), f"outputs.{key}.path")
+            return Output(local_path(text, self.job.base, self.datastores, f"outputs.{key}"), kind)
+        return Output(default, kind)
+
+    def expand(self, text: str, what: str) -> str:
+        """`${{name}}` and `${{default_datastore}}` in a path."""
+        def lookup(expression: str) -> str | None:
+            return {"name": self.name, "default_datastore": DEFAULT_DATASTORE}.get(expression)
+
+        try:
+            return substitute(text, lookup)
+        except BindingError as exc:
+            raise UsageError(f"{what}: {exc}") from None
+
+    # --- nodes
+    def bind(self, spec: NodeSpec) -> BoundNode:
+        component = spec.component
+        settings = dict(component.spec)
+        for key, value in spec.node.items():
+            if key in ("inputs", "outputs", "component"):
+                continue
+            if key in MERGED_SETTINGS and isinstance(value, dict) and isinstance(settings.get(key), dict):
+                value = {**settings[key], **value}
+            settings[key] = value
+        kind = str(settings.get("type"))
+        folder = self.out / spec.name
+        inline = spec.node is component.spec
+        declared_inputs = {} if inline else dict(component.spec.get("inputs") or {})
+        bindings = dict(spec.node.get("inputs") or {})
+        inputs = {key: self.node_input(spec.name, key, bindings.get(key), declared_inputs.get(key))
+                  for key in {**declared_inputs, **bindings}}
+        declared_outputs = {} if inline else dict(component.spec.get("outputs") or {})
+        output_bindings = dict(spec.node.get("outputs") or {})
+        outputs = {key: self.node_output(spec.name, key, output_bindings.get(key), declared_outputs.get(key),
+                                         folder)
+                   for key in {**declared_outputs, **output_bindings}}
+        node = BoundNode(spec.name, kind, settings, inputs, outputs, component.base, folder)
+        self.bound[spec.name] = node
+        return node
+
+    def node_input(self, node: str, key: str, binding: Any, declaration: Any) -> Value:
+        declaration = declaration if isinstance(declaration, dict) else {}
+        kind, mode = declaration.get("type"), declaration.get("mode")
+        raw = binding
+        if isinstance(binding, dict):
+            kind, mode = binding.get("type", kind), binding.get("mode", mode)
+            raw = binding.get("path", binding.get("value", binding.get("default")))
+        if raw is None:
+            raw = declaration.get("default")
+        what = f"jobs.{node}.inputs.{key}"
+        reference = whole_reference(raw)
+        if reference is not None:
+            found = self.reference(reference, what)
+            return Value(found.text, kind or found.type, mode or found.mode)
+        if raw is None:
+            return Value(None, kind or "string", mode)
+        if (kind or "string") in PATH_TYPES:
+            path = local_path(self.expand(str(raw), what), self.job.base, self.datastores, what)
+            return Value(str(path), kind, mode)
+        return Value(literal(raw), kind or "string", mode)
+
+    def reference(self, expression: str, what: str) -> Value:
+        """`parent.inputs.<x>` or `parent.jobs.<node>.outputs.<y>`."""
+        parts = expression.split(".")
+        if parts[:2] == ["parent", "inputs"] and len(parts) == 3 and parts[2] in self.inputs:
+            return self.inputs[parts[2]]
+        if parts[:2] == ["parent", "jobs"] and len(parts) == 5 and parts[3] == "outputs":
+            node = self.bound.get(parts[2])
+            if node is not None and parts[4] in node.outputs:
+                output = node.outputs[parts[4]]
+                return Value(str(output.path), output.type, None)
+        raise UsageError(f"{what}: ${{{{{expression}}}}} names no pipeline input and no output of an earlier "
+                         "node")
+
+    def node_output(self, node: str, key: str, binding: Any, declaration: Any, folder: Path) -> Output:
+        declaration = declaration if isinstance(declaration, dict) else {}
+        kind = declaration.get("type", "uri_folder")
+        if isinstance(binding, dict):
+            kind = binding.get("type", kind)
+        default = folder / key
+        reference = whole_reference(binding)
+        if reference is not None:
+            parts = reference.split(".")
+            if parts[:2] != ["parent", "outputs"] or len(parts) != 3:
+                raise UsageError(f"jobs.{node}.outputs.{key}: expected ${{{{parent.outputs.<name>}}}}, got "
+                                 f"${{{{{reference}}}}}")
+            output = self.pipeline_output(parts[2], node, default, kind)
+        elif isinstance(binding, dict) and binding.get("path"):
+            what = f"jobs.{node}.outputs.{key}"
+            path = local_path(self.expand(str(binding["path"]), what), self.job.base, self.datastores, what)
+            output = Output(path, kind)
+        else:
+            output = Output(default, kind)
+        (output.path.parent if output.type == "uri_file" else output.path).mkdir(parents=True, exist_ok=True)
+        return output
+
+
+def dependencies(spec: NodeSpec) -> set[str]:
+    """The nodes whose outputs this node's inputs name."""
+    found = set()
+    for binding in (spec.node.get("inputs") or {}).values():
+        raw = binding.get("path") if isinstance(binding, dict) else binding
+        reference = whole_reference(raw) or ""
+        parts = reference.split(".")
+        if parts[:2] == ["parent", "jobs"] and len(parts) >= 3:
+            found.add(parts[2])
+    return found
+
+
+def execution_order(job: JobFile) -> list[NodeSpec]:
+    """The nodes in dependency order; among ready nodes, the YAML's order.
+
+    Raises:
+        UsageError: a node depends on a node that does not exist, or the dependencies form a cycle.
+    """
+    waiting = {name: dependencies(spec) for name, spec in job.nodes.items()}
+    for name, needs in waiting.items():
+        missing = needs - set(job.nodes)
+        if missing:
+            raise UsageError(f"jobs.{name}: its inputs name the outputs of {sorted(missing)[0]!r}, which is "
+                             "not a node of this pipeline")
+    order: list[NodeSpec] = []
+    while waiting:
+        ready = [name for name, needs in waiting.items() if not needs - {s.name for s in order}]
+        if not ready:
+            raise UsageError(f"jobs: the nodes {', '.join(sorted(waiting))} depend on each other in a cycle")
+        order.append(job.nodes[ready[0]])
+        del waiting[ready[0]]
+    return order

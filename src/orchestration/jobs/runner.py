@@ -1,0 +1,112 @@
+"""A v2 job run locally: every node in dependency order, command nodes as processes, parallel nodes
+through the local ParallelRunStep runner. The first node that fails stops the job, as in Azure."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.errors import Stopped, UsageError
+from orchestration.jobs.loading import load
+from orchestration.jobs.locations import Datastores, local_path
+from orchestration.jobs.nodes import Binder, BoundNode, execution_order
+from orchestration.jobs.parallel_node import IGNORED, parallel_plan
+from orchestration.prs.report import EXIT_FAILED, format_summary
+from orchestration.prs.scheduler import run_parallel
+from orchestration.secrets import SECRET_VARIABLES
+
+log = logging.getLogger(__name__)
+
+PIPELINE_IGNORED = {**IGNORED, "settings": "default_compute and the like: it runs on this machine",
+                    "$schema": "the schema is checked by azure-ai-ml's loader"}
+
+
+@dataclass
+class JobResult:
+    name: str
+    exit_code: int = 0
+    ran: list[str] = field(default_factory=list)  # "<node> (<kind>, <seconds> s)"
+    failed: str = ""  # what failed, in one line
+    not_run: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs the job's code: `python` on the command nodes' PATH, the workers' executable."""
+    executable: Path
+
+    def path_folder(self, out: Path) -> Path:
+        """A folder whose `python` and `python3` run this interpreter, for the front of PATH. They are
+        scripts, not links: a virtual environment is only recognised from its own bin/ folder."""
+        folder = out / ".python"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("python", "python3"):
+            script = folder / name
+            script.write_text(f'#!/bin/sh\nexec "{self.executable}" "$@"\n')
+            script.chmod(0o755)
+        return folder
+
+
+def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, str], max_workers: int,
+            interpreter: Interpreter) -> JobResult:
+    """Runs the pipeline job (or parallel component) at `path`, writing under `out`.
+
+    Raises:
+        UsageError: the YAML cannot run locally; nothing has run yet.
+    """
+    job = load(path)
+    order = execution_order(job)
+    binder = Binder(job, out, datastores, overrides)
+    result = JobResult(binder.name)
+    for key in sorted(set(job.spec) & set(PIPELINE_IGNORED)):
+        log.info("%s: ignored locally, %s", key, PIPELINE_IGNORED[key])
+    log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
+    for index, spec in enumerate(order):
+        node = binder.bind(spec)
+        started = time.monotonic()
+        if node.kind == "command":
+            code = run_command_node(node, datastores, interpreter, out)
+            detail = f"exit code {code}" if code else ""
+        else:
+            plan = parallel_plan(node, datastores, max_workers)
+            for note in plan.notes:
+                log.info("jobs.%s.%s", node.name, note)
+            summary = run_parallel(plan.config)
+            print(f"--- {node.name}\n{format_summary(summary, closing=False)}")
+            code = summary.exit_code
+            detail = f"{summary.status}: {summary.reason}" if code else ""
+        if code:
+            result.exit_code = code if code in Stopped.EXIT_CODES.values() else EXIT_FAILED
+            result.failed = f"{node.name} ({node.kind}) {detail}"
+            result.not_run = [s.name for s in order[index + 1:]]
+            return result
+        result.ran.append(f"{node.name} ({node.kind}, {time.monotonic() - started:.1f} s)")
+    return result
+
+
+def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Interpreter, out: Path) -> int:
+    """The node's command, bindings substituted, in bash, from its code folder; its exit code."""
+    settings = node.settings
+    if not settings.get("command"):
+        raise UsageError(f"jobs.{node.name}.command: required for a command node")
+    command = node.substitute(str(settings["command"]), "command")
+    code = settings.get("code")
+    cwd = local_path(str(code), node.base, datastores, f"jobs.{node.name}.code") if code else node.base
+    for key in sorted(set(settings) & set(IGNORED)):
+        log.info("jobs.%s.%s: ignored locally, %s", node.name, key, IGNORED[key])
+    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+    environment.update({str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()})
+    environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
+    log.info("jobs.%s: %s", node.name, command)
+    completed = subprocess.run(["bash", "-c", command], cwd=cwd, env=environment, check=False)
+    return completed.returncode if completed.returncode >= 0 else 128 - completed.returncode
+
+
+def closing_line(result: JobResult, out: Path) -> str:
+    if result.exit_code == 0:
+        return f"job {result.name} ran: {', '.join(result.ran)}; outputs in {out}"
+    not_run = f"; not run: {', '.join(result.not_run)}" if result.not_run else ""
+    return f"job {result.name} failed at {result.failed}{not_run}; see {out}/<node>/logs"
