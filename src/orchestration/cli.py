@@ -81,6 +81,8 @@ def run_command(main: Callable[[], int]) -> NoReturn:
               file=sys.stderr)
         code = EXIT_BAD_SETTINGS
     except UsageError as exc:
+        for line in exc.details:
+            print(line, file=sys.stderr)
         print(closing(EXIT_BAD_SETTINGS, str(exc)), file=sys.stderr)
         code = EXIT_BAD_SETTINGS
     except (Stopped, KeyboardInterrupt) as exc:

@@ -6,7 +6,20 @@ from typing import NoReturn
 
 
 class UsageError(Exception):
-    """A bad argument or input given by the user (not a bug): reported without a traceback, exit 2."""
+    """A bad argument or input given by the user (not a bug): reported without a traceback, exit 2.
+
+    `details`, one line each, are shown before the message (which is the command's last line)."""
+
+    def __init__(self, message: str, details: tuple[str, ...] | list[str] = ()):
+        super().__init__(message)
+        self.details = tuple(details)
+
+    @classmethod
+    def listing(cls, problems: list[str]) -> "UsageError":
+        """One problem as the message; several as details, counted in the message."""
+        if len(problems) == 1:
+            return cls(problems[0])
+        return cls(f"{len(problems)} problems (listed above)", [f"error: {p}" for p in problems])
 
 
 class SettingsError(Exception):

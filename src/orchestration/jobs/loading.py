@@ -63,11 +63,14 @@ def validate(path: Path, kind: str) -> None:
     try:
         (load_job if kind == "pipeline" else load_component)(source=path)
     except Exception as exc:  # marshmallow's and azure-ai-ml's validation errors share no base class
-        raise UsageError(f"{path} does not pass Azure ML's schema:\n{schema_errors(str(exc))}") from None
+        raise UsageError(f"{path} is refused by azure-ai-ml's loader, as `az ml job create` would "
+                         "refuse it (errors above)",
+                         schema_errors(str(exc))) from None
 
 
-def schema_errors(text: str) -> str:
-    """The `errors` of azure-ai-ml's validation report, one line each; the text itself when it has none."""
+def schema_errors(text: str) -> list[str]:
+    """The `errors` of azure-ai-ml's validation report, one line each; the text's first line when it has
+    none."""
     start, end = text.find("{"), text.rfind("}")
     try:
         errors = json.loads(text[start:end + 1]).get("errors", []) if start != -1 else []
@@ -78,7 +81,7 @@ def schema_errors(text: str) -> str:
         where = error.get("location", "").rpartition("#")[2]
         place = f" ({where})" if where else ""
         lines.append(f"  {error.get('path', '?')}{place}: {error.get('message', '')}")
-    return "\n".join(lines) or "  " + text.strip().splitlines()[0]
+    return lines or ["  " + text.strip().splitlines()[0]]
 
 
 def load(path: Path) -> JobFile:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     problems = config.validate()
     if problems:
-        raise UsageError("\n".join(problems))
+        raise UsageError.listing(problems)
     summary = run_parallel(config)
     print(format_summary(summary))
     return summary.exit_code

@@ -1,0 +1,86 @@
+"""A v2 pipeline job run locally: command -> parallel -> command, bindings resolved as Azure resolves them."""
+import json
+
+import pytest
+
+from tests.conftest import run_module
+from tests.orchestration.jobs.conftest import PIPELINE, write_pipeline
+
+
+def run_job(tmp_path, job, *flags):
+    return run_module("orchestration.prs", "--job", str(job), "--output", "out", *flags, cwd=tmp_path)
+
+
+def test_a_pipeline_runs_its_nodes_in_dependency_order_with_every_binding_resolved(tmp_path, pipeline):
+    result = run_job(tmp_path, pipeline)
+    assert result.returncode == 0, result.stdout + result.stderr
+    closing = result.stdout.strip().splitlines()[-1]
+    assert closing.startswith("exit 0: job demo ran: split (command, ")
+    assert closing.index("split") < closing.index("score (parallel") < closing.index("report (command")
+    out = tmp_path / "out"
+    # split: a component file, a parent literal input, the optional --suffix dropped, a default output folder
+    parts = sorted(p.name for p in (out / "split" / "parts").iterdir())
+    assert parts == [f"part{n:02d}.txt" for n in range(5)]
+    assert (out / "split" / "parts" / "part00.txt").read_text() == "hello one"
+    # score: ${{default_datastore}} and ${{name}} in the pipeline output's datastore path
+    rows = (out / "datastores" / "workspaceblobstore" / "scored" / "demo" / "rows.txt").read_text()
+    assert rows.splitlines() == [f"part{n:02d}.txt hello {w} x3 yaml"
+                                 for n, w in enumerate(["one", "two", "three", "four", "five"])]
+    summary = json.loads((out / "score" / "logs" / "summary.json").read_text())
+    config = summary["config"]
+    assert (config["node_count"], config["process_count_per_node"], config["run_max_try"]) == (2, 1, 1)
+    assert (config["allowed_failed_percent"], config["error_threshold"]) == (50, -1)
+    assert config["mini_batch_size"] == 2
+    assert config["arguments"] == ["--factor", "3"]  # the PRS arguments are the runner's, not the script's
+    # report: a uri_file output with no path is OUTPUT/<node>/<output>
+    assert (out / "report" / "summary").read_text() == "5 rows\n"
+    not_applicable = "--task_overhead_timeout: the cloud service's own monitoring; not applicable locally"
+    assert not_applicable in result.stderr
+    assert "jobs.score.compute: ignored locally, it runs on this machine" in result.stderr
+
+
+def test_a_failing_node_stops_the_job_and_names_it(tmp_path):
+    job = write_pipeline(tmp_path / "job", PIPELINE.replace("python count.py", "python missing.py"))
+    result = run_job(tmp_path, job)
+    assert result.returncode == 42
+    assert result.stdout.strip().splitlines()[-1].startswith(
+        "exit 42: job demo failed at report (command) exit code 2")
+
+
+@pytest.mark.parametrize("change, message", [
+    (("path: ./raw", "path: azureml:raw-files:3"),
+     "inputs.raw: azureml:raw-files:3 is a registered Azure ML asset"),
+    (("path: ./raw", "path: https://example.org/raw.zip"), "is a web or storage URL"),
+    (("component: ./components/split.yml", "component: azureml:split:1"),
+     "jobs.split.component: azureml:split:1 is a registered component, which only Azure can resolve"),
+    (("logging_level: INFO", "logging_level: verbose"),
+     "jobs.score.logging_level (line 50): Value passed is not a data binding string: verbose; "
+     "Value 'verbose' passed is not in set ['DEBUG', 'INFO', 'WARNING']"),
+    (("${{parent.jobs.score.outputs.rows}}", "${{parent.jobs.nowhere.outputs.rows}}"),
+     "Failed to find referenced source for input binding ${{parent.jobs.nowhere.outputs.rows}}"),
+])
+def test_what_cannot_run_locally_is_refused_with_its_reason_before_any_node_runs(tmp_path, change, message):
+    job = write_pipeline(tmp_path / "job", PIPELINE.replace(*change))
+    result = run_job(tmp_path, job)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("exit 2: ")
+    assert not (tmp_path / "out" / "split").exists()
+
+
+def test_unknown_flags_and_inputs_are_errors_that_name_them(tmp_path, pipeline):
+    flag = run_job(tmp_path, pipeline, "--mini-batch-size", "5")
+    assert flag.returncode == 2
+    assert flag.stderr.strip().splitlines()[-1] == \
+        "exit 2: unrecognized arguments: --mini-batch-size 5 (see python -m orchestration.prs --help)"
+    unknown = run_job(tmp_path, pipeline, "--set", "inputs.greting=hi")
+    assert unknown.returncode == 2
+    assert "--set inputs.greting: the job has no input 'greting' (it has: raw, greeting)" in unknown.stderr
+    mixed = run_job(tmp_path, pipeline, "--mini_batch_size", "5")
+    assert mixed.returncode == 2 and "--job: --mini_batch_size cannot be given with a job" in mixed.stderr
+
+
+def test_a_set_input_overrides_the_yaml(tmp_path, pipeline):
+    result = run_job(tmp_path, pipeline, "--set", "inputs.greeting=hi")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "split" / "parts" / "part00.txt").read_text() == "hi one"
