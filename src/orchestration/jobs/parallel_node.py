@@ -169,7 +169,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int) -> 
         output_action="append_row" if append_row_to else "summary_only", append_row_to=append_row_to,
         allowed_failed_percent=values.pop("allowed_failed_percent", 100.0), arguments=tuple(own),
         environment_variables={str(k): str(v) for k, v in variables.items()},
-        max_workers=max_workers, **values,
+        short_return_fails_mini_batch=values["error_threshold"] != -1, max_workers=max_workers, **values,
     )
     return ParallelPlan(config, notes)
 

@@ -8,8 +8,12 @@ checked against these counts (shared/docs/parallel-run-semantics.md §2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from orchestration.prs.protocol import ERROR, RESULTS, Report
+
+if TYPE_CHECKING:
+    from orchestration.prs.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,12 @@ class Limits:
     error_threshold: int = 10  # failed items; -1 ignores all
     allowed_failed_count: int = -1  # failed mini-batches; -1 ignores all
     allowed_failed_percent: float = 100.0  # of all mini-batches, once all are scheduled; 100 ignores all
+    short_return_fails: bool = True  # a short return fails its mini-batch (not for v2 with -1 items)
+
+    @classmethod
+    def of(cls, config: "RunConfig") -> "Limits":
+        return cls(config.run_max_try, config.error_threshold, config.allowed_failed_count,
+                   config.allowed_failed_percent, config.short_return_fails_mini_batch)
 
 
 @dataclass
@@ -40,6 +50,7 @@ class Accounting:
         self.done_batches += 1
         if succeeded < items:
             self.failed_items += items - succeeded
+        if succeeded < items and self.limits.short_return_fails:
             self.live_failed.add(batch)
             self.reasons[batch] = f"run() returned {succeeded} of {items} items"
         else:

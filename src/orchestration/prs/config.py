@@ -72,6 +72,9 @@ class RunConfig:
     logging_level: str = "INFO"
     arguments: tuple[str, ...] = ()
     environment_variables: dict[str, str] = field(default_factory=dict)
+    # A run() that returns fewer results than items fails its mini-batch (counted by ALLOWED_FAILED_COUNT
+    # and _PERCENT). v2 jobs with error_threshold -1 ("ignore failed items") do not: see docs/runner.md.
+    short_return_fails_mini_batch: bool = True
     max_workers: int = 1  # local cap on worker processes
     resume: bool = False
     progress_interval: float = 5.0  # seconds between plain progress lines when not on a terminal

@@ -55,11 +55,11 @@ class Summary:
     logs: str = ""
 
 
-def count_batches(state: StatePaths) -> tuple[Totals, Totals, list[int]]:
+def count_batches(state: StatePaths, short_return_fails: bool = True) -> tuple[Totals, Totals, list[int]]:
     """Items and mini-batches by outcome, from the records; and the failed or partial mini-batches.
 
-    A mini-batch that returned fewer rows than items is a failed mini-batch whose missing items failed;
-    returning more than its items counts as all succeeded.
+    A mini-batch that returned fewer rows than items is a failed mini-batch (unless `short_return_fails`
+    is off) whose missing items failed; returning more than its items counts as all succeeded.
     """
     items, batches, failed = Totals(), Totals(), []
     for batch, (status, _, _, count, succeeded, _, _, _, _) in enumerate(iter_raw_records(state.batches)):
@@ -69,7 +69,7 @@ def count_batches(state: StatePaths) -> tuple[Totals, Totals, list[int]]:
             ok = min(succeeded, count)
             items.succeeded += ok
             items.failed += count - ok
-            if ok < count:
+            if ok < count and short_return_fails:
                 batches.failed += 1
                 failed.append(batch)
             else:
@@ -190,7 +190,7 @@ def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[s
     """The account of a finished (or stopped) run: merges the output (a completed append_row run only),
     counts every item from the records and writes the logs. `outcome` is (status, reason, exit code)."""
     status, reason, code = outcome
-    items, batches, failed = count_batches(state)
+    items, batches, failed = count_batches(state, config.short_return_fails_mini_batch)
     rows, output_file = None, None
     if status == "Completed" and config.output_action == "append_row":
         try:

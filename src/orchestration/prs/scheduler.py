@@ -199,8 +199,7 @@ def _run(config: RunConfig) -> Summary:
                                  output=config.output.resolve(),
                                  inputs=tuple(p.resolve() for p in config.inputs))
     state, logs = StatePaths.of(config.output), config.output / "logs"
-    accounting = Accounting(Limits(config.run_max_try, config.error_threshold, config.allowed_failed_count,
-                                   config.allowed_failed_percent))
+    accounting = Accounting(Limits.of(config))
     resumed = resume(config, state, accounting) if config.resume and state.plan.exists() else None
     if resumed is None:
         clear_previous_run(config, state, logs)

@@ -78,3 +78,11 @@ def test_work_hands_out_lost_mini_batches_first_then_retries_then_the_backlog():
     leases = [work.next_lease(live_workers=2) for _ in range(4)]
     assert [(lease.first, lease.count, lease.attempt) for lease in leases] == [
         (7, 1, 1), (8, 1, 1), (3, 1, 2), (10, 3, 1)]  # then a guided lease: 30 // (4 x 2) = 3
+
+
+def test_without_short_return_failures_an_empty_return_fails_items_but_not_its_mini_batch():
+    """v2 with error_threshold -1: a run() that returns [] (a model trained per partition) is done."""
+    accounting = Accounting(Limits(error_threshold=-1, allowed_failed_count=0, short_return_fails=False))
+    accounting.finished(Report(0, PARTIAL, 5, 0, ""))
+    assert accounting.failed_items == 5 and not accounting.live_failed and accounting.reasons == {}
+    assert accounting.breach(total_batches=1, all_scheduled=True) == ""
