@@ -19,6 +19,7 @@ from orchestration.jobs.locations import Datastores, local_path
 from orchestration.jobs.nodes import BoundNode
 from orchestration.parallel_fields import parse_mini_batch_size
 from orchestration.prs.config import RunConfig
+from orchestration.prs.mltable import load_mltable
 
 # v2's defaults where a parallel node leaves a key out ([V2YAML], the azure-ai-ml docstrings).
 DEFAULT_FILES_PER_BATCH, DEFAULT_BYTES_PER_BATCH = "10", "1MB"
@@ -110,9 +111,16 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int) -> 
         raise UsageError(f"{where}.input_data: expected ${{{{inputs.<name>}}}} naming a bound input "
                          f"(got {settings.get('input_data')!r})")
     data = node.inputs[key]
-    tabular = data.type == "mltable" and data.mode == "direct"
-    if data.type == "mltable":
-        raise UsageError(f"{where}.inputs.{key}: mltable inputs are not supported yet")
+    tabular = data.type == "mltable" and data.mode == "direct"  # DataFrames; other modes: file lists
+    table = load_mltable(Path(data.text)) if data.type == "mltable" else None
+    partition_keys = tuple(str(k) for k in settings.get("partition_keys") or ())
+    if partition_keys:
+        extracted = (table or {}).get("partition_columns") or []
+        missing = [k for k in partition_keys if k not in extracted]
+        if missing:
+            raise UsageError(f"{where}.partition_keys: {missing[0]!r} is not a column that the input's "
+                             f"MLTable extracts with extract_columns_from_partition_format (it extracts: "
+                             f"{', '.join(extracted) or 'none'})")
     size_text = str(settings.get("mini_batch_size") or "0")
     if size_text == "0":  # what the SDK writes when the size was left out
         size_text = DEFAULT_BYTES_PER_BATCH if tabular else DEFAULT_FILES_PER_BATCH
@@ -165,7 +173,8 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int) -> 
     variables = settings.get("environment_variables") or {}
     config = RunConfig(
         entry_script=code / str(task["entry_script"]), inputs=(Path(data.text),), output=node.folder,
-        mini_batch_size=mini_batch_size, input_type="tabular" if tabular else "file",
+        mini_batch_size=mini_batch_size, input_type="tabular" if tabular else "file", table=table,
+        partition_keys=partition_keys,
         output_action="append_row" if append_row_to else "summary_only", append_row_to=append_row_to,
         allowed_failed_percent=values.pop("allowed_failed_percent", 100.0), arguments=tuple(own),
         environment_variables={str(k): str(v) for k, v in variables.items()},

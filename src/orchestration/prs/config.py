@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestration.parallel_fields import FIELDS, local_values
 
@@ -59,6 +59,8 @@ class RunConfig:
     output: Path
     mini_batch_size: int
     input_type: str = "file"  # "file" (lists of paths) or "tabular" (pandas DataFrames)
+    table: dict[str, Any] | None = None  # an MLTable input's files and reading (prs.mltable), JSON-ready
+    partition_keys: tuple[str, ...] = ()  # one mini-batch per combination of these MLTable columns
     error_threshold: int = 10
     allowed_failed_count: int = -1
     allowed_failed_percent: float = 100.0
@@ -152,6 +154,8 @@ class RunConfig:
             "entry_script_sha256": hashlib.sha256(self.entry_script.read_bytes()).hexdigest(),
             "inputs": [str(p.resolve()) for p in self.inputs],
             "input_type": self.input_type,
+            "table": self.table,
+            "partition_keys": list(self.partition_keys),
             "append_row_to": str(self.append_row_to) if self.append_row_to else None,
             "arguments": list(self.arguments),
             "environment_variables": self.environment_variables,

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from orchestration.errors import UsageError
 from orchestration.prs.config import TABULAR_SUFFIXES, RunConfig
+from orchestration.prs.mltable import FILE_NAME as MLTABLE_FILE_NAME
 from orchestration.prs.state import StatePaths, encode_file_task, pack_offset, pending_record
+from orchestration.prs.tables import partition_values
 
 SORT_CHUNK = 2**17  # most names held in memory at once while listing (about 13 MB)
 
@@ -35,15 +37,18 @@ class Plan:
 
 def _scan(root: Path, block: int = 4096) -> Iterator[list[str]]:
     """Paths of the non-hidden files below root, in unsorted blocks (no stat calls; symlinked folders
-    are not followed, as in os.walk)."""
+    are not followed, as in os.walk). An `MLTable` file at the root describes the folder: not an item."""
     if root.is_file():
         yield [str(root.resolve())]
         return
-    stack = [str(root.resolve())]
+    top = str(root.resolve())
+    stack = [top]
     while stack:
-        with _open_folder(stack.pop()) as entries:
+        folder = stack.pop()
+        with _open_folder(folder) as entries:
             while chunk := list(islice(entries, block)):
-                visible = [e for e in chunk if not e.name.startswith(".")]
+                visible = [e for e in chunk if not e.name.startswith(".")
+                           and not (e.name == MLTABLE_FILE_NAME and folder == top)]
                 stack.extend(e.path for e in visible if e.is_dir(follow_symlinks=False))
                 yield [e.path for e in visible if _is_input_file(e)]
 
@@ -135,20 +140,91 @@ def _parquet_slices(path: str, size_bytes: int) -> Iterator[tuple[int, int, int]
         yield first, meta.num_row_groups, rows
 
 
-def _tabular_tasks(path: str, size_bytes: int) -> Iterator[tuple[list[object], int]]:
-    suffix = Path(path).suffix.lower()
-    if suffix == ".parquet":
+def _tabular_tasks(path: str, size_bytes: int, kind: str | None = None,
+                   header: bool = True) -> Iterator[tuple[list[object], int]]:
+    """Slices of one file: `kind` (csv, jsonl, parquet) from an MLTable's reader, else from the suffix."""
+    kind = kind or Path(path).suffix.lower().lstrip(".")
+    if kind == "parquet":
         slices = _parquet_slices(path, size_bytes)
-    elif suffix in (".csv", ".jsonl"):
-        slices = _csv_slices(path, size_bytes, header=suffix == ".csv")
+    elif kind in ("csv", "jsonl"):
+        slices = _csv_slices(path, size_bytes, header=header and kind == "csv")
     else:
         raise UsageError(f"tabular input {path}: expected one of {', '.join(TABULAR_SUFFIXES)} files")
     for start, stop, rows in slices:
-        yield [path, suffix.lstrip("."), start, stop], rows
+        yield [path, kind, start, stop], rows
+
+
+TABLE_KINDS = {"delimited": "csv", "json_lines": "jsonl", "parquet": "parquet"}
+WHOLE_FILE = 1 << 62
+
+
+def _encode_json(task: object) -> bytes:
+    return json.dumps(task, ensure_ascii=False).encode("utf-8", "surrogateescape")
+
+
+def _table_tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:
+    """The mini-batches of an MLTable input: by partition when partition_keys are set, else by size
+    (tabular) or by file count (files)."""
+    table = config.table
+    assert table is not None
+    tabular = config.input_type == "tabular"
+    kind = TABLE_KINDS.get(table["reader"] or "")
+    if tabular and kind is None:
+        raise UsageError(f"MLTable {table['root']}: a tabular (direct) input needs a read_delimited, "
+                         "read_parquet or read_json_lines transformation")
+    header = (table["options"].get("header") or "all_files_same_headers") != "no_header"
+    if not config.partition_keys:
+        if tabular:
+            for path in table["files"]:
+                for task, rows in _tabular_tasks(path, config.mini_batch_size, kind, header):
+                    yield _encode_json(task), rows
+            return
+        files, size = table["files"], config.mini_batch_size
+        for start in range(0, len(files), size):
+            yield encode_file_task(files[start:start + size]), len(files[start:start + size])
+        return
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path in table["files"]:
+        values = partition_values(table["partition_format"] or "", str(Path(path).relative_to(table["root"])))
+        key = tuple(values.get(name, "") for name in config.partition_keys)
+        if not all(key):
+            raise UsageError(f"partition_keys: {path} does not match the MLTable's partition_format "
+                             f"{table['partition_format']!r}")
+        groups.setdefault(key, []).append(path)
+    for key in sorted(groups):
+        partition = dict(zip(config.partition_keys, key))
+        if not tabular:
+            yield _encode_json({"partition": partition, "files": groups[key]}), len(groups[key])
+            continue
+        slices, rows = [], 0
+        for path in groups[key]:
+            task, count = _whole_file(path, kind, header)
+            slices.append(task)
+            rows += count
+        yield _encode_json({"partition": partition, "slices": slices}), rows
+
+
+def _whole_file(path: str, kind: str, header: bool, block: int = 1 << 20) -> tuple[list[object], int]:
+    """A whole file as one slice and its rows, counted a block at a time (parquet: from its footer)."""
+    if kind == "parquet":
+        found = list(_tabular_tasks(path, WHOLE_FILE, kind))  # one slice: every row group
+        return found[0] if found else ([path, kind, 0, 0], 0)
+    with open(path, "rb") as handle:
+        start = len(handle.readline()) if header and kind == "csv" else 0
+        handle.seek(start)
+        rows, last = 0, b"\n"
+        while data := handle.read(block):
+            rows += data.count(b"\n")
+            last = data[-1:]
+        stop = handle.tell()
+    return [path, kind, start, stop], rows + (last != b"\n")
 
 
 def _tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:
     """(encoded task, items) for every mini-batch, inputs one after another."""
+    if config.table is not None:
+        yield from _table_tasks(config)
+        return
     size = config.mini_batch_size
     for root in config.inputs:
         carry: list[str] = []
@@ -156,7 +232,7 @@ def _tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:
             if config.input_type == "tabular":
                 for path in names:
                     for task, rows in _tabular_tasks(path, size):
-                        yield json.dumps(task, ensure_ascii=False).encode("utf-8", "surrogateescape"), rows
+                        yield _encode_json(task), rows
                 continue
             names = carry + names if carry else names
             whole = len(names) - len(names) % size

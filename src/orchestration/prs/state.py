@@ -146,15 +146,18 @@ def encode_file_task(paths: list[str]) -> bytes:
     return "\0".join(paths).encode("utf-8", "surrogateescape")
 
 
-def decode_task(line: bytes, tabular: bool) -> list[Any]:
-    """The inverse of the planner's encoding: a list of paths, or [path, kind, start, stop]."""
-    if tabular:
+def decode_task(line: bytes, tabular: bool) -> Any:
+    """The inverse of the planner's encoding: a list of paths, [path, kind, start, stop], or a partition's
+    {"partition": {key: value}, "files": [...]} or {"partition": ..., "slices": [[path, kind, ...], ...]}."""
+    if tabular or line[:1] == b"{":
         return json.loads(line)
     return line.decode("utf-8", "surrogateescape").split("\0")
 
 
-def task_files(task: list[Any], tabular: bool) -> list[str]:
+def task_files(task: Any, tabular: bool) -> list[str]:
     """The input files a decoded task reads."""
+    if isinstance(task, dict):
+        return task["files"] if "files" in task else [piece[0] for piece in task["slices"]]
     return [task[0]] if tabular else task
 
 

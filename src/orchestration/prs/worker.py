@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import inspect
-import io
 import os
 import signal
 import sys
@@ -28,6 +27,7 @@ from orchestration.prs.protocol import (
 from orchestration.prs.state import (
     SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
 )
+from orchestration.prs.tables import read_rows
 from steps import step_logging
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
@@ -52,7 +52,8 @@ class WorkerSpec:
 
 @dataclass(frozen=True)
 class MiniBatchContext:
-    """What `run(mini_batch, mini_batch_context)` receives; partitions are not emulated."""
+    """What `run(mini_batch, mini_batch_context)` receives: the mini-batch's index, its partition's key
+    values ({} without partition_keys) and, for an MLTable input, the table's folder."""
 
     minibatch_index: int
     partition_key_value: dict[str, Any]
@@ -75,24 +76,6 @@ def serialize_rows(result: Any) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def load_tabular(task: list[Any]) -> Any:
-    """The DataFrame of one tabular slice: [path, kind, start, stop]."""
-    import pandas as pd
-
-    path, kind, start, stop = task
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).read_row_groups(list(range(start, stop))).to_pandas()
-    with open(path, "rb") as handle:
-        header = handle.readline() if kind == "csv" else b""
-        handle.seek(start)
-        data = handle.read(stop - start)
-    if kind == "csv":
-        return pd.read_csv(io.BytesIO(header + data))
-    return pd.read_json(io.BytesIO(data), lines=True)
-
-
 class Worker:
     """The state of one worker process between mini-batches."""
 
@@ -101,6 +84,8 @@ class Worker:
         config = spec.config
         self.append = config.output_action == "append_row"
         self.tabular = config.input_type == "tabular"
+        self.table = config.table
+        self.dataset = config.table["root"] if config.table else None  # Azure gives a dataset object
         self.tasks_fd = self.index_fd = self.records_fd = -1  # opened at the first lease: the parent
         # may still be writing the plan while this worker runs init()
         self.buffer: list[bytes] = []  # rows not yet written to the part file
@@ -173,12 +158,16 @@ class Worker:
             items = succeeded = 0
             try:
                 task = decode_task(line, tabular)
-                mini_batch = load_tabular(task) if tabular else task
+                partition = task["partition"] if isinstance(task, dict) else {}
+                if tabular:
+                    mini_batch = read_rows(task["slices"] if partition else [task], self.table)
+                else:
+                    mini_batch = task["files"] if partition else task
                 items = len(mini_batch)
                 slots.start(slot, batch, started)
                 try:
                     if self.pass_context:
-                        result = run(mini_batch, MiniBatchContext(batch, {}))
+                        result = run(mini_batch, MiniBatchContext(batch, partition, self.dataset))
                     else:
                         result = run(mini_batch)
                 finally:

@@ -1,0 +1,113 @@
+"""MLTable files, read in the parent: which files a table holds and how each is read into rows.
+
+The documented subset that real MLTable files use (the `mltable` package needs azureml-dataprep, too heavy
+for the image): `paths` (`file`, `folder`, `pattern` with `*` and `**`), then the transformations
+`read_delimited` (delimiter, header, encoding, empty_as_string, include_path_column), `read_parquet`,
+`read_json_lines` (encoding, include_path_column), `extract_columns_from_partition_format`,
+`drop_columns` and `keep_columns`. Anything else is refused by name. The result is a JSON-ready spec that
+planning splits into mini-batches and `tables.read_rows` applies in the workers.
+"""
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Any
+
+from orchestration.errors import UsageError
+
+READERS = {"read_delimited": "delimited", "read_parquet": "parquet", "read_json_lines": "json_lines"}
+ENCODINGS = {"utf8": "utf-8", "ascii": "ascii", "latin1": "latin-1", "iso88591": "latin-1",
+             "windows1252": "cp1252", "utf8bom": "utf-8-sig"}
+HEADERS = ("all_files_same_headers", "from_first_file", "no_header", "all_files_different_headers")
+FILE_NAME = "MLTable"
+
+
+def load_mltable(folder: Path) -> dict[str, Any]:
+    """The table of the MLTable file in `folder` (or `folder` is the file) as a JSON-ready spec.
+
+    Raises:
+        UsageError: naming the MLTable file and the key it cannot use.
+    """
+    import yaml
+
+    file = folder if folder.is_file() else folder / FILE_NAME
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"MLTable {file}: cannot be read ({exc})".replace("\n", " ")) from None
+    base = file.parent.resolve()
+    spec: dict[str, Any] = {"root": str(base), "reader": None, "options": {}, "partition_format": None,
+                            "drop": [], "keep": None, "include_path_column": False}
+    supported = [*READERS, "extract_columns_from_partition_format", "drop_columns", "keep_columns"]
+    files = resolve_paths(document.get("paths") or [], base, file)
+    for step in document.get("transformations") or []:
+        name, options = (next(iter(step.items())) if isinstance(step, dict) else (step, None))
+        options = options if isinstance(options, dict) else ({} if options is None else options)
+        if name in READERS:
+            spec["reader"] = READERS[name]
+            spec["options"] = reader_options(name, options, file)
+            spec["include_path_column"] = bool(options.get("include_path_column", False))
+        elif name == "extract_columns_from_partition_format":
+            spec["partition_format"] = options.get("partition_format") if isinstance(options, dict) \
+                else options
+        elif name in ("drop_columns", "keep_columns"):
+            columns = [options] if isinstance(options, str) else list(options)
+            if name == "drop_columns":
+                spec["drop"] += columns
+            else:
+                spec["keep"] = columns
+        else:
+            raise UsageError(f"MLTable {file}: the transformation {name!r} is not supported locally "
+                             f"(supported: {', '.join(supported)})")
+    if spec["partition_format"]:
+        spec["partition_columns"] = partition_columns(spec["partition_format"], file)
+    spec["files"] = files
+    return spec
+
+
+def resolve_paths(entries: list[Any], base: Path, file: Path) -> list[str]:
+    """Every file the `paths` name, each once, in sorted order; hidden files and MLTable itself left out."""
+    found: set[str] = set()
+    for entry in entries:
+        single = isinstance(entry, dict) and len(entry) == 1
+        kind, value = next(iter(entry.items())) if single else (None, None)
+        if kind not in ("file", "folder", "pattern") or not isinstance(value, str):
+            raise UsageError(f"MLTable {file}: paths: expected `- file:`, `- folder:` or `- pattern:` "
+                             f"entries (got {entry!r})")
+        if re.match(r"^[a-z][a-z0-9+.-]*://", value) and not value.startswith("file://"):
+            raise UsageError(f"MLTable {file}: {value} is a cloud path; only local paths can be read here")
+        local = value.removeprefix("file://")
+        target = Path(local) if Path(local).is_absolute() else base / local
+        if kind == "file":
+            if not target.is_file():
+                raise UsageError(f"MLTable {file}: paths: file {value} does not exist")
+            found.add(str(target.resolve()))
+        elif kind == "folder":
+            found |= {str(p.resolve()) for p in target.rglob("*") if p.is_file()}
+        else:
+            matches = glob.glob(str(target), recursive=True)
+            found |= {str(Path(p).resolve()) for p in matches if Path(p).is_file()}
+    visible = [p for p in found if not any(part.startswith(".") for part in Path(p).relative_to("/").parts)]
+    return sorted(p for p in visible if Path(p).name != FILE_NAME)
+
+
+def reader_options(name: str, options: dict[str, Any], file: Path) -> dict[str, Any]:
+    encoding = str(options.get("encoding", "utf8")).lower().replace("-", "").replace("_", "")
+    if encoding not in ENCODINGS:
+        raise UsageError(f"MLTable {file}: {name}.encoding {options.get('encoding')!r} is not supported "
+                         f"locally (supported: {', '.join(ENCODINGS)})")
+    header = options.get("header", "all_files_same_headers")
+    if name == "read_delimited" and header not in HEADERS:
+        raise UsageError(f"MLTable {file}: read_delimited.header: expected one of {', '.join(HEADERS)}")
+    return {"delimiter": options.get("delimiter", ","), "header": header, "encoding": ENCODINGS[encoding],
+            "empty_as_string": bool(options.get("empty_as_string", False))}
+
+
+def partition_columns(partition_format: str, file: Path) -> list[str]:
+    names = re.findall(r"\{([^{}]+)\}", partition_format)
+    typed = [n for n in names if ":" in n]
+    if typed:
+        raise UsageError(f"MLTable {file}: partition_format {{{typed[0]}}}: typed (date) parts are not "
+                         "supported locally; use {name}")
+    return names
