@@ -84,6 +84,7 @@ class Settings(BaseSettings):
 
     # --- Local runs (no Azure counterpart)
     local_max_workers: int = Field(0, ge=0)  # 0 = the machine's CPU count
+    local_python: str = ""  # the interpreter of the workers and command nodes; "" = the toolkit's own
 
     @field_validator("mini_batch_size")
     @classmethod

@@ -92,7 +92,8 @@ def split_program_arguments(text: str) -> tuple[list[str], dict[str, str], list[
     return own, applied, not_applicable
 
 
-def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int) -> ParallelPlan:
+def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
+                  python: Path | None = None) -> ParallelPlan:
     """The RunConfig of a bound parallel node.
 
     Raises:
@@ -178,7 +179,8 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int) -> 
         output_action="append_row" if append_row_to else "summary_only", append_row_to=append_row_to,
         allowed_failed_percent=values.pop("allowed_failed_percent", 100.0), arguments=tuple(own),
         environment_variables={str(k): str(v) for k, v in variables.items()},
-        short_return_fails_mini_batch=values["error_threshold"] != -1, max_workers=max_workers, **values,
+        short_return_fails_mini_batch=values["error_threshold"] != -1, max_workers=max_workers, python=python,
+        **values,
     )
     return ParallelPlan(config, notes)
 

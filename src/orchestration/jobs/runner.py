@@ -37,6 +37,7 @@ class JobResult:
 class Interpreter:
     """The Python that runs the job's code: `python` on the command nodes' PATH, the workers' executable."""
     executable: Path
+    foreign: bool = False  # another than the toolkit's own (--python, LOCAL_PYTHON)
 
     def path_folder(self, out: Path) -> Path:
         """A folder whose `python` and `python3` run this interpreter, for the front of PATH. They are
@@ -71,9 +72,13 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             code = run_command_node(node, datastores, interpreter, out)
             detail = f"exit code {code}" if code else ""
         else:
-            plan = parallel_plan(node, datastores, max_workers)
+            plan = parallel_plan(node, datastores, max_workers,
+                                 interpreter.executable if interpreter.foreign else None)
             for note in plan.notes:
                 log.info("jobs.%s.%s", node.name, note)
+            problems = plan.config.validate()
+            if problems:
+                raise UsageError.listing([f"jobs.{node.name}: {problem}" for problem in problems])
             summary = run_parallel(plan.config)
             print(f"--- {node.name}\n{format_summary(summary, closing=False)}")
             code = summary.exit_code

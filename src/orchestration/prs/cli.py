@@ -8,6 +8,8 @@ pipeline job (or a parallel component) instead, its settings taken from the YAML
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -63,6 +65,15 @@ def parse_pairs(pairs: list[str], flag: str, prefix: str = "") -> dict[str, str]
     return values
 
 
+def chosen_python(flag: Path | None, setting: str) -> Path | None:
+    """--python, else LOCAL_PYTHON, else None (the toolkit's own); a bare name is looked up on PATH."""
+    chosen = str(flag or setting or "")
+    if not chosen:
+        return None
+    found = shutil.which(chosen) if os.sep not in chosen else chosen
+    return Path(found or chosen).absolute()
+
+
 def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
     """(the runner's flags, the entry script's arguments after the first `--`)."""
     if "--" in argv:
@@ -87,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         settings, entry_script=args.entry_script, inputs=tuple(args.inputs), output=args.output,
         input_type=args.input_type, arguments=tuple(arguments), resume=args.resume,
         environment_variables=parse_pairs(args.environment_variables, "--environment_variables"),
+        python=chosen_python(args.python, settings.local_python),
     )
     problems = config.validate()
     if problems:
@@ -111,7 +123,9 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
     output = args.output.resolve()
     folders = parse_pairs(args.datastore, "--datastore")
     datastores = Datastores(output / "datastores", {k: Path(v) for k, v in folders.items()})
+    python = chosen_python(args.python, settings.local_python)
+    interpreter = Interpreter(python or Path(sys.executable), foreign=python is not None)
     result = run_job(args.job, output, datastores, parse_pairs(args.overrides, "--set", prefix="inputs."),
-                     settings.local_worker_cap, Interpreter(Path(sys.executable)))
+                     settings.local_worker_cap, interpreter)
     print(closing(result.exit_code, closing_line(result, output)))
     return result.exit_code

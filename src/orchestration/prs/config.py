@@ -78,6 +78,7 @@ class RunConfig:
     # and _PERCENT). v2 jobs with error_threshold -1 ("ignore failed items") do not: see docs/runner.md.
     short_return_fails_mini_batch: bool = True
     max_workers: int = 1  # local cap on worker processes
+    python: Path | None = None  # the workers' interpreter (LOCAL_PYTHON, --python); None: this one
     resume: bool = False
     progress_interval: float = 5.0  # seconds between plain progress lines when not on a terminal
 
@@ -118,6 +119,10 @@ class RunConfig:
             problems.append(f"arguments: the first must start with '-' (got {self.arguments[0]!r})")
         for arg in reserved_arguments(self.arguments):
             problems.append(f"arguments: --{arg[2:].split('=', 1)[0]} is reserved by ParallelRunStep")
+        if self.python and not problems:
+            from orchestration.prs.interpreter import interpreter_problem
+
+            problems += filter(None, [interpreter_problem(self.python, self.input_type == "tabular")])
         return problems
 
     def driver_argv(self) -> list[str]:
@@ -159,6 +164,7 @@ class RunConfig:
             "append_row_to": str(self.append_row_to) if self.append_row_to else None,
             "arguments": list(self.arguments),
             "environment_variables": self.environment_variables,
+            "python": str(self.python) if self.python else None,
         })
         return shaping
 
@@ -167,6 +173,7 @@ class RunConfig:
         values = asdict(self)
         values.update(
             entry_script=str(self.entry_script), inputs=[str(p) for p in self.inputs],
-            output=str(self.output), append_row_to=str(self.append_row_to) if self.append_row_to else None,
+            output=str(self.output), python=str(self.python) if self.python else None,
+            append_row_to=str(self.append_row_to) if self.append_row_to else None,
         )
         return values

@@ -86,7 +86,7 @@ class Pool:
         # A process group of its own: Ctrl-C on the terminal reaches the parent only, which stops the
         # workers itself, so no worker prints a KeyboardInterrupt while it is still starting.
         process = subprocess.Popen(
-            [sys.executable, "-c", WORKER_COMMAND, str(child_conn.fileno())],
+            [str(config.python or sys.executable), "-c", WORKER_COMMAND, str(child_conn.fileno())],
             pass_fds=(child_conn.fileno(),), env=environment, stdin=subprocess.DEVNULL, process_group=0,
         )
         child_conn.close()

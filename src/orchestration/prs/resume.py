@@ -33,7 +33,8 @@ CHANGE_NAMES = {
     "input_type": "--input_type", "arguments": "the entry script's arguments",
     "environment_variables": "--environment_variables",
     "mini_batch_size": "MINI_BATCH_SIZE", "output_action": "OUTPUT_ACTION",
-    "append_row_file_name": "APPEND_ROW_FILE_NAME",
+    "append_row_file_name": "APPEND_ROW_FILE_NAME", "python": "--python (LOCAL_PYTHON)",
+    "table": "the MLTable", "partition_keys": "partition_keys", "append_row_to": "append_row_to",
 }
 
 
