@@ -113,6 +113,16 @@ class Binder:
             return Output(local_path(text, self.job.base, self.datastores, f"outputs.{key}"), kind)
         return Output(default, kind)
 
+    def pipeline_outputs(self) -> dict[str, Path]:
+        """Where the pipeline's outputs are, as the nodes bound them."""
+        found = {}
+        for node in self.bound.values():
+            for key, binding in (self.job.nodes[node.name].node.get("outputs") or {}).items():
+                parts = (whole_reference(binding) or "").split(".")
+                if parts[:2] == ["parent", "outputs"] and len(parts) == 3:
+                    found[parts[2]] = node.outputs[key].path
+        return found
+
     def expand(self, text: str, what: str) -> str:
         """`${{name}}` and `${{default_datastore}}` in a path."""
         def lookup(expression: str) -> str | None:

@@ -2,8 +2,10 @@
 through the local ParallelRunStep runner. The first node that fails stops the job, as in Azure."""
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ from orchestration.secrets import SECRET_VARIABLES
 
 log = logging.getLogger(__name__)
 
+# In OUTPUT: every folder and output a local job run created, replaced by the next run.
+WRITTEN_RECORD = ".written-by-local-job.json"
 PIPELINE_IGNORED = {**IGNORED, "settings": "default_compute and the like: it runs on this machine",
                     "$schema": "the schema is checked by azure-ai-ml's loader"}
 
@@ -60,13 +64,17 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     """
     job = load(path)
     order = execution_order(job)
+    replace_previous_run(out)
     binder = Binder(job, out, datastores, overrides)
     result = JobResult(binder.name)
+    written: list[Path] = []
     for key in sorted(set(job.spec) & set(PIPELINE_IGNORED)):
         log.info("%s: ignored locally, %s", key, PIPELINE_IGNORED[key])
     log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
     for index, spec in enumerate(order):
         node = binder.bind(spec)
+        written += [node.folder, *(output.path for output in node.outputs.values())]
+        record_written(out, written)  # before the node runs: a stopped run is replaced all the same
         started = time.monotonic()
         if node.kind == "command":
             code = run_command_node(node, datastores, interpreter, out)
@@ -89,7 +97,37 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             result.not_run = [s.name for s in order[index + 1:]]
             return result
         result.ran.append(f"{node.name} ({node.kind}, {time.monotonic() - started:.1f} s)")
+    for name, path in binder.pipeline_outputs().items():
+        print(f"pipeline output {name}: {path}")
     return result
+
+
+def replace_previous_run(out: Path) -> None:
+    """Removes what the previous local job run in `out` wrote (its record lists it), and nothing else.
+
+    Raises:
+        UsageError: `out` holds files that no local job run wrote (the datastores/ folder aside).
+    """
+    record = out / WRITTEN_RECORD
+    if not record.exists():
+        foreign = [p.name for p in out.iterdir() if p.name not in ("datastores", ".python")] \
+            if out.is_dir() else []
+        if foreign:
+            raise UsageError(f"--output {out} holds {', '.join(sorted(foreign)[:3])}, which no local job run "
+                             "wrote; choose an empty or new folder")
+        return
+    for written in json.loads(record.read_text(encoding="utf-8")):
+        target = Path(written)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    record.unlink()
+
+
+def record_written(out: Path, paths: list[Path]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / WRITTEN_RECORD).write_text(json.dumps([str(p) for p in paths], indent=1), encoding="utf-8")
 
 
 def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Interpreter, out: Path) -> int:

@@ -84,3 +84,19 @@ def test_a_set_input_overrides_the_yaml(tmp_path, pipeline):
     result = run_job(tmp_path, pipeline, "--set", "inputs.greeting=hi")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "split" / "parts" / "part00.txt").read_text() == "hi one"
+
+
+def test_a_rerun_replaces_what_the_previous_run_wrote_and_nothing_foreign(tmp_path, pipeline):
+    assert run_job(tmp_path, pipeline).returncode == 0
+    rows = tmp_path / "out" / "datastores" / "workspaceblobstore" / "scored" / "demo" / "rows.txt"
+    first = rows.read_text()
+    (tmp_path / "out" / "split" / "parts" / "stale.txt").write_text("left by hand in an output")
+    again = run_job(tmp_path, pipeline)
+    assert again.returncode == 0, again.stderr
+    assert rows.read_text() == first and not (tmp_path / "out" / "split" / "parts" / "stale.txt").exists()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("mine")
+    refused = run_module("orchestration.prs", "--job", str(pipeline), "--output", "elsewhere", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "--output" in refused.stderr and "holds notes.txt, which no local job run wrote" in refused.stderr
+    assert (tmp_path / "elsewhere" / "notes.txt").read_text() == "mine"
