@@ -82,33 +82,38 @@ def sales(store: str, brand: str, rows: int, start: int) -> pd.DataFrame:
                          "price": [1.25 + i % 3 for i in range(rows)], "Store": store, "Brand": brand})
 
 
-def test_a_tabular_mltable_is_split_by_size_and_read_with_its_options(tmp_path):
+READERS = {
+    "csv": ("read_delimited:\n      delimiter: \";\"\n      header: all_files_same_headers\n"
+            "      encoding: utf8\n      include_path_column: true",
+            lambda frame, path: frame.to_csv(path, sep=";", index=False)),
+    "parquet": ("read_parquet:\n      include_path_column: true",
+                lambda frame, path: frame.to_parquet(path, index=False, row_group_size=10)),
+    "jsonl": ("read_json_lines:\n      encoding: utf8\n      include_path_column: true",
+              lambda frame, path: frame.to_json(path, orient="records", lines=True)),
+}
+
+
+@pytest.mark.parametrize("kind", READERS)
+def test_a_tabular_mltable_is_split_by_size_and_read_with_its_options(tmp_path, kind):
+    reader, write = READERS[kind]
     table = tmp_path / "table"
     table.mkdir()
     first, second = sales("a", "x", 30, 0), sales("b", "y", 25, 30)
-    first.drop(columns=["Store", "Brand"]).to_csv(table / "one.csv", sep=";", index=False)
-    second.drop(columns=["Store", "Brand"]).to_csv(table / "two.csv", sep=";", index=False)
+    write(first.drop(columns=["Store", "Brand"]), table / f"one.{kind}")
+    write(second.drop(columns=["Store", "Brand"]), table / f"two.{kind}")
     (table / "notes.txt").write_text("not matched by the pattern")
-    (table / "MLTable").write_text(textwrap.dedent("""\
-        type: mltable
-        paths:
-          - pattern: ./*.csv
-        transformations:
-          - read_delimited:
-              delimiter: ";"
-              header: all_files_same_headers
-              encoding: utf8
-              include_path_column: true
-          - drop_columns: [unused]
-        """))
+    (table / "MLTable").write_text(
+        f"type: mltable\npaths:\n  - pattern: ./*.{kind}\ntransformations:\n  - {reader}\n"
+        "  - drop_columns: [unused]\n")
     result = run_component(tmp_path, write_component(tmp_path / "job"), table)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = (tmp_path / "out" / "score_table" / "scored").read_text().splitlines()
-    serial = pd.concat([first.assign(Path="one.csv"), second.assign(Path="two.csv")])
+    serial = pd.concat([first.assign(Path=f"one.{kind}"), second.assign(Path=f"two.{kind}")])
     assert rows == [f"{r.id} {r.qty * r.price:.2f} {r.Path}" for r in serial.itertuples()]
     assert "items: 55 succeeded, 0 failed, 0 not processed of 55" in result.stdout
-    # about 200 bytes a mini-batch: each file of about 300 bytes is cut in two, and no slice crosses files
-    assert "mini-batches: 4 succeeded, 0 failed, 0 not processed of 4" in result.stdout
+    # about 200 bytes a mini-batch (parquet: whole row groups of 10 rows): files are cut, never crossed
+    batches = {"csv": 4, "parquet": 6, "jsonl": 9}[kind]
+    assert f"mini-batches: {batches} succeeded, 0 failed, 0 not processed of {batches}" in result.stdout
 
 
 def test_partition_keys_give_one_mini_batch_per_key_combination_with_its_context(tmp_path):
