@@ -20,6 +20,11 @@ SCALE ?= 1
 SOURCE ?= bundled
 BENCH_DIR ?= data/bench
 SOAK_SECONDS ?= 120
+# make advise: a sample of the job's inputs, the whole job's item count (default: the sample's), the target
+ADVISE_INPUT ?= $(DATA_DIR)
+ITEMS ?=
+TARGET_MINUTES ?= 30
+VM_SIZE ?=
 
 # Local runs. EXTRACT_INPUT is not called INPUT_DIR: that is the datastore-folder setting, which the
 # Azure targets read from the environment or .env and which make must not replace.
@@ -189,6 +194,13 @@ docker-push: docker-build $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(COMMAND) tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
 	$(COMMAND) tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
+	$(COMMAND) tools.bench_cli --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench_cli.json
+
+## Advise MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE, NODE_COUNT from a local measurement (ADVISE_INPUT, ITEMS, TARGET_MINUTES)
+.PHONY: advise
+advise: data
+	$(COMMAND) tools.advise --entry_script $(ENTRY_SCRIPT) --input $(ADVISE_INPUT) \
+		--target-minutes $(TARGET_MINUTES) $(if $(ITEMS),--items $(ITEMS)) $(if $(VM_SIZE),--vm-size $(VM_SIZE))
 
 ## Fault soak: local-extract runs under random faults and resumes, for SOAK_SECONDS (rows lost must be 0)
 .PHONY: soak

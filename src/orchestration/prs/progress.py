@@ -5,8 +5,6 @@ import logging
 import sys
 import time
 
-from tqdm import tqdm
-
 log = logging.getLogger(__name__)
 
 
@@ -15,8 +13,11 @@ class Progress:
         self.interval = interval
         self.started = self.last = time.monotonic()
         self.shown = 0
-        on_terminal = sys.stderr.isatty()
-        self.bar = tqdm(unit="mini-batch", desc="extract", dynamic_ncols=True) if on_terminal else None
+        self.bar = None
+        if sys.stderr.isatty():  # imported only here: 20 ms of every start otherwise
+            from tqdm import tqdm
+
+            self.bar = tqdm(unit="mini-batch", desc="extract", dynamic_ncols=True)
 
     def update(self, done: int, failed: int, total: int | None) -> None:
         """`done` of `total` mini-batches (None while planning), `failed` of them failed."""

@@ -1,0 +1,196 @@
+"""`make advise`: how to size the cloud run of an entry script, from a short local measurement.
+
+It runs the entry script through the local runner on a sample of its inputs (file inputs), twice with one
+worker (1 item per mini-batch, then 10) to separate the time inside run() from the fixed start-up
+(interpreter, imports, init(), planning, merge) and the runner's own time per mini-batch. From the time per
+item, its spread and the output size, it recommends MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE and NODE_COUNT
+for a target wall time on a VM size, stating every assumption. Then it checks its own arithmetic: it
+predicts the local runner's time with 1 and 2 workers, runs both, and prints the error.
+
+    python -m tools.advise --entry_script E --input SAMPLE [--items N] [--target-minutes 30] [--vm-size S]
+"""
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.prs.config import RunConfig
+from orchestration.prs.scheduler import run_parallel
+from orchestration.settings import load_settings
+
+# vCPUs of common Azure ML CPU sizes (learn.microsoft.com/azure/virtual-machines/sizes: Dv2, Dsv3, Fsv2).
+VM_CORES = {
+    "STANDARD_D1_V2": 1, "STANDARD_D2_V2": 2, "STANDARD_D3_V2": 4, "STANDARD_D4_V2": 8, "STANDARD_D5_V2": 16,
+    "STANDARD_DS2_V2": 2, "STANDARD_DS3_V2": 4, "STANDARD_DS4_V2": 8, "STANDARD_DS5_V2": 16,
+    "STANDARD_D2S_V3": 2, "STANDARD_D4S_V3": 4, "STANDARD_D8S_V3": 8, "STANDARD_D16S_V3": 16,
+    "STANDARD_F2S_V2": 2, "STANDARD_F4S_V2": 4, "STANDARD_F8S_V2": 8, "STANDARD_F16S_V2": 16,
+}
+# Assumed, stated in the output and overridable. No Azure document gives the service's time per mini-batch
+# outside run(); it is measurable in a real run: logs/sys/node/<node>/<process>.txt gives each mini-batch's
+# duration and its run method time (learn.microsoft.com/azure/machine-learning/how-to-debug-parallel-run-step)
+# A node's start-up: "Creation of AmlCompute takes approximately 5 minutes" (Azure ML notebooks and docs).
+BATCH_OVERHEAD_S = 1.0
+NODE_STARTUP_S = 300.0
+OVERHEAD_SHARE = 0.05  # the cloud overhead a mini-batch may add to its run() time
+CALIBRATION_SIZES = (1, 10)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    items: int
+    item_s: float  # mean time in run() per item
+    item_sd: float  # its standard deviation across items
+    startup_s: float  # everything before the first and after the last mini-batch
+    batch_overhead_s: float  # the local runner's own time per mini-batch
+    output_bytes_per_item: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    mini_batch_size: int
+    processes_per_node: int
+    nodes: int
+    predicted_minutes: float
+    reachable: bool  # the target is met within --max-nodes
+
+
+def predict_local(m: Measurement, items: int, workers: int, mini_batch_size: int) -> float:
+    """Seconds for the local runner: fixed start-up, then the work and per-batch cost shared by workers."""
+    batches = math.ceil(items / mini_batch_size)
+    return m.startup_s + (items * m.item_s + batches * m.batch_overhead_s) / workers
+
+
+def recommend(m: Measurement, total_items: int, cores: int, target_s: float, max_nodes: int, timeout_s: int,
+              batch_overhead_s: float = BATCH_OVERHEAD_S, node_startup_s: float = NODE_STARTUP_S) -> Plan:
+    """The smallest mini-batch whose cloud overhead stays under OVERHEAD_SHARE of its run() time (capped so
+    that a slow mini-batch, 3 standard deviations per item, stays under half of RUN_INVOCATION_TIMEOUT and
+    every process gets at least 4 mini-batches); one process per core; the fewest nodes meeting the target."""
+    per_item = max(m.item_s, 1e-6)
+    size = math.ceil(batch_overhead_s / (OVERHEAD_SHARE * per_item))
+    slow_item = per_item + 3 * m.item_sd
+    size = min(size, max(1, int(0.5 * timeout_s / slow_item)))
+    work_s = total_items * per_item
+    size = max(1, min(size, total_items // (4 * cores) or 1))
+    per_process_s = work_s + math.ceil(total_items / size) * batch_overhead_s
+    budget = target_s - node_startup_s - m.startup_s
+    nodes = math.ceil(per_process_s / (cores * budget)) if budget > 0 else max_nodes
+    reachable = budget > 0 and nodes <= max_nodes
+    nodes = max(1, min(nodes, max_nodes))
+    minutes = (node_startup_s + m.startup_s + per_process_s / (cores * nodes)) / 60
+    return Plan(size, cores, nodes, minutes, reachable)
+
+
+def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratch: Path) -> Measurement:
+    """Two one-worker runs (1, then 10 items per mini-batch): the two unknowns outside run(), the fixed
+    start-up and the time per mini-batch, from the two totals."""
+    outside, batches, item_times, output = [], [], [], 0
+    for size in CALIBRATION_SIZES:
+        out = scratch / f"calibrate-{size}"
+        started = time.perf_counter()
+        summary = local_run(entry_script, sample, arguments, out, workers=1, size=size)
+        wall = time.perf_counter() - started
+        rows = [row for report in (out / "logs" / "sys" / "job_report").rglob("*.csv")
+                for row in csv.reader(report.open()) if row and row[0].isdigit()]
+        inside = sum(float(row[8]) for row in rows)
+        outside.append(wall - inside)
+        batches.append(len(rows))
+        if size == 1:
+            item_times = [float(row[8]) for row in rows]
+            output = (out / "rows.txt").stat().st_size if (out / "rows.txt").exists() else 0
+        items = summary.items.total
+    per_batch = max((outside[0] - outside[1]) / max(batches[0] - batches[1], 1), 0.0)
+    startup = max(outside[1] - batches[1] * per_batch, 0.0)
+    return Measurement(items, statistics.fmean(item_times), statistics.pstdev(item_times), startup, per_batch,
+                       output / max(items, 1))
+
+
+def local_run(entry_script: Path, sample: Path, arguments: tuple[str, ...], out: Path, workers: int,
+              size: int):
+    shutil.rmtree(out, ignore_errors=True)
+    summary = run_parallel(RunConfig(
+        entry_script=entry_script, inputs=(sample,), output=out, mini_batch_size=size, node_count=1,
+        process_count_per_node=workers, max_workers=workers, error_threshold=-1,
+        append_row_file_name="rows.txt", arguments=arguments, progress_interval=3600))
+    if summary.status != "Completed":
+        raise UsageError(f"the entry script did not complete on the sample: {summary.reason}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load_settings()
+    parser = ArgumentParser(prog="python -m tools.advise", description=__doc__.splitlines()[0])
+    parser.add_argument("--entry_script", type=Path, required=True)
+    parser.add_argument("--input", type=Path, required=True, help="a sample of the job's input files")
+    parser.add_argument("--items", type=int, help="items in the whole cloud job (default: the sample's)")
+    parser.add_argument("--target-minutes", type=float, default=30.0, help="wall time wanted in the cloud")
+    parser.add_argument("--vm-size", default=settings.aml_compute_vm_size, help="AML_COMPUTE_VM_SIZE")
+    parser.add_argument("--vm-cores", type=int, help="its vCPUs, for a size not in the built-in table")
+    parser.add_argument("--max-nodes", type=int, default=settings.aml_compute_max_nodes)
+    parser.add_argument("--batch-overhead-s", type=float, default=BATCH_OVERHEAD_S,
+                        help="the cloud service's seconds per mini-batch outside run() (assumed)")
+    parser.add_argument("--node-startup-s", type=float, default=NODE_STARTUP_S,
+                        help="a node's start-up from zero, seconds (assumed)")
+    parser.add_argument("arguments", nargs="*", help="after --: the entry script's own arguments")
+    args = parser.parse_args(argv)
+    setup_logging("WARNING")
+    cores = args.vm_cores or VM_CORES.get(args.vm_size.upper())
+    if cores is None:
+        raise UsageError(f"--vm-size {args.vm_size}: not in the built-in table; give --vm-cores")
+    if not args.entry_script.is_file() or not args.input.exists():
+        raise UsageError("--entry_script and --input: expected an existing script and sample folder")
+    arguments = tuple(args.arguments)
+    with tempfile.TemporaryDirectory(prefix="advise-") as tmp:
+        scratch = Path(tmp)
+        m = measure(args.entry_script, args.input, arguments, scratch)
+        total = args.items or m.items
+        plan = recommend(m, total, cores, args.target_minutes * 60, args.max_nodes,
+                         settings.run_invocation_timeout, args.batch_overhead_s, args.node_startup_s)
+        local_size = max(1, min(plan.mini_batch_size, m.items // 8 or 1))
+        checks = []
+        for workers in (1, 2):
+            predicted = predict_local(m, m.items, workers, local_size)
+            started = time.perf_counter()
+            local_run(args.entry_script, args.input, arguments, scratch / f"check-{workers}", workers,
+                      local_size)
+            checks.append((workers, predicted, time.perf_counter() - started))
+    print(f"measured on {m.items} sample items ({args.entry_script}):")
+    print(f"  run() per item {m.item_s * 1000:.2f} ms (sd {m.item_sd * 1000:.2f} ms, "
+          f"cv {m.item_sd / max(m.item_s, 1e-9):.0%}); output {m.output_bytes_per_item:.0f} bytes per item")
+    print(f"  start-up and init (interpreter, imports, init(), planning, merge) {m.startup_s:.2f} s; "
+          f"the local runner's own time per mini-batch {m.batch_overhead_s * 1e6:.0f} us")
+    print("assumed (override with the flags named):")
+    print(f"  {args.vm_size}: {cores} vCPUs, one process per vCPU (run() single-threaded, CPU-bound) "
+          "(--vm-cores)")
+    print(f"  the cloud service's time per mini-batch outside run(): {args.batch_overhead_s:g} s "
+          "(--batch-overhead-s)")
+    print(f"  a node's start-up from zero: {args.node_startup_s:g} s (--node-startup-s); at most "
+          f"{args.max_nodes} nodes (--max-nodes); RUN_INVOCATION_TIMEOUT {settings.run_invocation_timeout} s")
+    print(f"  a mini-batch's overhead at most {OVERHEAD_SHARE:.0%} of its run() time; its run() under half "
+          "the timeout at 3 standard deviations per item; at least 4 mini-batches per process")
+    print(f"recommended for {total} items within {args.target_minutes:g} minutes:")
+    print(f"  MINI_BATCH_SIZE={plan.mini_batch_size}\n  PROCESS_COUNT_PER_NODE={plan.processes_per_node}\n"
+          f"  NODE_COUNT={plan.nodes}\n  AML_COMPUTE_VM_SIZE={args.vm_size.upper()}")
+    print(f"  predicted cloud wall time {plan.predicted_minutes:.1f} min; output about "
+          f"{m.output_bytes_per_item * total / 1e6:.1f} MB"
+          + ("" if plan.reachable else f"; the target is not reachable with {args.max_nodes} nodes"))
+    print(f"check against the local runner ({m.items} items, mini-batches of {local_size}):")
+    worst = 0.0
+    for workers, predicted, measured in checks:
+        error = predicted / measured - 1
+        worst = max(worst, abs(error))
+        print(f"  {workers} worker{'s' * (workers > 1)}: predicted {predicted:.2f} s, measured "
+              f"{measured:.2f} s ({error:+.0%})")
+    verdict = "within 15 %" if worst <= 0.15 else "off by more than 15 %: use a larger sample"
+    print(closing(0, f"advice printed; the local prediction is {verdict}"))
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main)

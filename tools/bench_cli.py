@@ -1,0 +1,195 @@
+"""`make bench`, whole processes: the runner as a user starts it against a serial loop started the same way.
+
+Each contender is a fresh `python` process on the same files, timed from its start to its exit (wall
+clock), with the CPU it and its children used:
+
+- serial loop: a script that lists the files, imports the extraction entry script and calls run() on
+  each mini-batch, writing the rows to one file (the baseline);
+- runner: `python -m orchestration.prs` with 1 and 2 workers, settings from flags.
+
+Then the edit-run cycle of someone debugging an entry script, on 100 files: the time from the command to
+the first finished mini-batch, and to the end of the run. Then the runner parent's peak memory on many
+empty files (100,000 and 1,000,000 by default).
+
+    python -m tools.bench_cli --data data/bench [--repeat 3] [--json figures.json]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.paths import SRC
+
+log = logging.getLogger(__name__)
+
+# The same mini-batches as the runner's: its own listing (scandir, no stat per file, sorted).
+SERIAL_LOOP = """\
+import sys
+from pathlib import Path
+sys.path.insert(0, {src!r})
+from orchestration.prs.planning import sorted_listing
+from steps import extract_entry
+
+data, out, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+files = [path for names in sorted_listing(data) for path in names]
+extract_entry.init()
+with open(out, "w", encoding="utf-8") as rows:
+    for start in range(0, len(files), size):
+        rows.writelines(f"{{row}}\\n" for row in extract_entry.run(files[start:start + size]))
+"""
+
+# The extraction entry script, noting when its first run() returned (the first finished mini-batch).
+FIRST_BATCH_ENTRY = """\
+import os, sys, time
+sys.path.insert(0, {src!r})
+from steps.extract_entry import init, run as extract
+
+def run(mini_batch):
+    rows = extract(mini_batch)
+    try:
+        fd = os.open(os.environ["FIRST_BATCH_MARKER"], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return rows
+    os.write(fd, repr(time.time()).encode())
+    os.close(fd)
+    return rows
+"""
+
+NOOP_ENTRY = "def run(mini_batch):\n    return mini_batch\n"
+
+
+def runner_command(script: Path, data: Path, out: Path, workers: int, size: int,
+                   action: str = "append_row") -> list[str]:
+    return [sys.executable, "-m", "orchestration.prs", "--entry_script", str(script), "--input", str(data),
+            "--output", str(out), "--mini_batch_size", str(size), "--node_count", "1",
+            "--process_count_per_node", str(workers), "--local_max_workers", str(workers),
+            "--error_threshold", "-1", "--output_action", action, "--append_row_file_name", "rows.txt"]
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the process and its children, start time as time.time())."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started_at, started = time.time(), time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, started_at
+
+
+def best_of(repeat: int, run: Callable[[], tuple[float, float, float]]) -> tuple[float, float]:
+    """The (wall, CPU) of the fastest of `repeat` runs."""
+    return min((run()[:2] for _ in range(repeat)), key=lambda figures: figures[0])
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(SRC)}
+
+
+def whole_runs(data: Path, size: int, repeat: int, scratch: Path) -> dict[str, tuple[float, float]]:
+    loop = scratch / "serial_loop.py"
+    loop.write_text(SERIAL_LOOP.format(src=str(SRC)))
+    entry = SRC / "steps" / "extract_entry.py"
+
+    def runner(workers: int) -> tuple[float, float, float]:
+        out = scratch / f"runner-{workers}"
+        shutil.rmtree(out, ignore_errors=True)
+        return timed(runner_command(entry, data, out, workers, size), scratch, environment())
+
+    figures = {
+        "serial loop": best_of(repeat, lambda: timed(
+            [sys.executable, str(loop), str(data), str(scratch / "serial.txt"), str(size)], scratch)),
+        "runner, 1 worker": best_of(repeat, lambda: runner(1)),
+        "runner, 2 workers": best_of(repeat, lambda: runner(2)),
+    }
+    serial = (scratch / "serial.txt").read_bytes()
+    if (scratch / "runner-2" / "rows.txt").read_bytes() != serial:
+        raise RuntimeError("the runner's rows differ from the serial loop's")
+    return figures
+
+
+def interactive(repeat: int, scratch: Path) -> tuple[float, float]:
+    """(seconds to the first finished mini-batch, seconds to the end) of a 100-file run, best of `repeat`."""
+    from tools.make_data import load_bundled, write_files
+
+    data = scratch / "hundred"
+    write_files(load_bundled(), data, count=100)
+    entry = scratch / "first_batch_entry.py"
+    entry.write_text(FIRST_BATCH_ENTRY.format(src=str(SRC)))
+    marker = scratch / "first-batch"
+    results = []
+    for _ in range(repeat):
+        marker.unlink(missing_ok=True)
+        out = scratch / "hundred-out"
+        shutil.rmtree(out, ignore_errors=True)
+        wall, _, started_at = timed(runner_command(entry, data, out, 2, 5), scratch,
+                                    {**environment(), "FIRST_BATCH_MARKER": str(marker)})
+        results.append((float(marker.read_text()) - started_at, wall))
+    return min(r[0] for r in results), min(r[1] for r in results)
+
+
+def peak_memory(files: int, scratch: Path) -> float:
+    """The runner parent's peak RSS (MB) on `files` empty files with a no-op script."""
+    data = scratch / f"empty-{files}"
+    data.mkdir()
+    for number in range(files):
+        (data / f"f{number:07d}").touch()
+    script = scratch / "noop_entry.py"
+    script.write_text(NOOP_ENTRY)
+    out = scratch / f"memory-{files}"
+    subprocess.run(runner_command(script, data, out, 2, 5, action="summary_only"), cwd=scratch,
+                   env=environment(), check=True, capture_output=True)
+    shutil.rmtree(data)
+    return json.loads((out / "logs" / "summary.json").read_text())["parent_peak_rss_mb"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m tools.bench_cli", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
+    parser.add_argument("--mini-batch-size", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    setup_logging("WARNING")
+    if not args.data.is_dir():
+        raise UsageError(f"--data {args.data}: not a folder; run `make data` first")
+    files = sum(1 for p in args.data.rglob("*") if p.is_file() and not p.name.startswith("."))
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        scratch = Path(tmp)
+        figures = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch)
+        first, whole = interactive(max(args.repeat, 5), scratch)
+        memory = {n: peak_memory(n, scratch) for n in args.memory_files}
+    serial_wall, serial_cpu = figures["serial loop"]
+    print(f"whole processes: {files} files, mini-batches of {args.mini_batch_size}; best of {args.repeat}")
+    print(f"{'contender':24} {'wall s':>8} {'files/s':>9} {'vs serial':>10} {'CPU s':>7} "
+          f"{'CPU vs serial':>14}")
+    for name, (wall, cpu) in figures.items():
+        print(f"{name:24} {wall:8.3f} {files / wall:9.0f} {serial_wall / wall:9.2f}x {cpu:7.2f} "
+              f"{cpu / serial_cpu - 1:+13.1%}")
+    print(f"edit-run cycle, 100 files, 2 workers: first mini-batch done after {first:.3f} s, "
+          f"whole run {whole:.3f} s")
+    for count, megabytes in memory.items():
+        print(f"runner parent peak memory, {count} files: {megabytes:.0f} MB")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "files": files, "wall_cpu_seconds": figures, "first_batch_seconds": first,
+            "hundred_files_seconds": whole, "parent_peak_rss_mb": {str(k): v for k, v in memory.items()},
+        }, indent=2))
+    print(closing(0, f"whole-process benchmark done{f'; figures in {args.json}' if args.json else ''}"))
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main)
