@@ -6,6 +6,7 @@ Inputs bind to literals, local paths, datastore URIs, `${{parent.inputs.*}}` or
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class Value:
 class Output:
     path: Path
     type: str = "uri_folder"
+    created: bool = False  # it did not exist before this run bound it: the next run may replace it
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class BoundNode:
     outputs: dict[str, Output]
     base: Path  # the component's folder: `code` is relative to it
     folder: Path  # OUTPUT/<node>: logs and default outputs
+    created: tuple[Path, ...] = ()  # what binding it created: its folder and outputs that did not exist
 
     def lookup(self, expression: str) -> str | None:
         """`inputs.<x>` and `outputs.<y>` inside the node's command, program arguments or task."""
@@ -145,6 +148,7 @@ class Binder:
             settings[key] = value
         kind = str(settings.get("type"))
         folder = self.out / spec.name
+        folder_is_new = not folder.exists()
         inline = spec.node is component.spec
         declared_inputs = {} if inline else dict(component.spec.get("inputs") or {})
         bindings = dict(spec.node.get("inputs") or {})
@@ -155,7 +159,8 @@ class Binder:
         outputs = {key: self.node_output(spec.name, key, output_bindings.get(key), declared_outputs.get(key),
                                          folder)
                    for key in {**declared_outputs, **output_bindings}}
-        node = BoundNode(spec.name, kind, settings, inputs, outputs, component.base, folder)
+        created = ((folder,) if folder_is_new else ()) + tuple(o.path for o in outputs.values() if o.created)
+        node = BoundNode(spec.name, kind, settings, inputs, outputs, component.base, folder, created)
         self.bound[spec.name] = node
         return node
 
@@ -212,8 +217,9 @@ class Binder:
             output = Output(path, kind)
         else:
             output = Output(default, kind)
+        created = not output.path.exists()
         (output.path.parent if output.type == "uri_file" else output.path).mkdir(parents=True, exist_ok=True)
-        return output
+        return dataclasses.replace(output, created=created)
 
 
 def dependencies(spec: NodeSpec) -> set[str]:

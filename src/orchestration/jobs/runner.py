@@ -73,7 +73,7 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
     for index, spec in enumerate(order):
         node = binder.bind(spec)
-        written += [node.folder, *(output.path for output in node.outputs.values())]
+        written += node.created  # never what existed before: an output bound to an input folder stays
         record_written(out, written)  # before the node runs: a stopped run is replaced all the same
         started = time.monotonic()
         if node.kind == "command":

@@ -100,3 +100,17 @@ def test_a_rerun_replaces_what_the_previous_run_wrote_and_nothing_foreign(tmp_pa
     assert refused.returncode == 2
     assert "--output" in refused.stderr and "holds notes.txt, which no local job run wrote" in refused.stderr
     assert (tmp_path / "elsewhere" / "notes.txt").read_text() == "mine"
+
+
+def test_an_output_bound_to_an_existing_folder_is_never_removed_by_a_rerun(tmp_path):
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "keep.txt").write_text("the user's")
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  write:\n    type: command\n    command: echo hi > ${{outputs.o}}/new.txt\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n"
+        "    outputs:\n      o:\n        type: uri_folder\n        path: ./existing\n")
+    for _ in range(2):
+        result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "existing" / "keep.txt").read_text() == "the user's"
+    assert (tmp_path / "existing" / "new.txt").read_text() == "hi\n"
