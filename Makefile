@@ -60,12 +60,15 @@ CLOUD = $(PYTHON) -m orchestration.cloud $(if $(SDK),--sdk $(SDK)) $(if $(DRY_RU
 # SET-UP                                                                        #
 #################################################################################
 
-# The virtual environment, rebuilt whenever the lock file changes.
+# The virtual environment, rebuilt whenever the lock file changes. Bytecode is compiled at install, as in the
+# image: every process (each runner worker) would otherwise compile its imports from source where
+# PYTHONDONTWRITEBYTECODE is set, about 0.3 s per start here.
 $(VENV)/.installed: uv.lock pyproject.toml
 	@echo "installing the locked dependencies into $(VENV) (about half a minute on a cold cache)"
 	test -x $(PYTHON) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --extra v2 --quiet
+	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --extra v2 --quiet --compile-bytecode
+	$(PYTHON) -m compileall -q src
 	touch $@
 
 ## Install the locked dependencies into .venv
