@@ -21,7 +21,7 @@ SOURCE ?= bundled
 BENCH_DIR ?= data/bench
 SOAK_SECONDS ?= 120
 # make advise: a sample of the job's inputs, the whole job's item count (default: the sample's), the target
-ADVISE_INPUT ?= $(DATA_DIR)
+ADVISE_INPUT ?= data/advise
 ITEMS ?=
 TARGET_MINUTES ?= 30
 VM_SIZE ?=
@@ -201,7 +201,8 @@ bench: $(VENV)/.installed
 
 ## Advise MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE, NODE_COUNT from a local measurement (ADVISE_INPUT, ITEMS, TARGET_MINUTES)
 .PHONY: advise
-advise: data
+advise: $(VENV)/.installed
+	$(if $(filter data/advise,$(ADVISE_INPUT)),test -d data/advise || $(COMMAND) tools.make_data --out data/advise --count 2000 --scale 10)
 	$(COMMAND) tools.advise --entry_script $(ENTRY_SCRIPT) --input $(ADVISE_INPUT) \
 		--target-minutes $(TARGET_MINUTES) $(if $(ITEMS),--items $(ITEMS)) $(if $(VM_SIZE),--vm-size $(VM_SIZE))
 
@@ -213,7 +214,7 @@ soak: $(VENV)/.installed
 ## Remove generated data, outputs and caches (keeps .venv)
 .PHONY: clean
 clean:
-	rm -rf data/datastore data/bench outputs .pytest_cache tools/azurite/node_modules
+	rm -rf data/datastore data/bench data/advise outputs .pytest_cache tools/azurite/node_modules
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 #################################################################################

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -40,6 +42,7 @@ BATCH_OVERHEAD_S = 1.0
 NODE_STARTUP_S = 300.0
 OVERHEAD_SHARE = 0.05  # the cloud overhead a mini-batch may add to its run() time
 CALIBRATION_SIZES = (1, 10)
+REPEAT = 3  # each local measurement: the fastest of 3
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,9 @@ class Measurement:
     items: int
     item_s: float  # mean time in run() per item
     item_sd: float  # its standard deviation across items
-    startup_s: float  # everything before the first and after the last mini-batch
-    batch_overhead_s: float  # the local runner's own time per mini-batch
+    startup_s: float  # wall time before the first and after the last mini-batch
+    batch_wall_s: float  # the runner's wall time per mini-batch outside run(), one worker
+    batch_cpu_s: float  # the CPU it spends per mini-batch outside run(), parent and worker together
     output_bytes_per_item: float
 
 
@@ -61,10 +65,13 @@ class Plan:
     reachable: bool  # the target is met within --max-nodes
 
 
-def predict_local(m: Measurement, items: int, workers: int, mini_batch_size: int) -> float:
-    """Seconds for the local runner: fixed start-up, then the work and per-batch cost shared by workers."""
+def predict_local(m: Measurement, items: int, workers: int, mini_batch_size: int, cores: int) -> float:
+    """Seconds for the local runner: fixed start-up, then the work shared by the workers, but no faster
+    than the machine's cores can give the work and every process's CPU per mini-batch (the parent's too)."""
     batches = math.ceil(items / mini_batch_size)
-    return m.startup_s + (items * m.item_s + batches * m.batch_overhead_s) / workers
+    work = items * m.item_s
+    return m.startup_s + max((work + batches * m.batch_wall_s) / workers,
+                             (work + batches * m.batch_cpu_s) / cores)
 
 
 def recommend(m: Measurement, total_items: int, cores: int, target_s: float, max_nodes: int, timeout_s: int,
@@ -88,27 +95,32 @@ def recommend(m: Measurement, total_items: int, cores: int, target_s: float, max
 
 
 def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratch: Path) -> Measurement:
-    """Two one-worker runs (1, then 10 items per mini-batch): the two unknowns outside run(), the fixed
-    start-up and the time per mini-batch, from the two totals."""
-    outside, batches, item_times, output = [], [], [], 0
+    """Two one-worker runs (1, then 10 items per mini-batch). The difference of their times outside run()
+    is the cost per mini-batch (wall, and CPU of parent and worker together); the rest is start-up."""
+    runs = []
     for size in CALIBRATION_SIZES:
         out = scratch / f"calibrate-{size}"
-        started = time.perf_counter()
-        summary = local_run(entry_script, sample, arguments, out, workers=1, size=size)
-        wall = time.perf_counter() - started
-        rows = [row for report in (out / "logs" / "sys" / "job_report").rglob("*.csv")
-                for row in csv.reader(report.open()) if row and row[0].isdigit()]
-        inside = sum(float(row[8]) for row in rows)
-        outside.append(wall - inside)
-        batches.append(len(rows))
-        if size == 1:
-            item_times = [float(row[8]) for row in rows]
-            output = (out / "rows.txt").stat().st_size if (out / "rows.txt").exists() else 0
+        trials = []
+        for _ in range(REPEAT):  # the fastest of a few: this machine's noise is one-sided
+            before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            summary = local_run(entry_script, sample, arguments, out, workers=1, size=size)
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before))
+            with (out / "logs" / "sys" / "job_report" / "processed_mini-batches.csv").open() as report:
+                times = [float(row["elapsed_s"]) for row in csv.DictReader(report)]
+            output = out / "rows.txt"
+            trials.append((wall, len(times), wall - sum(times), cpu - sum(times), times,
+                           output.stat().st_size if output.exists() else 0))
+        runs.append(min(trials)[1:])
         items = summary.items.total
-    per_batch = max((outside[0] - outside[1]) / max(batches[0] - batches[1], 1), 0.0)
-    startup = max(outside[1] - batches[1] * per_batch, 0.0)
-    return Measurement(items, statistics.fmean(item_times), statistics.pstdev(item_times), startup, per_batch,
-                       output / max(items, 1))
+    (batches_1, wall_1, cpu_1, times, output_bytes), (batches_n, wall_n, cpu_n, _, _) = runs
+    spread = max(batches_1 - batches_n, 1)
+    batch_wall, batch_cpu = max((wall_1 - wall_n) / spread, 0.0), max((cpu_1 - cpu_n) / spread, 0.0)
+    return Measurement(items, statistics.fmean(times), statistics.pstdev(times),
+                       max(wall_n - batches_n * batch_wall, 0.0), batch_wall, batch_cpu,
+                       output_bytes / max(items, 1))
 
 
 def local_run(entry_script: Path, sample: Path, arguments: tuple[str, ...], out: Path, workers: int,
@@ -155,16 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         local_size = max(1, min(plan.mini_batch_size, m.items // 8 or 1))
         checks = []
         for workers in (1, 2):
-            predicted = predict_local(m, m.items, workers, local_size)
-            started = time.perf_counter()
-            local_run(args.entry_script, args.input, arguments, scratch / f"check-{workers}", workers,
-                      local_size)
-            checks.append((workers, predicted, time.perf_counter() - started))
+            predicted = predict_local(m, m.items, workers, local_size, os.cpu_count() or 1)
+            measured = []
+            for _ in range(REPEAT):
+                started = time.perf_counter()
+                local_run(args.entry_script, args.input, arguments, scratch / f"check-{workers}", workers,
+                          local_size)
+                measured.append(time.perf_counter() - started)
+            checks.append((workers, predicted, min(measured)))
     print(f"measured on {m.items} sample items ({args.entry_script}):")
     print(f"  run() per item {m.item_s * 1000:.2f} ms (sd {m.item_sd * 1000:.2f} ms, "
           f"cv {m.item_sd / max(m.item_s, 1e-9):.0%}); output {m.output_bytes_per_item:.0f} bytes per item")
-    print(f"  start-up and init (interpreter, imports, init(), planning, merge) {m.startup_s:.2f} s; "
-          f"the local runner's own time per mini-batch {m.batch_overhead_s * 1e6:.0f} us")
+    print(f"  start-up and init (worker start, imports, init(), planning, merge) {m.startup_s:.2f} s; the "
+          f"runner's own time per mini-batch {m.batch_wall_s * 1e6:.0f} us "
+          f"(CPU {m.batch_cpu_s * 1e6:.0f} us)")
     print("assumed (override with the flags named):")
     print(f"  {args.vm_size}: {cores} vCPUs, one process per vCPU (run() single-threaded, CPU-bound) "
           "(--vm-cores)")
