@@ -33,9 +33,11 @@ EXTRACT_INPUT ?= $(LOCAL_OUTPUT_DIR)/preparation
 OUTPUT_DIR ?= $(LOCAL_OUTPUT_DIR)/extraction
 ENTRY_SCRIPT ?= src/steps/extract_entry.py
 RESUME ?=
-# Local v2 jobs (make local-job): the project's datastore is the folder make data writes into.
+# Local v2 jobs (make local-job): the project's datastore is the folder make data writes into; JOB_FLAGS
+# passes more runner flags (--set inputs.NAME=VALUE, --python PATH).
 JOB ?=
 DATASTORES ?= california_housing=data/datastore
+JOB_FLAGS ?=
 JOB_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),$(OUTPUT_DIR),$(LOCAL_OUTPUT_DIR)/job)
 
 # Azure targets
@@ -132,11 +134,12 @@ local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_D
 local-run: data
 	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
 
-## Run an Azure ML v2 pipeline job YAML locally, node by node (JOB=job.yml, OUTPUT_DIR, DATASTORES=name=dir ...)
+## Run an Azure ML v2 pipeline job YAML locally, node by node (JOB=job.yml, OUTPUT_DIR, DATASTORES, JOB_FLAGS)
 .PHONY: local-job
 local-job: data
 	@test -n "$(JOB)" || { echo "exit 2: JOB: expected a v2 job YAML (make local-job JOB=job.yml)" >&2; exit 2; }
-	$(PYTHON) -m orchestration.prs --job $(JOB) --output $(JOB_OUTPUT_DIR) $(foreach d,$(DATASTORES),--datastore $(d))
+	$(PYTHON) -m orchestration.prs --job $(JOB) --output $(JOB_OUTPUT_DIR) \
+		$(foreach d,$(DATASTORES),--datastore $(d)) $(JOB_FLAGS)
 
 #################################################################################
 # AZURE ML                                                                      #
@@ -199,7 +202,7 @@ bench: $(VENV)/.installed
 	$(COMMAND) tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
 	$(COMMAND) tools.bench_cli --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench_cli.json
 
-## Advise MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE, NODE_COUNT from a local measurement (ADVISE_INPUT, ITEMS, TARGET_MINUTES)
+## Advise MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE, NODE_COUNT (ADVISE_INPUT, ITEMS, TARGET_MINUTES, VM_SIZE)
 .PHONY: advise
 advise: $(VENV)/.installed
 	$(if $(filter data/advise,$(ADVISE_INPUT)),test -d data/advise || $(COMMAND) tools.make_data --out data/advise --count 2000 --scale 10)

@@ -33,6 +33,7 @@ class JobFile:
     path: Path
     spec: dict[str, Any]  # the pipeline's own keys (inputs, outputs, name, settings, ...)
     nodes: dict[str, NodeSpec]  # in the YAML's order
+    standalone: bool = False  # a parallel component run as a one-node pipeline: its inputs are the job's
 
     @property
     def base(self) -> Path:
@@ -103,7 +104,8 @@ def load(path: Path) -> JobFile:
         name = str(document.get("name") or path.stem)
         node = {"inputs": {key: f"${{{{parent.inputs.{key}}}}}" for key in document.get("inputs") or {}}}
         pipeline = {key: document[key] for key in ("name",) if key in document}
-        return JobFile(path, pipeline, {name: NodeSpec(name, node, Component(document, path.parent))})
+        return JobFile(path, pipeline, {name: NodeSpec(name, node, Component(document, path.parent))},
+                       standalone=True)
     raise UsageError(f"job file {path}: type {kind!r} cannot run here; expected `type: pipeline` (a pipeline "
                      "job) or `type: parallel` (a parallel component)")
 

@@ -74,7 +74,7 @@ class Binder:
         self.name = str(job.spec.get("name") or job.path.stem)
         self.bound: dict[str, BoundNode] = {}
         declared = dict(job.spec.get("inputs") or {})
-        if len(job.nodes) == 1 and "inputs" not in job.spec:  # a standalone component: its declarations
+        if job.standalone:  # a parallel component run alone: its declarations are the job's inputs
             (only,) = job.nodes.values()
             declared = dict(only.component.spec.get("inputs") or {})
         unknown = sorted(set(overrides) - set(declared))
@@ -152,7 +152,8 @@ class Binder:
         inline = spec.node is component.spec
         declared_inputs = {} if inline else dict(component.spec.get("inputs") or {})
         bindings = dict(spec.node.get("inputs") or {})
-        inputs = {key: self.node_input(spec.name, key, bindings.get(key), declared_inputs.get(key))
+        inputs = {key: self.node_input(spec.name, key, bindings.get(key), declared_inputs.get(key),
+                                       component.base)
                   for key in {**declared_inputs, **bindings}}
         declared_outputs = {} if inline else dict(component.spec.get("outputs") or {})
         output_bindings = dict(spec.node.get("outputs") or {})
@@ -164,15 +165,17 @@ class Binder:
         self.bound[spec.name] = node
         return node
 
-    def node_input(self, node: str, key: str, binding: Any, declaration: Any) -> Value:
+    def node_input(self, node: str, key: str, binding: Any, declaration: Any, component_base: Path) -> Value:
+        """A bound input; a local path in the node is relative to the pipeline's YAML, a component's default
+        to the component's."""
         declaration = declaration if isinstance(declaration, dict) else {}
         kind, mode = declaration.get("type"), declaration.get("mode")
-        raw = binding
+        raw, base = binding, self.job.base
         if isinstance(binding, dict):
             kind, mode = binding.get("type", kind), binding.get("mode", mode)
             raw = binding.get("path", binding.get("value", binding.get("default")))
         if raw is None:
-            raw = declaration.get("default")
+            raw, base = declaration.get("default"), component_base
         what = f"jobs.{node}.inputs.{key}"
         reference = whole_reference(raw)
         if reference is not None:
@@ -181,7 +184,7 @@ class Binder:
         if raw is None:
             return Value(None, kind or "string", mode)
         if (kind or "string") in PATH_TYPES:
-            path = local_path(self.expand(str(raw), what), self.job.base, self.datastores, what)
+            path = local_path(self.expand(str(raw), what), base, self.datastores, what)
             return Value(str(path), kind, mode)
         return Value(literal(raw), kind or "string", mode)
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.errors import Stopped, UsageError
+from orchestration.errors import UsageError
 from orchestration.jobs.loading import load
 from orchestration.jobs.locations import Datastores, local_path
 from orchestration.jobs.nodes import Binder, BoundNode, execution_order
@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 # In OUTPUT: every folder and output a local job run created, replaced by the next run.
 WRITTEN_RECORD = ".written-by-local-job.json"
-PIPELINE_IGNORED = {**IGNORED, "settings": "default_compute and the like: it runs on this machine",
+COMMAND_IGNORED = {**IGNORED, "resources": "it runs on this machine",
+                   "distribution": "it runs as one process (no MPI, PyTorch or TensorFlow distribution)",
+                   "limits": "no job timeout is applied locally"}
+PIPELINE_IGNORED = {**IGNORED, "settings": "default_compute: it runs on this machine; "
+                    "continue_on_step_failure: the job stops at the first failure",
                     "$schema": "the schema is checked by azure-ai-ml's loader"}
 
 
@@ -60,25 +64,26 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     """Runs the pipeline job (or parallel component) at `path`, writing under `out`.
 
     Raises:
-        UsageError: the YAML cannot run locally; nothing has run yet.
+        UsageError: the YAML cannot run locally. Whatever the YAML alone decides (schema, bindings,
+            assets, inputs) is checked before any node runs; what needs an earlier node's output (an
+            MLTable it writes, the entry script's inputs) when the node starts.
     """
     job = load(path)
     order = execution_order(job)
+    binder = Binder(job, out, datastores, overrides)  # checks --set before anything is removed
     replace_previous_run(out)
-    binder = Binder(job, out, datastores, overrides)
     result = JobResult(binder.name)
-    written: list[Path] = []
     for key in sorted(set(job.spec) & set(PIPELINE_IGNORED)):
         log.info("%s: ignored locally, %s", key, PIPELINE_IGNORED[key])
     log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
-    for index, spec in enumerate(order):
-        node = binder.bind(spec)
-        written += node.created  # never what existed before: an output bound to an input folder stays
-        record_written(out, written)  # before the node runs: a stopped run is replaced all the same
+    nodes = [binder.bind(spec) for spec in order]  # every binding, before the first node runs
+    # never what existed before: an output bound to an input folder stays; recorded before any node runs
+    record_written(out, [path for node in nodes for path in node.created])
+    for index, node in enumerate(nodes):
         started = time.monotonic()
         if node.kind == "command":
             code = run_command_node(node, datastores, interpreter, out)
-            detail = f"exit code {code}" if code else ""
+            detail = f"exit code {code} (its output is above)" if code else ""
         else:
             plan = parallel_plan(node, datastores, max_workers,
                                  interpreter.executable if interpreter.foreign else None)
@@ -90,11 +95,15 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             summary = run_parallel(plan.config)
             print(f"--- {node.name}\n{format_summary(summary, closing=False)}")
             code = summary.exit_code
-            detail = f"{summary.status}: {summary.reason}" if code else ""
+            logs = plan.config.output / "logs"
+            detail = f"{summary.status}: {summary.reason}; logs in {logs}" if code else ""
+            if summary.status == "Interrupted":
+                result.exit_code = code
         if code:
-            result.exit_code = code if code in Stopped.EXIT_CODES.values() else EXIT_FAILED
+            # A command's own exit code is a failure, never a stop: a stop raises Stopped in this process
+            result.exit_code = result.exit_code or EXIT_FAILED
             result.failed = f"{node.name} ({node.kind}) {detail}"
-            result.not_run = [s.name for s in order[index + 1:]]
+            result.not_run = [n.name for n in nodes[index + 1:]]
             return result
         result.ran.append(f"{node.name} ({node.kind}, {time.monotonic() - started:.1f} s)")
     for name, path in binder.pipeline_outputs().items():
@@ -138,8 +147,8 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     command = node.substitute(str(settings["command"]), "command")
     code = settings.get("code")
     cwd = local_path(str(code), node.base, datastores, f"jobs.{node.name}.code") if code else node.base
-    for key in sorted(set(settings) & set(IGNORED)):
-        log.info("jobs.%s.%s: ignored locally, %s", node.name, key, IGNORED[key])
+    for key in sorted(set(settings) & set(COMMAND_IGNORED)):
+        log.info("jobs.%s.%s: ignored locally, %s", node.name, key, COMMAND_IGNORED[key])
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
     environment.update({str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()})
     environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
@@ -152,4 +161,4 @@ def closing_line(result: JobResult, out: Path) -> str:
     if result.exit_code == 0:
         return f"job {result.name} ran: {', '.join(result.ran)}; outputs in {out}"
     not_run = f"; not run: {', '.join(result.not_run)}" if result.not_run else ""
-    return f"job {result.name} failed at {result.failed}{not_run}; see {out}/<node>/logs"
+    return f"job {result.name} failed at {result.failed}{not_run}"

@@ -112,8 +112,11 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
     from orchestration.jobs.locations import Datastores
     from orchestration.jobs.runner import Interpreter, closing_line, run_job
 
-    given = [f"--{flag}" for flag in ("entry_script", "inputs", "resume", *SETTING_FLAGS)
+    given = [f"--{flag.removesuffix('s') if flag == 'inputs' else flag}"
+             for flag in ("entry_script", "inputs", "resume", "environment_variables", *SETTING_FLAGS)
              if getattr(args, flag) not in (None, [], False) and flag != "local_max_workers"]
+    if args.input_type != "file":
+        given.append("--input_type")
     if given or arguments:
         what = ", ".join(given + (["arguments after --"] if arguments else []))
         raise UsageError(f"--job: {what} cannot be given with a job; its YAML sets them")

@@ -28,7 +28,7 @@ for package in sys.argv[1:]:
 
 def interpreter_problem(python: Path, tabular: bool) -> str:
     """Why `python` cannot run the workers, or ''."""
-    packages = ["pandas", "pyarrow"] if tabular else []
+    packages = ["pandas"] if tabular else []  # pyarrow only for parquet: its mini-batches say so if missing
     environment = dict(os.environ, PYTHONPATH=str(SRC))
     try:
         probe = subprocess.run([str(python), "-c", PROBE.format(oldest=OLDEST), *packages], env=environment,

@@ -19,7 +19,8 @@ from orchestration.errors import UsageError
 READERS = {"read_delimited": "delimited", "read_parquet": "parquet", "read_json_lines": "json_lines"}
 ENCODINGS = {"utf8": "utf-8", "ascii": "ascii", "latin1": "latin-1", "iso88591": "latin-1",
              "windows1252": "cp1252", "utf8bom": "utf-8-sig"}
-HEADERS = ("all_files_same_headers", "from_first_file", "no_header", "all_files_different_headers")
+# from_first_file (only the first file has a header) is refused: its other files' first rows would be lost.
+HEADERS = ("all_files_same_headers", "no_header", "all_files_different_headers")
 FILE_NAME = "MLTable"
 
 
@@ -88,8 +89,12 @@ def resolve_paths(entries: list[Any], base: Path, file: Path) -> list[str]:
         else:
             matches = glob.glob(str(target), recursive=True)
             found |= {str(Path(p).resolve()) for p in matches if Path(p).is_file()}
-    visible = [p for p in found if not any(part.startswith(".") for part in Path(p).relative_to("/").parts)]
-    return sorted(p for p in visible if Path(p).name != FILE_NAME)
+
+    def hidden(path: str) -> bool:  # a dot-file, or under a dot-folder below the MLTable's own folder
+        relative = Path(path).relative_to(base) if Path(path).is_relative_to(base) else Path(Path(path).name)
+        return any(part.startswith(".") for part in relative.parts)
+
+    return sorted(p for p in found if not hidden(p) and Path(p).name != FILE_NAME)
 
 
 def reader_options(name: str, options: dict[str, Any], file: Path) -> dict[str, Any]:
@@ -99,7 +104,8 @@ def reader_options(name: str, options: dict[str, Any], file: Path) -> dict[str, 
                          f"locally (supported: {', '.join(ENCODINGS)})")
     header = options.get("header", "all_files_same_headers")
     if name == "read_delimited" and header not in HEADERS:
-        raise UsageError(f"MLTable {file}: read_delimited.header: expected one of {', '.join(HEADERS)}")
+        raise UsageError(f"MLTable {file}: read_delimited.header {header!r} is not supported locally "
+                         f"(supported: {', '.join(HEADERS)})")
     return {"delimiter": options.get("delimiter", ","), "header": header, "encoding": ENCODINGS[encoding],
             "empty_as_string": bool(options.get("empty_as_string", False))}
 

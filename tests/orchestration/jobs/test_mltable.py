@@ -153,6 +153,17 @@ def test_partition_keys_give_one_mini_batch_per_key_combination_with_its_context
     assert [models[k]["index"] for k in sorted(models)] == [0, 1, 2]
 
 
+def test_an_mltable_below_a_hidden_folder_still_finds_its_files(tmp_path):
+    table = tmp_path / ".cache" / "table"
+    table.mkdir(parents=True)
+    sales("a", "x", 3, 0).to_csv(table / "one.csv", index=False)
+    (table / ".hidden.csv").write_text("id,qty,price\n9,9,9\n")
+    (table / "MLTable").write_text("type: mltable\npaths:\n  - folder: .\n")
+    from orchestration.prs.mltable import load_mltable
+
+    assert load_mltable(table)["files"] == [str((table / "one.csv").resolve())]
+
+
 def test_a_folder_input_with_an_mltable_file_counts_only_its_data_files(tmp_path):
     folder = tmp_path / "files"
     folder.mkdir()

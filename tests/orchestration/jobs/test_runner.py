@@ -114,3 +114,36 @@ def test_an_output_bound_to_an_existing_folder_is_never_removed_by_a_rerun(tmp_p
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "existing" / "keep.txt").read_text() == "the user's"
     assert (tmp_path / "existing" / "new.txt").read_text() == "hi\n"
+
+
+def test_a_refused_rerun_keeps_the_previous_outputs(tmp_path, pipeline):
+    assert run_job(tmp_path, pipeline).returncode == 0
+    refused = run_job(tmp_path, pipeline, "--set", "inputs.greting=hi")
+    assert refused.returncode == 2
+    assert (tmp_path / "out" / "split" / "parts" / "part00.txt").read_text() == "hello one"
+
+
+def test_a_command_that_exits_130_is_a_failed_node_not_a_stop(tmp_path):
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  quits:\n    type: command\n    command: exit 130\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    assert result.returncode == 42
+    assert "failed at quits (command) exit code 130" in result.stdout
+
+
+def test_a_component_default_is_used_and_set_needs_an_input_of_the_pipeline(tmp_path):
+    (tmp_path / "components").mkdir()
+    (tmp_path / "components" / "greet.yml").write_text(
+        "type: command\nname: greeter\ninputs:\n  greeting:\n    type: string\n    default: hi\n"
+        "outputs:\n  said:\n    type: uri_file\nenvironment: azureml:AzureML-sklearn-1.0@latest\n"
+        "command: echo ${{inputs.greeting}} > ${{outputs.said}}\n")
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  greet:\n    type: command\n    component: ./components/greet.yml\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "greet" / "said").read_text() == "hi\n"
+    # a pipeline's --set names the pipeline's inputs, not a node's: this one has none
+    unknown = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", "--set",
+                         "inputs.greeting=hello", cwd=tmp_path)
+    assert unknown.returncode == 2 and "the job has no input 'greeting' (it has: none)" in unknown.stderr

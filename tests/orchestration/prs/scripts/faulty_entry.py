@@ -39,6 +39,7 @@ def run(mini_batch):
         if kind == "interrupt":
             raise KeyboardInterrupt(f"interrupted at {name}")
         if kind == "hang":
+            Path(_args.marker_dir, f"hanging-{name}").write_text("asleep")
             time.sleep(600)
         if kind == "exit":
             os._exit(3)
