@@ -20,6 +20,7 @@ SCALE ?= 1
 SOURCE ?= bundled
 BENCH_DIR ?= data/bench
 SOAK_SECONDS ?= 120
+TABLE_MB ?= 500
 # make advise: a sample of the job's inputs, the whole job's item count (default: the sample's), the target
 ADVISE_INPUT ?= data/advise
 ITEMS ?=
@@ -201,6 +202,11 @@ bench: $(VENV)/.installed
 	$(COMMAND) tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
 	$(COMMAND) tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
 	$(COMMAND) tools.bench_cli --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench_cli.json
+
+## Benchmark the runner on a table: a CSV (TABLE_MB) and its parquet copy against chunked pandas loops
+.PHONY: bench-tables
+bench-tables: $(VENV)/.installed
+	$(COMMAND) tools.bench_tables --megabytes $(TABLE_MB) --json $(LOCAL_OUTPUT_DIR)/bench_tables.json
 
 ## Advise MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE, NODE_COUNT (ADVISE_INPUT, ITEMS, TARGET_MINUTES, VM_SIZE)
 .PHONY: advise

@@ -1,0 +1,13 @@
+"""make bench-tables, on a 1 MB table: every contender writes the same rows (speed is not asserted)."""
+import json
+
+from tests.conftest import run_module
+
+
+def test_every_contender_gives_the_rows_of_the_serial_loops(tmp_path):
+    result = run_module("tools.bench_tables", "--megabytes", "1", "--repeat", "1", "--json", "t.json",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every contender's rows identical" in result.stdout
+    figures = json.loads((tmp_path / "t.json").read_text())
+    assert figures["rows"] == 20640 and len(figures["seconds"]) == 6
