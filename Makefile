@@ -21,6 +21,10 @@ SOURCE ?= bundled
 BENCH_DIR ?= data/bench
 SOAK_SECONDS ?= 120
 TABLE_MB ?= 500
+# The benchmarks' peers (Dask, Ray): the bench extra, added to .venv by the bench targets only; a later
+# `make install` after a lock change removes them again. Never in the image.
+BENCH_EXTRA = UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --extra v2 --extra bench \
+	--quiet --compile-bytecode
 # make advise: a sample of the job's inputs, the whole job's item count (default: the sample's), the target
 ADVISE_INPUT ?= data/advise
 ITEMS ?=
@@ -199,6 +203,7 @@ docker-push: docker-build $(VENV)/.installed
 ## Benchmark the local runner against a serial loop, Pool, joblib and cat (100k one-record files)
 .PHONY: bench
 bench: $(VENV)/.installed
+	$(BENCH_EXTRA)
 	$(COMMAND) tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
 	$(COMMAND) tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
 	$(COMMAND) tools.bench_cli --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench_cli.json
@@ -206,6 +211,7 @@ bench: $(VENV)/.installed
 ## Benchmark the runner on a table: a CSV (TABLE_MB) and its parquet copy against chunked pandas loops
 .PHONY: bench-tables
 bench-tables: $(VENV)/.installed
+	$(BENCH_EXTRA)
 	$(COMMAND) tools.bench_tables --megabytes $(TABLE_MB) --json $(LOCAL_OUTPUT_DIR)/bench_tables.json
 
 ## Advise MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE, NODE_COUNT (ADVISE_INPUT, ITEMS, TARGET_MINUTES, VM_SIZE)

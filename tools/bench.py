@@ -32,6 +32,7 @@ from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
 from orchestration.prs.planning import sorted_listing
 from orchestration.prs.scheduler import run_parallel
+from tools import bench_peers
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +164,28 @@ def main(argv: list[str] | None = None) -> int:
             "joblib, 2 jobs": lambda: joblib_parallel(batches, out, 2),
             "cat (I/O floor)": lambda: cat_all(args.data),
         }
+        ray_start = None
+        if bench_peers.available():  # the `bench` extra: make bench installs it
+            contenders["Dask bag, 2 processes"] = lambda: write_rows(
+                bench_peers.dask_files(batches, _run_batch), out)
+            contenders["Ray Data map_batches, 2 CPUs"] = lambda: write_rows(
+                bench_peers.ray_files(batches, _run_batch), out)
+            ray_start = bench_peers.start_ray()
+        else:
+            log.warning("Dask and Ray are not installed (the bench extra): they are left out")
         # Round robin, the best of each: a slow spell of this machine hits every contender alike.
+        serial_rows = b""
         for round_number in range(args.repeat):
             for name, work in contenders.items():
                 seconds = best_of(1, work)
                 figures[name] = min(figures.get(name, seconds), seconds)
                 log.warning("round %d, %s: %.3f s", round_number + 1, name, seconds)
+                if name == "serial loop":
+                    serial_rows = out.read_bytes()
+                elif name.startswith(("Dask", "Ray")) and out.read_bytes() != serial_rows:
+                    raise RuntimeError(f"{name} wrote other rows than the serial loop")
+        if ray_start is not None:
+            bench_peers.stop_ray()
         noop = scratch / "noop_entry.py"
         noop.write_text(NOOP_SCRIPT)
         noop_time = best_of(args.repeat, lambda: runner(args.data, out, 1, args.mini_batch_size, noop))
@@ -179,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'contender':32} {'seconds':>8} {'files/s':>9} {'vs serial':>10}")
     for name, seconds in figures.items():
         print(f"{name:32} {seconds:8.3f} {files / seconds:9.0f} {serial_time / seconds:9.2f}x")
-    best_peer = min(v for k, v in figures.items() if k.startswith(("Pool", "joblib")))
+    best_peer = min(v for k, v in figures.items() if k.startswith(("Pool", "joblib", "Dask", "Ray")))
     print(f"runner (2 workers) vs best peer: {best_peer / figures['runner, 2 workers']:.2f}x")
+    if ray_start is not None:
+        print(f"Ray's local cluster started in {ray_start:.1f} s, before (and not in) its timed runs")
     per_batch = (figures["runner, 1 worker"] - serial_time) / len(batches) * 1e6
     print(f"runner overhead, 1 worker vs serial loop: {per_batch:.1f} us per mini-batch")
     print(f"runner with a no-op script, 1 worker: {noop_time:.3f} s = "

@@ -15,17 +15,20 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from orchestration.cli import ArgumentParser, closing, run_command, setup_logging
 from orchestration.prs.config import RunConfig
 from orchestration.prs.scheduler import run_parallel
+from tools import bench_peers
 
 log = logging.getLogger(__name__)
 
 MINI_BATCH = "10MB"
 MINI_BATCH_BYTES = 10 * 1024 * 1024
+ROW_GROUPS_PER_SLICE = 10  # Dask's parquet partitions: about 10 MB of CSV, as the runner's slices
 
 # The per-row work: distance to a point on the coast (haversine), log income, rooms per person.
 ENTRY_SCRIPT = """\
@@ -90,6 +93,12 @@ def serial_parquet(path: Path, run: Callable, out: Path) -> None:
             run(parquet.read_row_group(group).to_pandas()).to_csv(handle, sep=" ", header=False, index=False)
 
 
+def write_frames(frames: Iterable[Any], out: Path) -> None:
+    with out.open("w", encoding="utf-8") as handle:
+        for frame in frames:
+            frame.to_csv(handle, sep=" ", header=False, index=False)
+
+
 def runner(path: Path, script: Path, out: Path, workers: int) -> None:
     summary = run_parallel(RunConfig(
         entry_script=script, inputs=(path.parent,), output=out, mini_batch_size=MINI_BATCH_BYTES,
@@ -127,32 +136,55 @@ def main(argv: list[str] | None = None) -> int:
             "parquet: runner, 2 workers": (
                 lambda: runner(parquet_path, script, scratch / "q2", 2), scratch / "q2"),
         }
+        peers: dict[str, tuple[Callable[[], object], Path]] = {}
+        ray_start = None
+        if bench_peers.available():  # the `bench` extra: make bench-tables installs it
+            for kind, path in (("CSV", csv_path), ("parquet", parquet_path)):
+                suffix = kind.lower()
+                peers[f"{kind}: Dask dataframe, 2 processes"] = (
+                    lambda path=path, suffix=suffix: write_frames(
+                        [bench_peers.dask_table(path, run, suffix, MINI_BATCH_BYTES, ROW_GROUPS_PER_SLICE)],
+                        scratch / f"dask-{suffix}.txt"), scratch / f"dask-{suffix}.txt")
+                peers[f"{kind}: Ray Data map_batches, 2 CPUs"] = (
+                    lambda path=path, suffix=suffix: write_frames(
+                        bench_peers.ray_table(path, run, suffix, rows_per_chunk),
+                        scratch / f"ray-{suffix}.txt"),
+                    scratch / f"ray-{suffix}.txt")
+            ray_start = bench_peers.start_ray()
+        else:
+            log.warning("Dask and Ray are not installed (the bench extra): they are left out")
+        contenders.update(peers)
         figures: dict[str, float] = {}
         for _ in range(args.repeat):
             for name, (work, own) in contenders.items():
-                if own is not None:
-                    shutil.rmtree(own, ignore_errors=True)
+                if own is not None and own.is_dir():
+                    shutil.rmtree(own)
                 started = time.perf_counter()
                 work()
                 seconds = time.perf_counter() - started
                 figures[name] = min(figures.get(name, seconds), seconds)
                 log.warning("%s: %.2f s", name, seconds)
+        if peers:
+            bench_peers.stop_ray()
         serial = (scratch / "s.txt").read_bytes()
         same = all(path.read_bytes() == serial for path in (
-            scratch / "p.txt", *(scratch / own / "rows.txt" for own in ("r1", "r2", "q1", "q2"))))
+            scratch / "p.txt", *(scratch / own / "rows.txt" for own in ("r1", "r2", "q1", "q2")),
+            *(own for _, own in peers.values())))
         if not same:
             raise RuntimeError("the contenders' rows differ")
         size_mb = csv_path.stat().st_size / 1e6
     print(f"{rows} rows, CSV {size_mb:.0f} MB; mini-batches of {MINI_BATCH}; best of {args.repeat} rounds; "
           "every contender's rows identical")
-    print(f"{'contender':30} {'seconds':>8} {'MB/s (CSV)':>11} {'vs loop':>8}")
+    print(f"{'contender':38} {'seconds':>8} {'MB/s (CSV)':>11} {'vs loop':>8}")
     for name, seconds in figures.items():
         loop = "CSV: pandas chunked loop" if name.startswith("CSV") else "parquet: row-group loop"
         baseline = figures[loop]
-        print(f"{name:30} {seconds:8.2f} {size_mb / seconds:11.1f} {baseline / seconds:7.2f}x")
+        print(f"{name:38} {seconds:8.2f} {size_mb / seconds:11.1f} {baseline / seconds:7.2f}x")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"rows": rows, "csv_mb": size_mb, "seconds": figures}, indent=2))
+    if ray_start is not None:
+        print(f"Ray's local cluster started in {ray_start:.1f} s, before (and not in) its timed runs")
     print(closing(0, f"table benchmark done{f'; figures in {args.json}' if args.json else ''}"))
     return 0
 

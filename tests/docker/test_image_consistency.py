@@ -40,6 +40,7 @@ def test_stages_runtime_last_and_dev_separate():
     assert "uv sync --frozen --no-install-project" in base and "--extra" not in base  # runtime deps only
     assert "--extra dev" in stage_text("dev")
     assert "--extra dev" not in stage_text("runtime") and "npm" not in stage_text("runtime")
+    assert "--extra bench" not in TEXT  # Dask and Ray are the benchmarks' peers, never in the image
     # Root at run time, as Azure ML's images: FUSE mounts of the steps' inputs; a person's user in dev.
     assert re.findall(r"^USER (\S+)$", stage_text("runtime"), flags=re.MULTILINE) == ["0"]
     assert re.findall(r"^USER (\S+)$", stage_text("dev"), flags=re.MULTILINE) == ["${USER_UID}"]

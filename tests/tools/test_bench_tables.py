@@ -2,6 +2,7 @@
 import json
 
 from tests.conftest import run_module
+from tools import bench_peers
 
 
 def test_every_contender_gives_the_rows_of_the_serial_loops(tmp_path):
@@ -10,4 +11,5 @@ def test_every_contender_gives_the_rows_of_the_serial_loops(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every contender's rows identical" in result.stdout
     figures = json.loads((tmp_path / "t.json").read_text())
-    assert figures["rows"] == 20640 and len(figures["seconds"]) == 6
+    peers = 4 if bench_peers.available() else 0  # Dask and Ray, where the bench extra is installed
+    assert figures["rows"] == 20640 and len(figures["seconds"]) == 6 + peers
