@@ -39,6 +39,8 @@ def start_ray() -> float:
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
+    for name in ("ray", "ray.data"):  # its per-dataset INFO lines, on the benchmark's table
+        logging.getLogger(name).setLevel(logging.ERROR)
     return time.perf_counter() - started
 
 
