@@ -46,9 +46,8 @@ def provisioning_plan(settings: Settings) -> dict[str, Any]:
     }
 
 
-def emit(document: dict[str, Any], plan_file: Path | None, what: str) -> None:
+def emit(text: str, plan_file: Path | None, what: str) -> None:
     """A dry run's plan, to the plan file or to stdout (then the closing line goes to stderr)."""
-    text = json.dumps(document, indent=2) + "\n"
     if plan_file:
         plan_file.write_text(text)
         print(closing(0, f"dry run: wrote {what} to {plan_file}; nothing was sent to Azure"))
@@ -60,11 +59,11 @@ def emit(document: dict[str, Any], plan_file: Path | None, what: str) -> None:
 def provision(settings: Settings, args: argparse.Namespace) -> int:
     plan = provisioning_plan(settings)
     if args.dry_run:
-        emit({"dry_run": True, "would_create_if_missing": plan}, args.plan_file,
-             "what provision would create")
         missing = [name for name in AZURE_WORKSPACE + AZURE_STORAGE if not settings.is_set(name)]
-        if missing:
+        if missing:  # before the plan: the command's last line is its closing line
             log.warning("a real provision also needs %s (see .env.example)", ", ".join(missing))
+        emit(json.dumps({"dry_run": True, "would_create_if_missing": plan}, indent=2) + "\n", args.plan_file,
+             "what provision would create")
         return 0
     from orchestration.cloud import workspace
 
@@ -97,15 +96,9 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.dry_run:
         job = build_pipeline_job(settings, workspace_v2.image_environment(args.image) if args.image else None)
-        if args.plan_file:
-            job.dump(str(args.plan_file))
-            print(closing(0, f"dry run: wrote the pipeline job to {args.plan_file}; nothing was sent to "
-                             "Azure"))
-        else:
-            with tempfile.TemporaryDirectory() as scratch:
-                job.dump(str(Path(scratch) / "job.yml"))
-                sys.stdout.write((Path(scratch) / "job.yml").read_text())
-            print(closing(0, "dry run: the pipeline job above; nothing was sent to Azure"), file=sys.stderr)
+        with tempfile.TemporaryDirectory() as scratch:  # the SDK dumps YAML to a file only
+            job.dump(str(Path(scratch) / "job.yml"))
+            emit((Path(scratch) / "job.yml").read_text(), args.plan_file, "the pipeline job")
         return 0
     client = workspace_v2.connect(settings)
     if args.image:
@@ -151,7 +144,8 @@ def publish(settings: Settings, args: argparse.Namespace) -> int:
     plan = pipeline_plan(settings, args.image)
     if args.dry_run:
         build_steps(plan, build_environment(plan))  # the real SDK objects, offline: they must construct
-        emit({"dry_run": True, "sdk": "v1", **plan}, args.plan_file, "the pipeline plan")
+        emit(json.dumps({"dry_run": True, "sdk": "v1", **plan}, indent=2) + "\n", args.plan_file,
+             "the pipeline plan")
         return 0
     from orchestration.cloud import workspace
 

@@ -123,6 +123,10 @@ def test_provision_dry_run_shows_what_it_would_create_without_secrets(tmp_path):
     plan = json.loads(result.stdout)["would_create_if_missing"]
     assert plan["compute"]["vm_size"] == "STANDARD_F4S_V2" and plan["compute"]["max_nodes"] == 6
     assert plan["datastore"]["account_name"] == "myaccount" and plan["datastore"]["account_key"] == "<hidden>"
+    # the workspace names are unset here: warned about, before the command's closing line
+    lines = result.stderr.strip().splitlines()
+    assert "a real provision also needs SUBSCRIPTION_ID" in lines[-2]
+    assert lines[-1] == "exit 0: dry run: what provision would create above; nothing was sent to Azure"
 
 
 def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_path):
