@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
-from orchestration.prs.config import RunConfig
-from orchestration.prs.scheduler import run_parallel
+from orchestration.prs.report import Summary
 from orchestration.settings import load_settings
+from tools.bench import run_locally
 
 # vCPUs of common Azure ML CPU sizes (learn.microsoft.com/azure/virtual-machines/sizes: Dv2, Dsv3, Fsv2).
 VM_CORES = {
@@ -124,15 +124,9 @@ def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratc
 
 
 def local_run(entry_script: Path, sample: Path, arguments: tuple[str, ...], out: Path, workers: int,
-              size: int):
+              size: int) -> Summary:
     shutil.rmtree(out, ignore_errors=True)
-    summary = run_parallel(RunConfig(
-        entry_script=entry_script, inputs=(sample,), output=out, mini_batch_size=size, node_count=1,
-        process_count_per_node=workers, max_workers=workers, error_threshold=-1,
-        append_row_file_name="rows.txt", arguments=arguments, progress_interval=3600))
-    if summary.status != "Completed":
-        raise UsageError(f"the entry script did not complete on the sample: {summary.reason}")
-    return summary
+    return run_locally(entry_script, sample, out, workers, size, arguments=arguments)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,9 +8,9 @@ returned rows to one file, in this process (or its children), one after another:
 - Pool.imap with chunksize 1 and a tuned chunksize, and joblib, over the same mini-batches;
 - cat: every file read by `cat`, the I/O floor.
 
-Then the runner's scheduling overhead with a no-op entry script, and its parent's peak memory (from the
-run's summary) for the data set and for a larger set of empty files. Times are the best of --repeat rounds,
-each round running every contender once (round robin), so that a slow spell hits them alike.
+Then the runner's scheduling overhead with a no-op entry script. Times are the best of --repeat rounds,
+each round running every contender once (round robin), so that a slow spell hits them alike. The parent's
+memory and whole-process timings are `tools/bench_cli.py`'s.
 """
 from __future__ import annotations
 
@@ -18,19 +18,19 @@ import argparse
 import json
 import logging
 import multiprocessing
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
 from orchestration.prs.planning import sorted_listing
+from orchestration.prs.report import Summary
 from orchestration.prs.scheduler import run_parallel
 from tools import bench_peers
 
@@ -90,17 +90,20 @@ def joblib_parallel(batches: list[list[str]], out: Path, workers: int) -> None:
     get_reusable_executor().shutdown(wait=True)
 
 
-def runner(data_dir: Path, out: Path, workers: int, size: int, script: Path = ENTRY_SCRIPT) -> dict:
-    config = RunConfig(
-        entry_script=script, inputs=(data_dir,), output=out.parent / f"runner-{workers}",
-        mini_batch_size=size,
-        node_count=1, process_count_per_node=workers, max_workers=workers, error_threshold=-1,
-        append_row_file_name=out.name,
-    )
-    summary = run_parallel(config)
+def run_locally(script: Path, inputs: Path, output: Path, workers: int, size: int, **extra: Any) -> Summary:
+    """One run of the local runner as the tools time it: one node of `workers` processes, every failure
+    tolerated, rows in OUTPUT/rows.txt; a run that does not complete stops the tool."""
+    summary = run_parallel(RunConfig(
+        entry_script=script, inputs=(inputs,), output=output, mini_batch_size=size, node_count=1,
+        process_count_per_node=workers, max_workers=workers, error_threshold=-1,
+        append_row_file_name="rows.txt", progress_interval=3600, **extra))
     if summary.status != "Completed":
-        raise RuntimeError(f"runner did not complete: {summary.reason}")
-    return {"parent_peak_rss_mb": summary.parent_peak_rss_mb}
+        raise UsageError(f"{script.name} did not complete: {summary.reason}")
+    return summary
+
+
+def runner(data_dir: Path, out: Path, workers: int, size: int, script: Path = ENTRY_SCRIPT) -> None:
+    run_locally(script, data_dir, out.parent / f"runner-{workers}", workers, size)
 
 
 def cat_all(data_dir: Path) -> None:
@@ -118,32 +121,12 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
     return min(times)
 
 
-def peak_memory(files: int, size: int, scratch: Path) -> float:
-    """The runner parent's peak RSS (MB) on `files` empty files with a no-op script, in a fresh process."""
-    data = scratch / f"empty-{files}"
-    data.mkdir()
-    for number in range(files):
-        (data / f"f{number:07d}").touch()
-    script = scratch / "noop_entry.py"
-    script.write_text(NOOP_SCRIPT)
-    out = scratch / f"mem-{files}"
-    subprocess.run(
-        [sys.executable, "-m", "orchestration.prs", "--entry_script", str(script), "--input", str(data),
-         "--output", str(out), "--mini_batch_size", str(size), "--output_action", "summary_only",
-         "--local_max_workers", "2", "--node_count", "1", "--process_count_per_node", "2"],
-        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(SRC)},
-    )
-    shutil.rmtree(data)
-    return json.loads((out / "logs" / "summary.json").read_text())["parent_peak_rss_mb"]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
     parser.add_argument("--mini-batch-size", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunksize", type=int, default=64, help="the tuned Pool.imap chunksize")
-    parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 500_000])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     setup_logging("WARNING")
@@ -189,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         noop = scratch / "noop_entry.py"
         noop.write_text(NOOP_SCRIPT)
         noop_time = best_of(args.repeat, lambda: runner(args.data, out, 1, args.mini_batch_size, noop))
-        memory = {n: peak_memory(n, args.mini_batch_size, scratch) for n in args.memory_files}
 
     serial_time = figures["serial loop"]
     print(f"{files} files in {len(batches)} mini-batches of {args.mini_batch_size}; best of {args.repeat}")
@@ -204,13 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runner overhead, 1 worker vs serial loop: {per_batch:.1f} us per mini-batch")
     print(f"runner with a no-op script, 1 worker: {noop_time:.3f} s = "
           f"{noop_time / len(batches) * 1e6:.1f} us per mini-batch, everything included")
-    for count, megabytes in memory.items():
-        print(f"runner parent peak memory, {count} files: {megabytes:.0f} MB")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "files": files, "mini_batches": len(batches), "seconds": figures, "noop_seconds": noop_time,
-            "parent_peak_rss_mb": {str(k): v for k, v in memory.items()},
         }, indent=2))
     print(closing(0, f"benchmark done{f'; figures in {args.json}' if args.json else ''}"))
     return 0

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.cli import ArgumentParser, closing, run_command, setup_logging
-from orchestration.prs.config import RunConfig
-from orchestration.prs.scheduler import run_parallel
 from tools import bench_peers
+from tools.bench import run_locally
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +103,7 @@ def write_frames(frames: Iterable[Any], out: Path) -> None:
 
 
 def runner(path: Path, script: Path, out: Path, workers: int) -> None:
-    summary = run_parallel(RunConfig(
-        entry_script=script, inputs=(path.parent,), output=out, mini_batch_size=MINI_BATCH_BYTES,
-        input_type="tabular", node_count=1, process_count_per_node=workers, max_workers=workers,
-        error_threshold=-1, append_row_file_name="rows.txt", progress_interval=3600))
-    if summary.status != "Completed":
-        raise RuntimeError(f"runner did not complete: {summary.reason}")
+    run_locally(script, path.parent, out, workers, MINI_BATCH_BYTES, input_type="tabular")
 
 
 def main(argv: list[str] | None = None) -> int:
