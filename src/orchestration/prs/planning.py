@@ -181,7 +181,8 @@ def _table_tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:
             return
         files, size = table["files"], config.mini_batch_size
         for start in range(0, len(files), size):
-            yield encode_file_task(files[start:start + size]), len(files[start:start + size])
+            batch = files[start:start + size]
+            yield encode_file_task(batch), len(batch)
         return
     groups: dict[tuple[str, ...], list[str]] = {}
     for path in table["files"]:
