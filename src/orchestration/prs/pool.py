@@ -7,10 +7,8 @@ a row starts no new worker, as ParallelRunStep does.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,20 +16,17 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from orchestration.paths import SRC
-from orchestration.secrets import SECRET_VARIABLES
+from orchestration.prs import warm
 from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import STOP, lease
 from orchestration.prs.state import SlotTable, StatePaths
+from orchestration.prs.warm import start_worker
 from orchestration.prs.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 5.0
-# The worker's entry point; `-c` rather than `-m worker`, so that the worker module is imported under
-# its package name, the name the pickled WorkerSpec refers to.
-WORKER_COMMAND = "import sys; from orchestration.prs.worker import main; main(int(sys.argv[1]))"
 
 
 @dataclass
@@ -53,6 +48,7 @@ class WorkerHandle:
 class Pool:
     def __init__(self, config: RunConfig, state: StatePaths, logs: Path, slots: SlotTable, first_part: int):
         self.config, self.state, self.logs, self.slots = config, state, logs, slots
+        self.warm = warm.started()  # the workers the command line started ahead, if it did
         self.workers: list[WorkerHandle | None] = [None] * config.worker_count
         self.agent_numbers = [0] * config.node_count
         self.node_init_failures = [0] * config.node_count  # consecutive, per node
@@ -68,6 +64,12 @@ class Pool:
     def live(self) -> int:
         return sum(1 for _ in self)
 
+    def start(self) -> None:
+        """A worker in every slot; the warm workers left over are let go."""
+        for slot in range(len(self.workers)):
+            self.spawn(slot)
+        self.warm.discard()
+
     def spawn(self, slot: int) -> None:
         """Starts a worker in `slot`, unless its node gave up on init()."""
         config = self.config
@@ -79,17 +81,9 @@ class Pool:
         self.agent_numbers[node] += 1
         spec = WorkerSpec(config, self.state, self.logs, node, agent, self.next_part, slot)
         self.next_part += 1
-        parent_conn, child_conn = multiprocessing.Pipe()
         self.slots.reset(slot)
-        environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), environment.get("PYTHONPATH")]))
-        # A process group of its own: Ctrl-C on the terminal reaches the parent only, which stops the
-        # workers itself, so no worker prints a KeyboardInterrupt while it is still starting.
-        process = subprocess.Popen(
-            [str(config.python or sys.executable), "-c", WORKER_COMMAND, str(child_conn.fileno())],
-            pass_fds=(child_conn.fileno(),), env=environment, stdin=subprocess.DEVNULL, process_group=0,
-        )
-        child_conn.close()
+        process, ours = self.warm.adopt(config.python) or start_worker(config.python)
+        parent_conn = Connection(ours.detach())
         parent_conn.send(spec)
         self.workers[slot] = WorkerHandle(spec, process, parent_conn, os.pidfd_open(process.pid))
 
@@ -171,3 +165,4 @@ class Pool:
             handle.conn.close()
             os.close(handle.sentinel)
         self.workers = [None] * len(self.workers)
+        self.warm.reap()

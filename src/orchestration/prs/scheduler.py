@@ -220,8 +220,7 @@ def _run(config: RunConfig) -> Summary:
     signal.signal(signal.SIGINT, Stopped.raise_on)
     try:
         work.start()  # a fresh run plans in the background: the workers start while inputs are listed
-        for slot in range(config.worker_count):
-            pool.spawn(slot)
+        pool.start()
         reason = scheduler.loop(state)
         if reason:
             status, code = "Failed", EXIT_FAILED

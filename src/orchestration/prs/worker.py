@@ -237,7 +237,10 @@ def main(fd: int) -> None:
     """A worker process's life, on the connection inherited as `fd`: receives its WorkerSpec, runs
     init(), then leases until told to stop or the parent goes away."""
     conn = Connection(fd)
-    spec: WorkerSpec = conn.recv()
+    try:
+        spec: WorkerSpec = conn.recv()
+    except EOFError:  # started ahead (prs.warm) and not needed, or the parent is gone
+        return
     prepare_process(spec)
     with spec.log_file("sys", "node", suffix=".txt").open("a", encoding="utf-8") as sys_log:
         sys_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {spec.agent_name} pid {os.getpid()} started\n")

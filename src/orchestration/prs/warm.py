@@ -1,0 +1,139 @@
+"""Worker processes started before the runner's own imports, so that the two start-ups overlap.
+
+`python -m orchestration.prs` spends about 0.3 s importing (reading and validating the settings, mostly)
+before it can start a worker, and a worker spends about 0.08 s starting its interpreter and importing the
+worker module before it can run init(). Started first, the workers import while the parent does, then
+wait for their WorkerSpec; `Pool.spawn` adopts one per slot. Each is still a fresh interpreter that has
+imported nothing of the entry script and runs init() once, after its spec arrives.
+
+How many to start is predicted from the flags, the environment and `.env` (a plain `KEY=value` reading:
+the settings' own reading decides). A wrong guess costs only speed: a missing worker starts cold, an
+extra one reads end-of-file instead of a spec and exits. Only the toolkit's own interpreter is warmed (a
+`--python`/LOCAL_PYTHON run starts its workers cold), and only this module's light imports come first.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.paths import SRC
+from orchestration.secrets import SECRET_VARIABLES
+
+# The worker's entry point; `-c` rather than `-m worker`, so that the worker module is imported under
+# its package name, the name the pickled WorkerSpec refers to.
+WORKER_COMMAND = "import sys; from orchestration.prs.worker import main; main(int(sys.argv[1]))"
+
+# The settings' defaults (orchestration.settings, kept in step by a test), without importing them.
+DEFAULT_NODE_COUNT, DEFAULT_PROCESS_COUNT_PER_NODE, DEFAULT_LOCAL_MAX_WORKERS = 2, 2, 0
+COUNT_SETTINGS = ("node_count", "process_count_per_node", "local_max_workers")
+
+
+def worker_environment() -> dict[str, str]:
+    """A worker's environment: this one's without the secrets (Azure ML gives a node none), `src` first on
+    PYTHONPATH."""
+    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), environment.get("PYTHONPATH")]))
+    return environment
+
+
+def start_worker(python: Path | None) -> tuple[subprocess.Popen, socket.socket]:
+    """A fresh worker process waiting for its WorkerSpec, and this side of its connection."""
+    ours, theirs = socket.socketpair()
+    # A process group of its own: Ctrl-C on the terminal reaches the parent only, which stops the
+    # workers itself, so no worker prints a KeyboardInterrupt while it is still starting.
+    process = subprocess.Popen(
+        [str(python or sys.executable), "-c", WORKER_COMMAND, str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),), env=worker_environment(), stdin=subprocess.DEVNULL, process_group=0,
+    )
+    theirs.close()
+    return process, ours
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`KEY=value` lines of a .env file, keys upper-cased; enough for a prediction."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    values = {}
+    for line in text.splitlines():
+        key, equals, value = line.strip().removeprefix("export ").partition("=")
+        if equals and not key.startswith("#"):
+            values[key.strip().upper()] = value.split(" #")[0].strip().strip("'\"")
+    return values
+
+
+def flag_values(argv: list[str]) -> dict[str, str]:
+    """`--name value` and `--name=value` pairs of a command line, up to `--`."""
+    values: dict[str, str] = {}
+    for at, word in enumerate(argv):
+        if word == "--":
+            break
+        name, equals, value = word.partition("=")
+        if name.startswith("--"):
+            values[name[2:]] = value if equals else (argv[at + 1] if at + 1 < len(argv) else "")
+    return values
+
+
+def predicted_workers(argv: list[str], environ: dict[str, str], dotenv: dict[str, str],
+                      cpu_count: int) -> int:
+    """How many workers a regular runner command line will start (0: none, or not a regular run)."""
+    if any(word in ("-h", "--help") for word in argv[:argv.index("--") if "--" in argv else None]):
+        return 0
+    flags = flag_values(argv)
+    if "job" in flags or "entry_script" not in flags or "python" in flags:
+        return 0
+    if environ.get("LOCAL_PYTHON") or dotenv.get("LOCAL_PYTHON"):
+        return 0
+    defaults = dict(zip(COUNT_SETTINGS, (DEFAULT_NODE_COUNT, DEFAULT_PROCESS_COUNT_PER_NODE,
+                                         DEFAULT_LOCAL_MAX_WORKERS)))
+    counts = {}
+    for name, default in defaults.items():
+        text = flags.get(name) or environ.get(name.upper()) or dotenv.get(name.upper()) or str(default)
+        counts[name] = int(text) if text.strip().isdigit() else default
+    cap = counts["local_max_workers"] or cpu_count
+    return max(1, min(counts["node_count"] * counts["process_count_per_node"], cap))
+
+
+@dataclass
+class WarmWorkers:
+    """The workers started ahead, in start order; `Pool.spawn` takes them one by one."""
+
+    waiting: list[tuple[subprocess.Popen, socket.socket]] = field(default_factory=list)
+    discarded: list[subprocess.Popen] = field(default_factory=list)
+
+    def adopt(self, python: Path | None) -> tuple[subprocess.Popen, socket.socket] | None:
+        """A waiting worker, if one runs this interpreter (None: the toolkit's own)."""
+        if python is not None and python != Path(sys.executable).absolute():
+            return None
+        return self.waiting.pop(0) if self.waiting else None
+
+    def discard(self) -> None:
+        """Lets the workers nobody adopted go: they read end-of-file and exit (reaped by `reap`)."""
+        for process, ours in self.waiting:
+            ours.close()
+            self.discarded.append(process)
+        self.waiting = []
+
+    def reap(self) -> None:
+        self.discard()
+        for process in self.discarded:
+            process.wait()
+        self.discarded = []
+
+
+_started = WarmWorkers()  # this process's; empty unless `start` ran (the runner's command line)
+
+
+def start(argv: list[str]) -> None:
+    """Starts the workers a runner command line will need, before anything else is imported."""
+    count = predicted_workers(argv, dict(os.environ), read_dotenv(Path(".env")), os.cpu_count() or 1)
+    _started.waiting.extend(start_worker(None) for _ in range(count))
+
+
+def started() -> WarmWorkers:
+    return _started

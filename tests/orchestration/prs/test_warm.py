@@ -1,0 +1,115 @@
+"""Workers started ahead of the runner's imports: the prediction, and their adoption by real runs."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.paths import SRC
+from orchestration.prs import warm
+from orchestration.prs.warm import WarmWorkers, predicted_workers, read_dotenv
+from orchestration.settings import Settings
+from tests.orchestration.prs.conftest import make_inputs, output_rows, run
+
+REGULAR = ["--entry_script", "e.py", "--input", "in", "--output", "out"]
+
+
+@pytest.mark.parametrize("argv, environ, dotenv, expected", [
+    (REGULAR, {}, {}, 2),  # the settings' defaults: 2 nodes x 2 processes, capped by 2 CPUs
+    (REGULAR + ["--process_count_per_node", "1", "--node_count", "1"], {}, {}, 1),
+    (REGULAR + ["--process_count_per_node=3", "--node_count=1", "--local_max_workers=8"], {}, {}, 3),
+    (REGULAR, {"NODE_COUNT": "1", "PROCESS_COUNT_PER_NODE": "1"}, {"NODE_COUNT": "2"}, 1),  # env wins
+    (REGULAR, {"LOCAL_MAX_WORKERS": "1"}, {}, 1),
+    (REGULAR, {}, {"NODE_COUNT": "1", "PROCESS_COUNT_PER_NODE": "1"}, 1),
+    (REGULAR + ["--node_count", "x"], {}, {}, 2),  # not a number: the settings will say so; guess the default
+    (REGULAR + ["--", "--node_count", "1"], {}, {}, 2),  # the entry script's argument, not the runner's
+    (REGULAR + ["--help"], {}, {}, 0),
+    (["--job", "job.yml", "--output", "out"], {}, {}, 0),
+    (["--input", "in", "--output", "out"], {}, {}, 0),  # a usage error is coming
+    (REGULAR + ["--python", "python3.8"], {}, {}, 0),  # only the toolkit's own interpreter is warmed
+    (REGULAR, {"LOCAL_PYTHON": "python3.8"}, {}, 0),
+])
+def test_the_prediction_follows_flags_then_environment_then_dotenv(argv, environ, dotenv, expected):
+    assert predicted_workers(argv, environ, dotenv, cpu_count=2) == expected
+
+
+def test_the_predicted_defaults_are_the_settings_defaults():
+    fields = Settings.model_fields
+    assert (fields["node_count"].default, fields["process_count_per_node"].default,
+            fields["local_max_workers"].default) == (
+        warm.DEFAULT_NODE_COUNT, warm.DEFAULT_PROCESS_COUNT_PER_NODE, warm.DEFAULT_LOCAL_MAX_WORKERS)
+
+
+def test_dotenv_lines_are_read_as_the_settings_read_them(tmp_path: Path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# compute\nnode_count=3\nexport PROCESS_COUNT_PER_NODE = '4'  # per node\n"
+                      "LOCAL_MAX_WORKERS\n")
+    assert read_dotenv(dotenv) == {"NODE_COUNT": "3", "PROCESS_COUNT_PER_NODE": "4"}
+    assert read_dotenv(tmp_path / "missing") == {}
+
+
+def test_a_foreign_interpreter_adopts_no_warm_worker():
+    workers = WarmWorkers(waiting=[("process", "socket")])  # type: ignore[list-item]
+    assert workers.adopt(Path("/usr/bin/python3.8")) is None
+    assert workers.adopt(Path(sys.executable).absolute()) == ("process", "socket")
+
+
+@pytest.fixture
+def started_ahead():
+    """The workers this test process starts ahead, as the command line does; none may be left over."""
+    workers = warm.started()
+    assert workers.waiting == [] and workers.discarded == []
+    yield workers
+    leftover = workers.waiting + [(p, None) for p in workers.discarded]
+    workers.reap()
+    assert leftover == [], "the run left warm workers behind"
+
+
+def worker_pids(tmp_path: Path) -> list[int]:
+    logs = sorted((tmp_path / "out" / "logs" / "sys" / "node").rglob("*.txt"))
+    return [int(pid) for log in logs for pid in re.findall(r"pid (\d+) started", log.read_text())]
+
+
+def test_a_run_adopts_the_workers_started_ahead(tmp_path: Path, markers: Path, started_ahead, capfd):
+    make_inputs(tmp_path / "in", ["ok"] * 6)
+    warm.start(REGULAR + ["--node_count", "1", "--process_count_per_node", "2", "--local_max_workers", "2"])
+    pids = [process.pid for process, _ in started_ahead.waiting]
+    assert len(pids) == 2
+
+    summary = run(tmp_path, markers, node_count=1, process_count_per_node=2, max_workers=2)
+
+    assert summary.exit_code == 0 and len(output_rows(tmp_path)) == 6
+    assert sorted(worker_pids(tmp_path)) == sorted(pids)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_workers_started_ahead_but_not_needed_exit_quietly(tmp_path: Path, markers: Path, started_ahead,
+                                                           capfd):
+    make_inputs(tmp_path / "in", ["ok"] * 3)
+    warm.start(REGULAR + ["--node_count", "1", "--process_count_per_node", "2", "--local_max_workers", "2"])
+    first, second = (process for process, _ in started_ahead.waiting)
+
+    summary = run(tmp_path, markers, process_count_per_node=1, max_workers=1)
+
+    assert summary.exit_code == 0 and len(output_rows(tmp_path)) == 3
+    assert worker_pids(tmp_path) == [first.pid]
+    assert second.wait(timeout=10) == 0  # read end-of-file where its spec would have been, and exited
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_bad_setting_after_the_workers_started_ends_in_one_line(tmp_path: Path):
+    """The runner's command line starts its workers first; a settings error lets them go, no traceback."""
+    make_inputs(tmp_path / "in", ["ok"])
+    environment = {**os.environ, "PYTHONPATH": str(SRC), "MINI_BATCH_SIZE": "lots"}
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestration.prs", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
+         "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60,
+    )  # returns once every holder of its stderr, the workers started ahead included, has exited
+    assert done.returncode == 2
+    assert "MINI_BATCH_SIZE" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("exit 2: 1 invalid setting")
