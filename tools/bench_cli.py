@@ -10,8 +10,8 @@ clock), with the CPU it and its children used:
   its own process, no records, logs, retries or timeouts: the two-core ceiling on this machine, today.
 
 Then the edit-run cycle of someone debugging an entry script, on 100 files: the time from the command to
-the first finished mini-batch, and to the end of the run. Then the runner parent's peak memory on many
-empty files (100,000 and 1,000,000 by default).
+the first finished mini-batch, and to the end of the run. Then the runner parent's peak memory, and the
+time per file, on many empty files (100,000 and 1,000,000 by default).
 
     python -m tools.bench_cli --data data/bench [--repeat 3] [--json figures.json]
 """
@@ -173,8 +173,8 @@ def interactive(repeat: int, scratch: Path) -> tuple[float, float]:
     return min(r[0] for r in results), min(r[1] for r in results)
 
 
-def peak_memory(files: int, scratch: Path) -> float:
-    """The runner parent's peak RSS (MB) on `files` empty files with a no-op script."""
+def peak_memory(files: int, scratch: Path) -> tuple[float, float]:
+    """The runner parent's peak RSS (MB) and the run's seconds on `files` empty files, no-op script."""
     data = scratch / f"empty-{files}"
     data.mkdir()
     for number in range(files):
@@ -185,7 +185,8 @@ def peak_memory(files: int, scratch: Path) -> float:
     subprocess.run(runner_command(script, data, out, 2, 5, action="summary_only"), cwd=scratch,
                    env=environment(), check=True, capture_output=True)
     shutil.rmtree(data)
-    return json.loads((out / "logs" / "summary.json").read_text())["parent_peak_rss_mb"]
+    summary = json.loads((out / "logs" / "summary.json").read_text())
+    return summary["parent_peak_rss_mb"], summary["elapsed_s"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,13 +215,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{cpu / serial_cpu - 1:+13.1%}")
     print(f"edit-run cycle, 100 files, 2 workers: first mini-batch done after {first:.3f} s, "
           f"whole run {whole:.3f} s")
-    for count, megabytes in memory.items():
-        print(f"runner parent peak memory, {count} files: {megabytes:.0f} MB")
+    for count, (megabytes, seconds) in memory.items():
+        print(f"runner parent peak memory, {count} files: {megabytes:.0f} MB; "
+              f"{seconds / count * 1e6:.1f} µs per file (no-op run(), empty files)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "files": files, "wall_cpu_seconds": figures, "first_batch_seconds": first,
-            "hundred_files_seconds": whole, "parent_peak_rss_mb": {str(k): v for k, v in memory.items()},
+            "hundred_files_seconds": whole, "parent_peak_rss_mb": {str(k): v[0] for k, v in memory.items()},
+            "seconds_per_file": {str(k): v[1] / k for k, v in memory.items()},
         }, indent=2))
     print(closing(0, f"whole-process benchmark done{f'; figures in {args.json}' if args.json else ''}"))
     return 0

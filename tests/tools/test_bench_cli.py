@@ -16,5 +16,5 @@ def test_every_whole_process_contender_gives_the_rows_of_the_serial_loop(tmp_pat
     assert list(figures["wall_cpu_seconds"]) == [
         "serial loop", "runner, 1 worker", "runner, 2 workers", "two forked halves"]
     assert 0 < figures["first_batch_seconds"] < figures["hundred_files_seconds"]
-    assert figures["parent_peak_rss_mb"]["1000"] > 0
+    assert figures["parent_peak_rss_mb"]["1000"] > 0 and figures["seconds_per_file"]["1000"] > 0
     assert result.stdout.splitlines()[-1].startswith("exit 0: whole-process benchmark done")
