@@ -95,8 +95,9 @@ def run_command(main: Callable[[], int]) -> NoReturn:
     sys.exit(code)
 
 
-def launch(module: str) -> NoReturn:
-    """Imports `module` and runs its `main()` as a command (`python -m` entry points call this).
+def launch(module: str, first: Callable[[list[str]], object] | None = None) -> NoReturn:
+    """Imports `module` and runs its `main()` as a command (`python -m` entry points call this);
+    `first(arguments)` runs before that import (the runner starts its workers there).
 
     Ctrl-C or SIGTERM while the command is still importing is only noted: an exception raised inside an
     import can be swallowed by a library's bare `except:`, and the command would then go on. It is acted
@@ -106,6 +107,8 @@ def launch(module: str) -> NoReturn:
     noted: list[str] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: noted.append(signal.Signals(signum).name))
+    if first is not None:
+        first(sys.argv[1:])
     main = importlib.import_module(module).main
 
     def started() -> int:

@@ -8,8 +8,8 @@ imported nothing of the entry script and runs init() once, after its spec arrive
 
 How many to start is predicted from the flags, the environment and `.env` (a plain `KEY=value` reading:
 the settings' own reading decides). A wrong guess costs only speed: a missing worker starts cold, an
-extra one reads end-of-file instead of a spec and exits. Only the toolkit's own interpreter is warmed (a
-`--python`/LOCAL_PYTHON run starts its workers cold), and only this module's light imports come first.
+extra one reads end-of-file instead of a spec and exits. At most one per CPU is started ahead; only the
+toolkit's own interpreter is warmed (a `--python`/LOCAL_PYTHON run starts its workers cold).
 """
 from __future__ import annotations
 
@@ -94,9 +94,10 @@ def predicted_workers(argv: list[str], environ: dict[str, str], dotenv: dict[str
     counts = {}
     for name, default in defaults.items():
         text = flags.get(name) or environ.get(name.upper()) or dotenv.get(name.upper()) or str(default)
-        counts[name] = int(text) if text.strip().isdigit() else default
+        counts[name] = int(text) if text.strip().isdecimal() else default
     cap = counts["local_max_workers"] or cpu_count
-    return max(1, min(counts["node_count"] * counts["process_count_per_node"], cap))
+    # At most one per CPU: more would slow the parent's imports, and a typo must not start thousands.
+    return max(1, min(counts["node_count"] * counts["process_count_per_node"], cap, cpu_count))
 
 
 @dataclass

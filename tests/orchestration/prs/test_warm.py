@@ -21,7 +21,9 @@ REGULAR = ["--entry_script", "e.py", "--input", "in", "--output", "out"]
 @pytest.mark.parametrize("argv, environ, dotenv, expected", [
     (REGULAR, {}, {}, 2),  # the settings' defaults: 2 nodes x 2 processes, capped by 2 CPUs
     (REGULAR + ["--process_count_per_node", "1", "--node_count", "1"], {}, {}, 1),
-    (REGULAR + ["--process_count_per_node=3", "--node_count=1", "--local_max_workers=8"], {}, {}, 3),
+    (REGULAR + ["--process_count_per_node=3", "--node_count=1", "--local_max_workers=8"], {}, {}, 2),  # CPUs
+    (REGULAR + ["--process_count_per_node", "99999", "--local_max_workers", "99999"], {}, {}, 2),
+    (REGULAR + ["--node_count", "²"], {}, {}, 2),  # a digit to str.isdigit, not to int()
     (REGULAR, {"NODE_COUNT": "1", "PROCESS_COUNT_PER_NODE": "1"}, {"NODE_COUNT": "2"}, 1),  # env wins
     (REGULAR, {"LOCAL_MAX_WORKERS": "1"}, {}, 1),
     (REGULAR, {}, {"NODE_COUNT": "1", "PROCESS_COUNT_PER_NODE": "1"}, 1),
