@@ -60,6 +60,39 @@ def test_a_signal_while_importing_or_running_ends_the_command_in_one_line(
     assert (tmp_path / "running").exists() == (stage == "running")
 
 
+# A launcher whose `first` step (where the runner starts its workers) waits for the same "release" file.
+SLOW_FIRST_STEP = '''
+import pathlib, time
+from orchestration.cli import launch
+
+def first(arguments):
+    pathlib.Path("starting").touch()
+    while not pathlib.Path("release").exists():
+        time.sleep(0.01)
+
+launch("slow_command", first=first)
+'''
+
+
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_before_the_imports_ends_the_command_in_one_line(tmp_path, signal_number, code):
+    (tmp_path / "slow_command.py").write_text(SLOW_COMMAND)
+    (tmp_path / "start_slow.py").write_text(SLOW_FIRST_STEP)
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "start_slow.py"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(tmp_path / "starting")
+        process.send_signal(signal_number)
+        (tmp_path / "release").touch()
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1] == f"exit {code}: stopped by {signal.Signals(signal_number).name}"
+    assert process.returncode == code and not (tmp_path / "running").exists()
+
+
 def test_a_bad_setting_names_the_variable_and_ends_with_exit_2(tmp_path):
     result = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path, NODE_COUNT="many")
     lines = result.stderr.strip().splitlines()
