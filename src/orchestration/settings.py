@@ -200,11 +200,14 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         SettingsError: listing every invalid variable.
     """
     env_path = Path(env_file) if env_file else None
-    if env_path and env_path.is_file():
-        warn_unknown_names(env_path)
     try:
+        if env_path and env_path.is_file():
+            warn_unknown_names(env_path)
         return Settings(
             _env_file=env_path if env_path and env_path.is_file() else None, **overrides
         )
     except ValidationError as exc:
         raise SettingsError([_describe(e) for e in exc.errors()]) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError([f"{env_path}: not UTF-8 text (byte {exc.start}); expected KEY=value lines"]
+                            ) from None

@@ -133,3 +133,11 @@ def test_a_misspelled_name_in_env_is_reported_with_a_guess(tmp_path, caplog):
     assert "MINI_BATCH_SIZ is not a setting of this toolkit and is ignored (did you mean MINI_BATCH_SIZE?)" \
         in caplog.text
     assert "NODE_COUNT" not in caplog.text
+
+
+def test_an_env_file_that_is_not_text_is_a_bad_setting(tmp_path):
+    (tmp_path / ".env").write_bytes(b"NODE_COUNT=1\n\xff\xfe\x00binary")
+    with pytest.raises(SettingsError) as error:
+        load_settings(tmp_path / ".env")
+    expected = f"{tmp_path / '.env'}: not UTF-8 text (byte 13); expected KEY=value lines"
+    assert error.value.problems == [expected]

@@ -84,7 +84,10 @@ class Pool:
         self.slots.reset(slot)
         process, ours = self.warm.adopt(config.python) or start_worker(config.python)
         parent_conn = Connection(ours.detach())
-        parent_conn.send(spec)
+        try:
+            parent_conn.send(spec)
+        except OSError:  # it died before its spec (killed while it waited): the loop sees it exit
+            pass
         self.workers[slot] = WorkerHandle(spec, process, parent_conn, os.pidfd_open(process.pid))
 
     def give(self, handle: WorkerHandle, work: Lease) -> None:

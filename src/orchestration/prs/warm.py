@@ -13,6 +13,7 @@ toolkit's own interpreter is warmed (a `--python`/LOCAL_PYTHON run starts its wo
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -54,8 +55,11 @@ def start_worker(python: Path | None) -> tuple[subprocess.Popen, socket.socket]:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """`KEY=value` lines of a .env file, keys upper-cased; enough for a prediction."""
+    """`KEY=value` lines of a .env file, keys upper-cased; enough for a prediction. Only a regular file
+    is read, as the settings do (a named pipe would block, /dev/zero would never end)."""
     try:
+        if not path.is_file():
+            return {}
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
@@ -79,22 +83,32 @@ def flag_values(argv: list[str]) -> dict[str, str]:
     return values
 
 
+def regular_run(argv: list[str]) -> bool:
+    """Whether the command line runs an entry script with the toolkit's own interpreter."""
+    if any(word in ("-h", "--help") for word in argv[:argv.index("--") if "--" in argv else None]):
+        return False
+    flags = flag_values(argv)
+    return "entry_script" in flags and not {"job", "python"} & set(flags)
+
+
+def count(text: str | None) -> int | None:
+    """A count as the settings would read it, or None; short, so that int() can never refuse it."""
+    text = (text or "").strip()
+    return int(text) if text.isdecimal() and text.isascii() and len(text) <= 6 else None
+
+
 def predicted_workers(argv: list[str], environ: dict[str, str], dotenv: dict[str, str],
                       cpu_count: int) -> int:
     """How many workers a regular runner command line will start (0: none, or not a regular run)."""
-    if any(word in ("-h", "--help") for word in argv[:argv.index("--") if "--" in argv else None]):
+    if not regular_run(argv) or environ.get("LOCAL_PYTHON") or dotenv.get("LOCAL_PYTHON"):
         return 0
     flags = flag_values(argv)
-    if "job" in flags or "entry_script" not in flags or "python" in flags:
-        return 0
-    if environ.get("LOCAL_PYTHON") or dotenv.get("LOCAL_PYTHON"):
-        return 0
     defaults = dict(zip(COUNT_SETTINGS, (DEFAULT_NODE_COUNT, DEFAULT_PROCESS_COUNT_PER_NODE,
                                          DEFAULT_LOCAL_MAX_WORKERS)))
     counts = {}
     for name, default in defaults.items():
-        text = flags.get(name) or environ.get(name.upper()) or dotenv.get(name.upper()) or str(default)
-        counts[name] = int(text) if text.strip().isdecimal() else default
+        text = flags.get(name) or environ.get(name.upper()) or dotenv.get(name.upper())
+        counts[name] = default if count(text) is None else count(text)
     cap = counts["local_max_workers"] or cpu_count
     # At most one per CPU: more would slow the parent's imports, and a typo must not start thousands.
     return max(1, min(counts["node_count"] * counts["process_count_per_node"], cap, cpu_count))
@@ -108,10 +122,15 @@ class WarmWorkers:
     discarded: list[subprocess.Popen] = field(default_factory=list)
 
     def adopt(self, python: Path | None) -> tuple[subprocess.Popen, socket.socket] | None:
-        """A waiting worker, if one runs this interpreter (None: the toolkit's own)."""
+        """A waiting worker that is still alive, if they run this interpreter (None: the toolkit's own)."""
         if python is not None and python != Path(sys.executable).absolute():
             return None
-        return self.waiting.pop(0) if self.waiting else None
+        while self.waiting:
+            process, ours = self.waiting.pop(0)
+            if process.poll() is None:
+                return process, ours
+            ours.close()  # killed while it waited (the OOM killer, a user): reaped by poll()
+        return None
 
     def discard(self) -> None:
         """Lets the workers nobody adopted go: they read end-of-file and exit (reaped by `reap`)."""
@@ -121,8 +140,10 @@ class WarmWorkers:
         self.waiting = []
 
     def reap(self) -> None:
+        """Ends and waits for every worker nobody adopted: none outlives the command, none is a zombie."""
         self.discard()
         for process in self.discarded:
+            process.kill()  # it holds nothing yet: no spec, no entry script
             process.wait()
         self.discarded = []
 
@@ -131,9 +152,14 @@ _started = WarmWorkers()  # this process's; empty unless `start` ran (the runner
 
 
 def start(argv: list[str]) -> None:
-    """Starts the workers a runner command line will need, before anything else is imported."""
-    count = predicted_workers(argv, dict(os.environ), read_dotenv(Path(".env")), os.cpu_count() or 1)
-    _started.waiting.extend(start_worker(None) for _ in range(count))
+    """Starts the workers a runner command line will need, before anything else is imported; whatever
+    ends the command (an error, a signal, the end of the run), the ones nobody adopted are reaped."""
+    if not regular_run(argv):
+        return
+    workers = predicted_workers(argv, dict(os.environ), read_dotenv(Path(".env")), os.cpu_count() or 1)
+    if workers:
+        atexit.register(_started.reap)
+    _started.waiting.extend(start_worker(None) for _ in range(workers))
 
 
 def started() -> WarmWorkers:

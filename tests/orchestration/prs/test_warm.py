@@ -11,7 +11,7 @@ import pytest
 
 from orchestration.paths import SRC
 from orchestration.prs import warm
-from orchestration.prs.warm import WarmWorkers, predicted_workers, read_dotenv
+from orchestration.prs.warm import WarmWorkers, predicted_workers, read_dotenv, start_worker
 from orchestration.settings import Settings
 from tests.orchestration.prs.conftest import make_inputs, output_rows, run
 
@@ -55,9 +55,53 @@ def test_dotenv_lines_are_read_as_the_settings_read_them(tmp_path: Path):
 
 
 def test_a_foreign_interpreter_adopts_no_warm_worker():
-    workers = WarmWorkers(waiting=[("process", "socket")])  # type: ignore[list-item]
+    workers = WarmWorkers(waiting=[start_worker(None)])
     assert workers.adopt(Path("/usr/bin/python3.8")) is None
-    assert workers.adopt(Path(sys.executable).absolute()) == ("process", "socket")
+    assert len(workers.waiting) == 1
+    workers.reap()
+    assert workers.waiting == [] and workers.discarded == []
+
+
+def test_a_warm_worker_killed_while_it_waited_is_not_adopted():
+    dead, alive = start_worker(None), start_worker(None)
+    dead[0].kill()
+    dead[0].wait()
+    workers = WarmWorkers(waiting=[dead, alive])
+    assert workers.adopt(Path(sys.executable).absolute()) == alive
+    assert workers.adopt(None) is None
+    alive[1].close()
+    assert alive[0].wait(timeout=10) == 0  # end-of-file where its spec would have been: a quiet exit
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "²", "①", "+2", "3.0", ""])
+def test_no_value_crashes_the_prediction(text):
+    environ, dotenv = {"NODE_COUNT": text}, {"PROCESS_COUNT_PER_NODE": text}
+    assert predicted_workers(REGULAR, environ, dotenv, cpu_count=2) == 2
+
+
+def test_only_a_regular_dotenv_file_is_read(tmp_path: Path):
+    fifo = tmp_path / ".env"
+    os.mkfifo(fifo)  # reading it would block until a writer came
+    assert read_dotenv(fifo) == {}
+
+
+def test_the_workers_nobody_adopted_end_with_the_command(tmp_path: Path):
+    """An early exit (a bad setting, a signal while starting) leaves no worker running and no zombie."""
+    script = tmp_path / "starts_and_fails.py"
+    script.write_text(
+        "import sys\nfrom orchestration.prs import warm\n"
+        "warm.start(['--entry_script', 'e.py', '--node_count', '1', '--process_count_per_node', '2'])\n"
+        "print(' '.join(str(process.pid) for process, _ in warm.started().waiting))\nsys.exit(2)\n")
+    pids = tmp_path / "pids"
+    with pids.open("w") as out:  # not a pipe: waiting for its end would wait for the workers
+        done = subprocess.run([sys.executable, str(script)], stdout=out, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=60)
+    assert done.returncode == 2
+    started = [int(pid) for pid in pids.read_text().split()]
+    assert len(started) == 2
+    for pid in started:
+        with pytest.raises(ProcessLookupError):  # a zombie would still be there
+            os.kill(pid, 0)
 
 
 @pytest.fixture
