@@ -21,7 +21,6 @@ from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import STOP, lease
 from orchestration.prs.state import SlotTable, StatePaths
-from orchestration.prs.warm import start_worker
 from orchestration.prs.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ class Pool:
         spec = WorkerSpec(config, self.state, self.logs, node, agent, self.next_part, slot)
         self.next_part += 1
         self.slots.reset(slot)
-        process, ours = self.warm.adopt(config.python) or start_worker(config.python)
+        process, ours = self.warm.adopt(config.python) or warm.start_worker(config.python)
         parent_conn = Connection(ours.detach())
         try:
             parent_conn.send(spec)
