@@ -25,7 +25,7 @@ from pathlib import Path
 from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
 from orchestration.prs.report import Summary
 from orchestration.settings import load_settings
-from tools.bench import run_locally
+from tools.bench import best_of, run_locally
 
 # vCPUs of common Azure ML CPU sizes (learn.microsoft.com/azure/virtual-machines/sizes: Dv2, Dsv3, Fsv2).
 VM_CORES = {
@@ -162,13 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         checks = []
         for workers in (1, 2):
             predicted = predict_local(m, m.items, workers, local_size, os.cpu_count() or 1)
-            measured = []
-            for _ in range(REPEAT):
-                started = time.perf_counter()
-                local_run(args.entry_script, args.input, arguments, scratch / f"check-{workers}", workers,
-                          local_size)
-                measured.append(time.perf_counter() - started)
-            checks.append((workers, predicted, min(measured)))
+            measured = best_of(REPEAT, lambda: local_run(args.entry_script, args.input, arguments,
+                                                         scratch / f"check-{workers}", workers, local_size))
+            checks.append((workers, predicted, measured))
     print(f"measured on {m.items} sample items ({args.entry_script}):")
     print(f"  run() per item {m.item_s * 1000:.2f} ms (sd {m.item_sd * 1000:.2f} ms, "
           f"cv {m.item_sd / max(m.item_s, 1e-9):.0%}); output {m.output_bytes_per_item:.0f} bytes per item")
