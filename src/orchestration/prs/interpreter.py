@@ -6,11 +6,10 @@ rather than every worker failing to start.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from orchestration.paths import SRC
+from orchestration.prs.warm import worker_environment
 
 OLDEST = (3, 8)
 PROBE = """\
@@ -29,10 +28,10 @@ for package in sys.argv[1:]:
 def interpreter_problem(python: Path, tabular: bool) -> str:
     """Why `python` cannot run the workers, or ''."""
     packages = ["pandas"] if tabular else []  # pyarrow only for parquet: its mini-batches say so if missing
-    environment = dict(os.environ, PYTHONPATH=str(SRC))
-    try:
-        probe = subprocess.run([str(python), "-c", PROBE.format(oldest=OLDEST), *packages], env=environment,
-                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    try:  # in the environment the workers will have
+        probe = subprocess.run([str(python), "-c", PROBE.format(oldest=OLDEST), *packages],
+                               env=worker_environment(), capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
     except OSError as exc:
         return f"--python {python} cannot be started: {exc.strerror}"
     except subprocess.TimeoutExpired:

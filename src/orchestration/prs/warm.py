@@ -29,8 +29,7 @@ from orchestration.secrets import SECRET_VARIABLES
 WORKER_COMMAND = "import sys; from orchestration.prs.worker import main; main(int(sys.argv[1]))"
 
 # The settings' defaults (orchestration.settings, kept in step by a test), without importing them.
-DEFAULT_NODE_COUNT, DEFAULT_PROCESS_COUNT_PER_NODE, DEFAULT_LOCAL_MAX_WORKERS = 2, 2, 0
-COUNT_SETTINGS = ("node_count", "process_count_per_node", "local_max_workers")
+DEFAULT_COUNTS = {"node_count": 2, "process_count_per_node": 2, "local_max_workers": 0}
 
 
 def worker_environment() -> dict[str, str]:
@@ -103,12 +102,10 @@ def predicted_workers(argv: list[str], environ: dict[str, str], dotenv: dict[str
     if not regular_run(argv) or environ.get("LOCAL_PYTHON") or dotenv.get("LOCAL_PYTHON"):
         return 0
     flags = flag_values(argv)
-    defaults = dict(zip(COUNT_SETTINGS, (DEFAULT_NODE_COUNT, DEFAULT_PROCESS_COUNT_PER_NODE,
-                                         DEFAULT_LOCAL_MAX_WORKERS)))
     counts = {}
-    for name, default in defaults.items():
-        text = flags.get(name) or environ.get(name.upper()) or dotenv.get(name.upper())
-        counts[name] = default if count(text) is None else count(text)
+    for name, default in DEFAULT_COUNTS.items():
+        value = count(flags.get(name) or environ.get(name.upper()) or dotenv.get(name.upper()))
+        counts[name] = default if value is None else value
     cap = counts["local_max_workers"] or cpu_count
     # At most one per CPU: more would slow the parent's imports, and a typo must not start thousands.
     return max(1, min(counts["node_count"] * counts["process_count_per_node"], cap, cpu_count))

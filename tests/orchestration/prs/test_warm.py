@@ -40,10 +40,8 @@ def test_the_prediction_follows_flags_then_environment_then_dotenv(argv, environ
 
 
 def test_the_predicted_defaults_are_the_settings_defaults():
-    fields = Settings.model_fields
-    assert (fields["node_count"].default, fields["process_count_per_node"].default,
-            fields["local_max_workers"].default) == (
-        warm.DEFAULT_NODE_COUNT, warm.DEFAULT_PROCESS_COUNT_PER_NODE, warm.DEFAULT_LOCAL_MAX_WORKERS)
+    assert warm.DEFAULT_COUNTS == {name: Settings.model_fields[name].default for name in warm.DEFAULT_COUNTS}
+    assert set(warm.DEFAULT_COUNTS) == {"node_count", "process_count_per_node", "local_max_workers"}
 
 
 def test_dotenv_lines_are_read_as_the_settings_read_them(tmp_path: Path):
