@@ -199,13 +199,11 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     Raises:
         SettingsError: listing every invalid variable.
     """
-    env_path = Path(env_file) if env_file else None
+    env_path = Path(env_file) if env_file and Path(env_file).is_file() else None
     try:
-        if env_path and env_path.is_file():
+        if env_path:
             warn_unknown_names(env_path)
-        return Settings(
-            _env_file=env_path if env_path and env_path.is_file() else None, **overrides
-        )
+        return Settings(_env_file=env_path, **overrides)
     except ValidationError as exc:
         raise SettingsError([_describe(e) for e in exc.errors()]) from None
     except UnicodeDecodeError as exc:
