@@ -167,4 +167,4 @@ class Pool:
             handle.conn.close()
             os.close(handle.sentinel)
         self.workers = [None] * len(self.workers)
-        self.warm.reap()
+        self.warm.reap(deadline)  # the ones let go at the start, on the same grace

@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,12 +137,17 @@ class WarmWorkers:
             self.discarded.append(process)
         self.waiting = []
 
-    def reap(self) -> None:
-        """Ends and waits for every worker nobody adopted: none outlives the command, none is a zombie."""
+    def reap(self, deadline: float = 0.0) -> None:
+        """Waits for every worker nobody adopted: until `deadline` (time.monotonic()) they may exit on
+        their own, as the pool's workers may; then they are killed (they hold nothing yet: no spec, no
+        entry script). None outlives the command, none is left a zombie."""
         self.discard()
         for process in self.discarded:
-            process.kill()  # it holds nothing yet: no spec, no entry script
-            process.wait()
+            try:
+                process.wait(max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         self.discarded = []
 
 
