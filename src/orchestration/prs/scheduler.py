@@ -28,6 +28,7 @@ from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
 from orchestration.prs.state import (
     FAILED, BatchRecord, SlotTable, StatePaths, read_record, write_record,
 )
+from orchestration.prs.stopping import StopLatch
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,9 @@ PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini
 
 class Scheduler:
     def __init__(self, config: RunConfig, work: Work, pool: Pool, lost_attempts: TextIO,
-                 accounting: Accounting):
+                 accounting: Accounting, latch: StopLatch):
         self.config, self.work, self.pool, self.lost_attempts = config, work, pool, lost_attempts
-        self.accounting = accounting
+        self.accounting, self.latch = accounting, latch
         self.records_fd = -1  # batches.bin, once the planner has begun it
         self.init_failures, self.last_init_error = 0, ""
 
@@ -144,6 +145,7 @@ class Scheduler:
         pool, progress = self.pool, Progress(self.config.progress_interval)
         try:
             while True:
+                self.latch.check()
                 self.work.poll()
                 if self.records_fd < 0 and state.batches.exists():  # the planner has begun
                     self.records_fd = os.open(state.batches, os.O_RDWR)
@@ -159,7 +161,10 @@ class Scheduler:
                 if self.work.planner is not None:
                     timeout = min(timeout, PLANNING_POLL_SECONDS)
                 waitables = pool.waitables()
-                for ready in wait(list(waitables), timeout=timeout):
+                for ready in wait([*waitables, self.latch.fd], timeout=timeout):
+                    if ready == self.latch.fd:
+                        self.latch.drain()
+                        continue
                     slot = waitables[ready]
                     handle = pool.workers[slot]
                     if handle is None:
@@ -213,39 +218,37 @@ def _run(config: RunConfig) -> Summary:
              config.process_count_per_node, config.max_workers)
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
-    scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting)
     status, reason, code = "Completed", "", EXIT_COMPLETED
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, Stopped.raise_on)
-    signal.signal(signal.SIGINT, Stopped.raise_on)
-    try:
-        work.start()  # a fresh run plans in the background: the workers start while inputs are listed
-        pool.start()
-        reason = scheduler.loop(state)
-        if reason:
-            status, code = "Failed", EXIT_FAILED
-    except Stopped as exc:
-        status, reason, code = "Interrupted", f"stopped by {exc.signal_name}", exc.exit_code
-    except BaseException:  # a planning error (e.g. an unreadable tabular file) or a bug
-        status = "Error"
-        raise
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        work.stop()
-        pool.release(graceful=status == "Completed")
-        if status == "Error":
-            pool.join()
-        slots.close()
+    with StopLatch() as latch:  # from here on a signal is acted on by the loop, never mid-call
+        scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting, latch)
         try:
-            scheduler.lost_attempts.close()
-        except OSError:  # its last lines could not be flushed (a full disk): reported as they failed
-            pass
-    try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
-        summary = summarize(config, state, logs, (status, reason, code), scheduler.accounting,
-                            time.monotonic() - started, planning_complete=work.plan is not None)
-    finally:
-        pool.join()
+            work.start()  # a fresh run plans in the background: the workers start while inputs are listed
+            pool.start()
+            reason = scheduler.loop(state)
+            if reason:
+                status, code = "Failed", EXIT_FAILED
+        except Stopped as exc:
+            status, reason, code = "Interrupted", f"stopped by {exc.signal_name}", exc.exit_code
+        except BaseException:  # a planning error (e.g. an unreadable tabular file) or a bug
+            status = "Error"
+            raise
+        finally:
+            work.stop()
+            pool.release(graceful=status == "Completed")
+            if status == "Error":
+                pool.join()
+            slots.close()
+            try:
+                scheduler.lost_attempts.close()
+            except OSError:  # its last lines could not be flushed (a full disk): reported as they failed
+                pass
+        try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
+            summary = summarize(config, state, logs, (status, reason, code), scheduler.accounting,
+                                time.monotonic() - started, planning_complete=work.plan is not None)
+        finally:
+            pool.join()
+    if latch.received and status != "Interrupted":  # it came after the loop: the output is whole
+        raise Stopped(latch.received)
     if summary.items.total == 0 and status == "Completed":
         log.warning("no input items in %s (hidden files are skipped): nothing was run",
                     ", ".join(str(p) for p in config.inputs))

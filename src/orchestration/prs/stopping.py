@@ -1,0 +1,58 @@
+"""Ctrl-C and SIGTERM during a run: noted when they arrive, acted on where the run can stop cleanly.
+
+A handler that raises lands wherever the main thread happens to be, for instance inside
+`subprocess.Popen.poll()` between taking and releasing that Popen's internal lock. The lock then stays
+taken, and every later `wait()` on that worker blocks forever: the run never ends. So while a run is in
+progress, a signal is only noted, and it wakes the loop through a pipe (`signal.set_wakeup_fd`); the loop
+raises Stopped at the top of an iteration, where it holds no such lock.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from types import TracebackType
+
+from orchestration.errors import Stopped
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopLatch:
+    """Within `with`: SIGINT/SIGTERM are noted (the first one counts), `fd` becomes readable, and
+    `check()` raises Stopped for it. The previous handlers and wakeup fd are restored on exit."""
+
+    def __init__(self) -> None:
+        self.received = ""  # the first signal's name
+        self.fd = self._write_fd = -1
+        self._previous: dict[int, object] = {}
+        self._previous_wakeup = -1
+
+    def __enter__(self) -> "StopLatch":
+        self.fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._previous_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        self._previous = {sig: signal.signal(sig, self._note) for sig in SIGNALS}
+        return self
+
+    def _note(self, signum: int, frame: object = None) -> None:
+        self.received = self.received or signal.Signals(signum).name
+
+    def check(self) -> None:
+        """Raises Stopped if a signal has arrived."""
+        if self.received:
+            raise Stopped(self.received)
+
+    def drain(self) -> None:
+        """Empties the wakeup pipe (one byte per signal), so that `fd` is readable only for new ones."""
+        try:
+            while os.read(self.fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.set_wakeup_fd(self._previous_wakeup)
+        os.close(self.fd)
+        os.close(self._write_fd)
