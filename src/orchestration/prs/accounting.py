@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestration.prs.protocol import ERROR, RESULTS, Report
+from orchestration.prs.protocol import ERROR, RESULTS, SUCCESS, Report
 
 if TYPE_CHECKING:
     from orchestration.prs.config import RunConfig
@@ -39,6 +39,18 @@ class Accounting:
     live_failed: set[int] = field(default_factory=set)  # failed now, including those awaiting a retry
     attempts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULTS, 0))
     reasons: dict[int, str] = field(default_factory=dict)  # why each failed mini-batch failed
+
+    def succeeded(self, batches: range, count: int) -> None:
+        """`count` mini-batches of `batches` returned every item (the others are reported singly, after
+        this call): done, and none of `batches` is failed any more (a retry that succeeded)."""
+        self.attempts[SUCCESS] += count
+        self.done_batches += count
+        if self.live_failed:
+            cleared = (batches if len(batches) < len(self.live_failed)
+                       else [batch for batch in self.live_failed if batch in batches])
+            for batch in cleared:
+                self.live_failed.discard(batch)
+                self.reasons.pop(batch, None)
 
     def finished(self, report: Report) -> None:
         """A mini-batch whose run() returned: done, with any missing items failed."""

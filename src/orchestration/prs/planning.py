@@ -258,9 +258,10 @@ def write_plan(config: RunConfig, paths: StatePaths,
             paths.batches.open("wb") as records:
         index.write(pack_offset(0))
         for task, count in _tasks(config):
-            digest.update(task + b"\n")
-            tasks.write(task + b"\n")
-            offset += len(task) + 1
+            line = task + b"\n"
+            digest.update(line)
+            tasks.write(line)
+            offset += len(line)
             index.write(pack_offset(offset))
             records.write(pending_record(count))
             batches += 1

@@ -9,8 +9,10 @@ from typing import NamedTuple
 # ("stop",) asks for shutdown() and exit.
 LEASE, STOP = "lease", "stop"
 # Worker -> parent: ("ready",) after init(); ("init_failed", reason, traceback);
-# ("done", [Report, ...]) after some mini-batches of the lease; ("broken", reason) before it exits
-# because it cannot write its rows or records (a full disk).
+# ("done", first, count, [Report, ...]): mini-batches first .. first+count-1 of the lease are finished,
+# in full (SUCCESS) except those with a Report (PARTIAL or ERROR): one small message per flush, however
+# many mini-batches it covers; ("broken", reason) before it exits because it cannot write its rows or
+# records (a full disk).
 READY, INIT_FAILED, DONE, BROKEN = "ready", "init_failed", "done", "broken"
 
 # The result of one attempt, as in processed_mini-batches.csv.
@@ -24,9 +26,9 @@ def lease(first: int, count: int, attempt: int) -> tuple[str, int, int, int]:
 
 
 class Report(NamedTuple):
-    """What a worker tells the parent about one attempt of a mini-batch."""
+    """What a worker tells the parent about an attempt of a mini-batch that did not return in full."""
     batch: int
-    result: str  # SUCCESS, PARTIAL or ERROR (TIMEOUT and CRASH are the parent's findings)
+    result: str  # PARTIAL or ERROR (TIMEOUT and CRASH are the parent's findings)
     items: int
     succeeded: int
     reason: str  # why it failed; '' on success
@@ -45,11 +47,15 @@ class Attempt(NamedTuple):
     error: str
 
     def csv_row(self) -> str:
-        """The line, in ATTEMPT_COLUMNS order."""
-        error = self.error.replace('"', "'")
-        failed = max(self.items - self.succeeded, 0)
-        return (f"{self.batch},{self.attempt},{self.items},{self.succeeded},{failed},{self.result},"
-                f'{self.node},{self.agent},{self.elapsed:.6f},"{error}"\n')
+        return attempt_line(*self)
+
+
+def attempt_line(batch: int, attempt: int, items: int, succeeded: int, result: str, node: int, agent: str,
+                 elapsed: float, error: str) -> str:
+    """An attempt's line, in ATTEMPT_COLUMNS order (a function: workers write one per mini-batch)."""
+    failed = items - succeeded if items > succeeded else 0
+    return (f"{batch},{attempt},{items},{succeeded},{failed},{result},{node},{agent},{elapsed:.6f},"
+            f'"{error.replace(chr(34), chr(39))}"\n')
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -70,9 +70,11 @@ class Scheduler:
         if kind == DONE:
             lease = handle.lease
             assert lease is not None
+            first, count, others = message[1:]
+            lease.next_batch = first + count
+            self.accounting.succeeded(range(first, first + count), count - len(others))
             report: Report
-            for report in message[1]:
-                lease.next_batch = report.batch + 1
+            for report in others:
                 if report.result == ERROR:
                     self.attempt_failed(report.batch, lease.attempt, ERROR, report.reason)
                 else:

@@ -16,6 +16,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -92,6 +93,7 @@ def write_record(fd: int, batch: int, record: BatchRecord) -> None:
     os.pwrite(fd, record.pack(), batch * RECORD_SIZE)
 
 
+@lru_cache(maxsize=256)  # a plan's mini-batches mostly share one item count
 def pending_record(items: int) -> bytes:
     return BatchRecord(items=items).pack()
 

@@ -1,7 +1,7 @@
 """One worker process: imports the entry script; init() once, run() per mini-batch, shutdown() at the end.
 
 The worker reads its mini-batches from the state folder, appends the returned rows to its own part file,
-writes each succeeded mini-batch's record itself and reports only small named records to the parent.
+writes each succeeded mini-batch's record itself and reports to the parent in small batched messages.
 While run() executes, its mini-batch and start time sit in a shared slot, so the parent can enforce the
 timeout by killing this process.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import (
-    BROKEN, DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Attempt, Report, exception_reason,
+    BROKEN, DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Report, attempt_line, exception_reason,
 )
 from orchestration.prs.state import (
     SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
@@ -91,7 +91,8 @@ class Worker:
         self.buffer: list[bytes] = []  # rows not yet written to the part file
         self.buffered = 0
         self.pending: list[tuple[int, BatchRecord]] = []  # their records, written after the rows
-        self.reports: list[Report] = []
+        self.report_first = self.report_count = 0  # the mini-batches finished since the last report
+        self.reports: list[Report] = []  # those among them that did not return in full
         self.csv_rows: list[str] = []
         spec.state.parts.mkdir(parents=True, exist_ok=True)
         part_path = spec.state.part(spec.part)
@@ -153,6 +154,7 @@ class Worker:
         node, agent = self.spec.node, self.spec.agent_name
         slots, slot = self.slots, self.spec.slot
         flush_at = time.monotonic() + FLUSH_SECONDS
+        self.report_first, self.report_count = first, 0
         for batch, line in enumerate(lines, start=first):
             started = time.monotonic()
             items = succeeded = 0
@@ -185,9 +187,11 @@ class Worker:
                 self.buffered += len(rows)
                 outcome, reason = (SUCCESS if succeeded >= items else PARTIAL), ""
             now = time.monotonic()
-            self.reports.append(Report(batch, outcome, items, succeeded, reason))
-            self.csv_rows.append(Attempt(
-                batch, attempt, items, succeeded, outcome, node, agent, now - started, reason).csv_row())
+            self.report_count += 1
+            if outcome != SUCCESS:
+                self.reports.append(Report(batch, outcome, items, succeeded, reason))
+            self.csv_rows.append(
+                attempt_line(batch, attempt, items, succeeded, outcome, node, agent, now - started, reason))
             if now > flush_at:
                 self.flush()
                 flush_at = now + FLUSH_SECONDS
@@ -203,8 +207,10 @@ class Worker:
         write_records(self.records_fd, self.pending)
         self.attempts_log.write("".join(self.csv_rows))
         self.attempts_log.flush()
-        if self.reports:
-            self.conn.send((DONE, self.reports))
+        if self.report_count:
+            self.conn.send((DONE, self.report_first, self.report_count, self.reports))
+        self.report_first += self.report_count
+        self.report_count = 0
         self.buffer, self.pending, self.reports, self.csv_rows = [], [], [], []
         self.buffered = 0
 

@@ -33,6 +33,18 @@ def test_a_retry_that_succeeds_clears_the_failure():
     assert accounting.live_failed == set() and accounting.reasons == {} and accounting.failed_items == 0
 
 
+def test_a_batched_report_counts_its_full_returns_and_clears_the_retries_it_covers():
+    """One worker message covers mini-batches 10..19: 9 returned in full, 15 is reported singly."""
+    accounting = Accounting(Limits())
+    for batch in (12, 15, 30):
+        accounting.attempt_failed(batch, 1, items=5, result=TIMEOUT, reason="too slow")
+    accounting.succeeded(range(10, 20), 9)
+    accounting.finished(Report(15, PARTIAL, 5, 4, ""))
+    assert (accounting.done_batches, accounting.attempts[SUCCESS], accounting.attempts[PARTIAL]) == (10, 9, 1)
+    assert accounting.live_failed == {15, 30} and accounting.failed_items == 1
+    assert accounting.reasons == {15: "run() returned 4 of 5 items", 30: "TIMEOUT: too slow"}
+
+
 @pytest.mark.parametrize("limits, expected", [
     (Limits(error_threshold=6), "ERROR_THRESHOLD=6 exceeded: 7 items failed"),
     (Limits(error_threshold=7), ""),
