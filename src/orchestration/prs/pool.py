@@ -49,8 +49,9 @@ class Pool:
         self.config, self.state, self.logs, self.slots = config, state, logs, slots
         self.warm = warm.started()  # the workers the command line started ahead, if it did
         self.workers: list[WorkerHandle | None] = [None] * config.worker_count
-        self.agent_numbers = [0] * config.node_count
-        self.node_init_failures = [0] * config.node_count  # consecutive, per node
+        nodes = min(config.node_count, config.worker_count)  # the nodes with a worker: NODE_COUNT may be huge
+        self.agent_numbers = [0] * nodes
+        self.node_init_failures = [0] * nodes  # consecutive, per node
         self.next_part = first_part
 
     def __iter__(self) -> Iterator[WorkerHandle]:

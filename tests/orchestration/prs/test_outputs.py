@@ -152,3 +152,13 @@ def test_the_last_line_says_what_happened_the_exit_code_and_what_next(tmp_path, 
     lines = format_summary(interrupted).splitlines()
     assert lines[-1].startswith("exit 130: stopped; run again with --resume")
     assert "planned so far (stopped while listing the inputs)" in lines[1]
+
+
+def test_a_huge_node_count_only_emulates_the_nodes_that_get_a_worker(tmp_path, markers):
+    """NODE_COUNT has no upper bound in the settings; nothing is sized by it (a 40-digit count used to
+    fail with OverflowError, a billion would have allocated gigabytes)."""
+    make_inputs(tmp_path / "in", ["ok"] * 4)
+    summary = run(tmp_path, markers, node_count=10**40, process_count_per_node=1, max_workers=2,
+                  mini_batch_size=1)
+    assert (summary.exit_code, summary.items.succeeded) == (0, 4)
+    assert sorted(p.name for p in (tmp_path / "out" / "logs" / "sys" / "node").iterdir()) == ["0", "1"]
