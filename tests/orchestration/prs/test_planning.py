@@ -4,7 +4,7 @@ from collections import deque
 
 from orchestration.prs.backlog import Backlog
 from orchestration.prs.config import RunConfig
-from orchestration.prs.planning import sorted_listing, write_plan
+from orchestration.prs.planning import _csv_slices, sorted_listing, write_plan
 from orchestration.prs.state import (
     FAILED, RECORD_SIZE, SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, iter_records,
     read_task_lines, write_records,
@@ -100,3 +100,11 @@ def test_a_slot_being_written_is_never_read_as_a_running_mini_batch(tmp_path):
     assert reader.read(0) == (-1, 0.0)
     writer.start(0, 8, 200.0)  # the write completes
     assert reader.read(0) == (8, 200.0)
+
+
+def test_csv_slices_end_after_a_newline_skip_blank_ones_and_count_a_last_line_without_one(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_bytes(b"h1,h2\n" + b"1,2\n333,4444\n" + b"   \n\n" + b"5,6")
+    # 5 bytes a slice: the first is cut inside "333,4444" and completed; the second is blank space.
+    assert list(_csv_slices(str(table), 5, header=True)) == [(6, 19, 2), (24, 27, 1)]
+    assert list(_csv_slices(str(table), 100, header=False)) == [(0, 27, 6)]
