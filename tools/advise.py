@@ -2,7 +2,8 @@
 
 It runs the entry script through the local runner on a sample of its inputs (file inputs), twice with one
 worker (1 item per mini-batch, then 10) to separate the time inside run() from the fixed start-up
-(interpreter, imports, init(), planning, merge) and the runner's own time per mini-batch. From the time per
+(interpreter, imports, init(), planning, merge) and the runner's own time per mini-batch, and the time of
+run() per item from its time per call. From the time per
 item, its spread and the output size, it recommends MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE and NODE_COUNT
 for a target wall time on a VM size, stating every assumption. Then it checks its own arithmetic: it
 predicts the local runner's time with 1 and 2 workers, runs both, and prints the error.
@@ -48,8 +49,9 @@ REPEAT = 3  # each local measurement: the fastest of 3
 @dataclass(frozen=True)
 class Measurement:
     items: int
-    item_s: float  # mean time in run() per item
-    item_sd: float  # its standard deviation across items
+    item_s: float  # time in run() per item, its time per call apart
+    item_sd: float  # the standard deviation of run()'s time across one-item mini-batches
+    call_s: float  # time in run() per call, whatever its items (and the attempt's own bookkeeping)
     startup_s: float  # wall time before the first and after the last mini-batch
     batch_wall_s: float  # the runner's wall time per mini-batch outside run(), one worker
     batch_cpu_s: float  # the CPU it spends per mini-batch outside run(), parent and worker together
@@ -69,7 +71,7 @@ def predict_local(m: Measurement, items: int, workers: int, mini_batch_size: int
     """Seconds for the local runner: fixed start-up, then the work shared by the workers, but no faster
     than the machine's cores can give the work and every process's CPU per mini-batch (the parent's too)."""
     batches = math.ceil(items / mini_batch_size)
-    work = items * m.item_s
+    work = items * m.item_s + batches * m.call_s
     return m.startup_s + max((work + batches * m.batch_wall_s) / workers,
                              (work + batches * m.batch_cpu_s) / cores)
 
@@ -79,13 +81,13 @@ def recommend(m: Measurement, total_items: int, cores: int, target_s: float, max
     """The smallest mini-batch whose cloud overhead stays under OVERHEAD_SHARE of its run() time (capped so
     that a slow mini-batch, 3 standard deviations per item, stays under half of RUN_INVOCATION_TIMEOUT and
     every process gets at least 4 mini-batches); one process per core; the fewest nodes meeting the target."""
-    per_item = max(m.item_s, 1e-6)
-    size = math.ceil(batch_overhead_s / (OVERHEAD_SHARE * per_item))
+    per_item, per_batch = max(m.item_s, 1e-6), batch_overhead_s + m.call_s
+    size = math.ceil(per_batch / (OVERHEAD_SHARE * per_item))
     slow_item = per_item + 3 * m.item_sd
     size = min(size, max(1, int(0.5 * timeout_s / slow_item)))
     work_s = total_items * per_item
     size = max(1, min(size, total_items // (4 * cores) or 1))
-    per_process_s = work_s + math.ceil(total_items / size) * batch_overhead_s
+    per_process_s = work_s + math.ceil(total_items / size) * per_batch
     budget = target_s - node_startup_s - m.startup_s
     nodes = math.ceil(per_process_s / (cores * budget)) if budget > 0 else max_nodes
     reachable = budget > 0 and nodes <= max_nodes
@@ -96,7 +98,8 @@ def recommend(m: Measurement, total_items: int, cores: int, target_s: float, max
 
 def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratch: Path) -> Measurement:
     """Two one-worker runs (1, then 10 items per mini-batch). The difference of their times outside run()
-    is the cost per mini-batch (wall, and CPU of parent and worker together); the rest is start-up."""
+    is the cost per mini-batch (wall, and CPU of parent and worker together); the rest is start-up. The
+    difference of their times inside run() is run()'s own cost per call; the rest is per item."""
     runs = []
     for size in CALIBRATION_SIZES:
         out = scratch / f"calibrate-{size}"
@@ -115,10 +118,12 @@ def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratc
                            output.stat().st_size if output.exists() else 0))
         runs.append(min(trials)[1:])
         items = summary.items.total
-    (batches_1, wall_1, cpu_1, times, output_bytes), (batches_n, wall_n, cpu_n, _, _) = runs
+    (batches_1, wall_1, cpu_1, times_1, output_bytes), (batches_n, wall_n, cpu_n, times_n, _) = runs
     spread = max(batches_1 - batches_n, 1)
     batch_wall, batch_cpu = max((wall_1 - wall_n) / spread, 0.0), max((cpu_1 - cpu_n) / spread, 0.0)
-    return Measurement(items, statistics.fmean(times), statistics.pstdev(times),
+    call = max((sum(times_1) - sum(times_n)) / spread, 0.0)
+    item = max((sum(times_n) - batches_n * call) / max(items, 1), 0.0)
+    return Measurement(items, item, statistics.pstdev(times_1), call,
                        max(wall_n - batches_n * batch_wall, 0.0), batch_wall, batch_cpu,
                        output_bytes / max(items, 1))
 
@@ -167,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             checks.append((workers, predicted, measured))
     print(f"measured on {m.items} sample items ({args.entry_script}):")
     print(f"  run() per item {m.item_s * 1000:.2f} ms (sd {m.item_sd * 1000:.2f} ms, "
-          f"cv {m.item_sd / max(m.item_s, 1e-9):.0%}); output {m.output_bytes_per_item:.0f} bytes per item")
+          f"cv {m.item_sd / max(m.item_s, 1e-9):.0%}), and {m.call_s * 1e6:.0f} us per call; "
+          f"output {m.output_bytes_per_item:.0f} bytes per item")
     print(f"  start-up and init (worker start, imports, init(), planning, merge) {m.startup_s:.2f} s; the "
           f"runner's own time per mini-batch {m.batch_wall_s * 1e6:.0f} us "
           f"(CPU {m.batch_cpu_s * 1e6:.0f} us)")

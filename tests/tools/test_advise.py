@@ -5,7 +5,7 @@ from tests.conftest import run_module
 from tools.advise import Measurement, predict_local, recommend
 from tools.make_data import load_bundled, write_files
 
-STEADY = Measurement(items=100, item_s=0.01, item_sd=0.0, startup_s=2.0, batch_wall_s=20e-6,
+STEADY = Measurement(items=100, item_s=0.01, item_sd=0.0, call_s=0.0, startup_s=2.0, batch_wall_s=20e-6,
                      batch_cpu_s=50e-6, output_bytes_per_item=100)
 
 
@@ -19,7 +19,7 @@ def test_the_mini_batch_amortises_the_overhead_and_the_nodes_meet_the_target():
 
 
 def test_the_timeout_and_the_spread_cap_the_mini_batch_and_an_unreachable_target_is_said():
-    spread = Measurement(100, 0.5, 0.5, 2.0, 20e-6, 50e-6, 10)
+    spread = Measurement(100, 0.5, 0.5, 0.0, 2.0, 20e-6, 50e-6, 10)
     plan = recommend(spread, total_items=100_000, cores=2, target_s=600, max_nodes=3, timeout_s=60)
     assert plan.mini_batch_size == 15  # 30 s under a slow item of 0.5 + 3 x 0.5 s
     assert plan.nodes == 3 and not plan.reachable
@@ -29,6 +29,14 @@ def test_the_local_prediction_shares_the_work_but_not_beyond_the_cores():
     assert predict_local(STEADY, 100, 1, 10, cores=2) == pytest.approx(2.0 + 1.0 + 10 * 20e-6)
     assert predict_local(STEADY, 100, 2, 10, cores=2) == pytest.approx(2.0 + (1.0 + 10 * 50e-6) / 2)
     assert predict_local(STEADY, 100, 4, 10, cores=2) == pytest.approx(2.0 + (1.0 + 10 * 50e-6) / 2)
+
+
+def test_a_cost_per_call_of_run_is_paid_per_mini_batch_not_per_item():
+    calls = Measurement(100, 0.01, 0.0, 0.005, 2.0, 20e-6, 50e-6, 100)
+    assert predict_local(calls, 100, 1, 10, cores=2) == pytest.approx(2.0 + 1.0 + 10 * (0.005 + 20e-6))
+    plan = recommend(calls, total_items=1_000_000, cores=4, target_s=1800, max_nodes=10, timeout_s=60,
+                     batch_overhead_s=1.0, node_startup_s=300)
+    assert plan.mini_batch_size == 2010  # (1 s + 5 ms) per mini-batch at most 5 % of 2,010 items of 10 ms
 
 
 def test_the_command_measures_a_sample_and_prints_settings_and_its_check(tmp_path):
