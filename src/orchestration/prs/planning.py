@@ -28,6 +28,7 @@ from orchestration.prs.tables import partition_values
 
 NEWLINE = ord("\n")
 _NOT_BLANK = re.compile(rb"\S")  # what bytes.strip() would keep
+READ_BLOCK = 1 << 24  # the most of a tabular file the planner holds at once
 SORT_CHUNK = 2**17  # most names held in memory at once while listing (about 13 MB)
 
 
@@ -110,22 +111,38 @@ def sorted_listing(root: Path, chunk: int = SORT_CHUNK, block: int = 4096) -> It
             yield names
 
 
-def _csv_slices(path: str, size_bytes: int, header: bool) -> Iterator[tuple[int, int, int]]:
-    """(start, stop, rows) byte slices of a line-oriented file, cut after a newline. The file is read
-    into one reused buffer: a fresh 10 MB object per slice cost more (its page faults, a copy to append
-    the cut line, another to check for blank space) than counting the slice's rows."""
-    buffer = bytearray(size_bytes)
+def _csv_slices(path: str, size_bytes: int, header: bool,
+                block: int = READ_BLOCK) -> Iterator[tuple[int, int, int]]:
+    """(start, stop, rows) byte slices of a line-oriented file, cut after a newline. The file is read a
+    block at a time into one reused buffer, no larger than the file: a fresh object per slice cost more
+    (its page faults, a copy to append the cut line, another to check for blank space) than counting
+    the rows, and a huge MINI_BATCH_SIZE must not become a huge allocation."""
     with open(path, "rb") as handle:
         start = len(handle.readline()) if header else 0
         handle.seek(start)
-        while got := handle.readinto(buffer):
-            cut = b"" if buffer[got - 1] == NEWLINE else handle.readline()  # the rest of a cut line
-            rows = buffer.count(b"\n", 0, got) + cut.count(b"\n")
-            if not (cut or buffer[got - 1:got]).endswith(b"\n"):  # the file's last line has no newline
+        buffer = bytearray(max(1, min(size_bytes, block, os.fstat(handle.fileno()).st_size - start)))
+        view = memoryview(buffer)
+        while True:
+            length = rows = 0
+            blank, ends_line = True, True
+            while length < size_bytes and (got := handle.readinto(view[:size_bytes - length])):
+                rows += buffer.count(b"\n", 0, got)
+                blank = blank and not _NOT_BLANK.search(buffer, 0, got)
+                ends_line = buffer[got - 1] == NEWLINE
+                length += got
+            if not length:
+                return
+            if not ends_line:
+                cut = handle.readline()  # the rest of the cut line
+                rows += cut.count(b"\n")
+                blank = blank and not cut.strip()
+                ends_line = cut.endswith(b"\n")
+                length += len(cut)
+            if not ends_line:  # the file's last line, without a newline
                 rows += 1
-            if _NOT_BLANK.search(buffer, 0, got) or cut.strip():
-                yield start, start + got + len(cut), rows
-            start += got + len(cut)
+            if not blank:
+                yield start, start + length, rows
+            start += length
 
 
 def _parquet_slices(path: str, size_bytes: int) -> Iterator[tuple[int, int, int]]:

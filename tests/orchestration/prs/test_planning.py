@@ -107,4 +107,6 @@ def test_csv_slices_end_after_a_newline_skip_blank_ones_and_count_a_last_line_wi
     table.write_bytes(b"h1,h2\n" + b"1,2\n333,4444\n" + b"   \n\n" + b"5,6")
     # 5 bytes a slice: the first is cut inside "333,4444" and completed; the second is blank space.
     assert list(_csv_slices(str(table), 5, header=True)) == [(6, 19, 2), (24, 27, 1)]
-    assert list(_csv_slices(str(table), 100, header=False)) == [(0, 27, 6)]
+    assert list(_csv_slices(str(table), 5, header=True, block=2)) == [(6, 19, 2), (24, 27, 1)]
+    assert list(_csv_slices(str(table), 100, header=False, block=4)) == [(0, 27, 6)]
+    assert list(_csv_slices(str(table), 2**50, header=False)) == [(0, 27, 6)]  # no petabyte buffer
