@@ -10,10 +10,12 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestration.errors import Stopped
 from orchestration.prs.accounting import Accounting
 from orchestration.prs.config import RunConfig
 from orchestration.prs.state import (
@@ -96,11 +98,16 @@ def describe_failures(state: StatePaths, failed: list[int], reasons: dict[int, s
     return described
 
 
-def _copy_range(source: int, target: int, offset: int, length: int) -> None:
-    """Copies bytes between files in the kernel where it can (copy_file_range), else through memory."""
+COPY_BLOCK = 1 << 26  # the most copied between two looks at a stop request
+
+
+def _copy_range(source: int, target: int, offset: int, length: int, stop: Callable[[], None]) -> None:
+    """Copies bytes between files in the kernel where it can (copy_file_range), else through memory;
+    `stop()` is called between blocks (it raises to stop)."""
     while length:
+        stop()
         try:
-            copied = os.copy_file_range(source, target, length, offset)
+            copied = os.copy_file_range(source, target, min(length, COPY_BLOCK), offset)
         except OSError:
             copied = os.write(target, os.pread(source, min(length, 1 << 24), offset))
         if not copied:
@@ -109,12 +116,12 @@ def _copy_range(source: int, target: int, offset: int, length: int) -> None:
         length -= copied
 
 
-def merge_output(config: RunConfig, state: StatePaths) -> int:
+def merge_output(config: RunConfig, state: StatePaths, stop: Callable[[], None] = lambda: None) -> int:
     """Writes the succeeded rows in mini-batch order to the append_row file; returns the lines written.
 
     Consecutive mini-batches whose rows lie back to back in one part file are copied in one go. Rows go
-    to a temporary name that replaces the final one only when complete, so a crash never leaves a
-    truncated or half-merged file under that name.
+    to a temporary name that replaces the final one only when complete, so a crash (or `stop()` raising,
+    which is called between copies) never leaves a truncated or half-merged file under that name.
     """
     target = config.output_file
     temporary = target.with_name(f".{target.name}.partial")
@@ -132,12 +139,12 @@ def merge_output(config: RunConfig, state: StatePaths) -> int:
                     run_end += length
                     continue
                 if run_end > run_start:
-                    _copy_range(parts[run_part], out_fd, run_start, run_end - run_start)
+                    _copy_range(parts[run_part], out_fd, run_start, run_end - run_start, stop)
                 if part not in parts:
                     parts[part] = os.open(state.part(part), os.O_RDONLY)
                 run_part, run_start, run_end = part, offset, offset + length
             if run_end > run_start:
-                _copy_range(parts[run_part], out_fd, run_start, run_end - run_start)
+                _copy_range(parts[run_part], out_fd, run_start, run_end - run_start, stop)
     except BaseException:  # e.g. the disk is full: nothing partial stays behind, the state allows a resume
         temporary.unlink(missing_ok=True)
         raise
@@ -186,16 +193,22 @@ def write_logs(logs: Path, summary: Summary) -> None:
 
 
 def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[str, str, int],
-              accounting: Accounting, elapsed_s: float, planning_complete: bool = True) -> Summary:
+              accounting: Accounting, elapsed_s: float, planning_complete: bool = True,
+              stop: Callable[[], None] = lambda: None) -> Summary:
     """The account of a finished (or stopped) run: merges the output (a completed append_row run only),
-    counts every item from the records and writes the logs. `outcome` is (status, reason, exit code)."""
+    counts every item from the records and writes the logs. `outcome` is (status, reason, exit code);
+    `stop()` raising Stopped during the merge makes the run Interrupted, its output not written."""
     status, reason, code = outcome
     items, batches, failed = count_batches(state, config.short_return_fails_mini_batch)
     rows, output_file = None, None
     if status == "Completed" and config.output_action == "append_row":
         try:
-            rows = merge_output(config, state)
+            rows = merge_output(config, state, stop)
             output_file = str(config.output_file)
+        except Stopped as exc:
+            status, code = "Interrupted", exc.exit_code
+            reason = (f"stopped by {exc.signal_name} while the output was merged; every row is kept in the "
+                      "run's state: run again with --resume to write it")
         except OSError as exc:
             status, code = "Failed", EXIT_FAILED
             reason = (f"cannot write {config.output_file}: {exc.strerror or exc}; every row is kept in "

@@ -221,7 +221,7 @@ def _run(config: RunConfig) -> Summary:
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
     status, reason, code = "Completed", "", EXIT_COMPLETED
-    with StopLatch() as latch:  # from here on a signal is acted on by the loop, never mid-call
+    with StopLatch() as latch:  # from here on a signal is acted on by the loop and the merge, never mid-call
         scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting, latch)
         try:
             work.start()  # a fresh run plans in the background: the workers start while inputs are listed
@@ -246,11 +246,10 @@ def _run(config: RunConfig) -> Summary:
                 pass
         try:  # the workers' shutdown() runs while the output is merged: every row is on disk already
             summary = summarize(config, state, logs, (status, reason, code), scheduler.accounting,
-                                time.monotonic() - started, planning_complete=work.plan is not None)
+                                time.monotonic() - started, planning_complete=work.plan is not None,
+                                stop=latch.check)  # a signal now stops the merge: the run is Interrupted
         finally:
-            pool.join()
-    if latch.received and status != "Interrupted":  # it came after the loop: the output is whole
-        raise Stopped(latch.received)
+            pool.join()  # a signal once the logs are written changes nothing: the run has ended
     if summary.items.total == 0 and status == "Completed":
         log.warning("no input items in %s (hidden files are skipped): nothing was run",
                     ", ".join(str(p) for p in config.inputs))

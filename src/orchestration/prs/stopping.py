@@ -4,7 +4,9 @@ A handler that raises lands wherever the main thread happens to be, for instance
 `subprocess.Popen.poll()` between taking and releasing that Popen's internal lock. The lock then stays
 taken, and every later `wait()` on that worker blocks forever: the run never ends. So while a run is in
 progress, a signal is only noted, and it wakes the loop through a pipe (`signal.set_wakeup_fd`); the loop
-raises Stopped at the top of an iteration, where it holds no such lock.
+raises Stopped at the top of an iteration, where it holds no such lock, and so does the final merge
+between two copies (the run is then Interrupted, its rows kept for --resume). Once the logs are written, a
+signal changes nothing: the run has ended.
 """
 from __future__ import annotations
 

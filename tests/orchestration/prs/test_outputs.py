@@ -6,8 +6,12 @@ import logging
 import pandas as pd
 import pytest
 
+from orchestration.errors import Stopped
+from orchestration.prs.accounting import Accounting, Limits
+from orchestration.prs.report import summarize
+from orchestration.prs.state import StatePaths
 from orchestration.settings import SettingsError, load_settings
-from tests.orchestration.prs.conftest import SCRIPTS, make_inputs, output_rows, run
+from tests.orchestration.prs.conftest import SCRIPTS, config, make_inputs, output_rows, run
 
 
 def test_summary_only_counts_rows_but_writes_no_file(tmp_path, markers):
@@ -162,3 +166,25 @@ def test_a_huge_node_count_only_emulates_the_nodes_that_get_a_worker(tmp_path, m
                   mini_batch_size=1)
     assert (summary.exit_code, summary.items.succeeded) == (0, 4)
     assert sorted(p.name for p in (tmp_path / "out" / "logs" / "sys" / "node").iterdir()) == ["0", "1"]
+
+
+def test_a_stop_during_the_merge_leaves_no_output_logs_an_interrupted_run_and_a_resume_writes_it(
+        tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 6)
+    assert run(tmp_path, markers).exit_code == 0
+    finished = config(tmp_path, markers)
+    finished = dataclasses.replace(finished, output=finished.output.resolve())
+    out = finished.output
+    (out / "parallel_run_step.txt").unlink()
+
+    def stop() -> None:  # what the run's StopLatch does once SIGTERM has arrived
+        raise Stopped("SIGTERM")
+
+    summary = summarize(finished, StatePaths.of(out), out / "logs", ("Completed", "", 0),
+                        Accounting(Limits()), 1.0, stop=stop)
+    assert (summary.status, summary.exit_code, summary.output_file) == ("Interrupted", 143, None)
+    assert "while the output was merged" in summary.reason and "--resume" in summary.reason
+    assert (out / "logs" / "job_result.txt").read_text().startswith("Interrupted: stopped by SIGTERM")
+    assert [p.name for p in out.iterdir() if "parallel_run_step" in p.name] == []  # no partial file
+    assert run(tmp_path, markers, resume=True).exit_code == 0
+    assert len(output_rows(tmp_path)) == 6
