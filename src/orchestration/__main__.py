@@ -4,10 +4,13 @@ end (see `cli.launch`); the Makefile starts every command this way."""
 if __name__ == "__main__":
     import sys
 
+    from orchestration.interrupts import note_signals
+
+    noted = note_signals()  # before any other import: a Ctrl-C from here on ends in one line
     from orchestration.cli import launch
 
     if len(sys.argv) < 2:
         sys.exit("usage: python -m orchestration MODULE [ARGS...]")
     module = sys.argv.pop(1)
     sys.argv[0] = f"python -m {module}"
-    launch(module)
+    launch(module, noted=noted)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from orchestration.errors import SettingsError, Stopped, UsageError
+from orchestration.interrupts import note_signals
 from orchestration.secrets import mask
 
 EXIT_BAD_SETTINGS = 2
@@ -93,18 +94,19 @@ def run_command(main: Callable[[], int]) -> NoReturn:
     sys.exit(code)
 
 
-def launch(module: str, first: Callable[[list[str]], object] | None = None) -> NoReturn:
+def launch(module: str, first: Callable[[list[str]], object] | None = None,
+           noted: list[int] | None = None) -> NoReturn:
     """Imports `module` and runs its `main()` as a command (`python -m` entry points call this);
     `first(arguments)` runs before that import (the runner starts its workers there).
 
-    Ctrl-C or SIGTERM while the command is still importing is only noted: an exception raised inside an
-    import can be swallowed by a library's bare `except:`, and the command would then go on. It is acted
-    on as soon as the imports are done; from then on either signal raises Stopped, which ends the command
-    in one line, unless the command installs its own handlers (the runner does).
+    Ctrl-C or SIGTERM while the command is still importing is only noted (`noted`: the list of
+    `interrupts.note_signals()`, which the entry point calls before its own imports): an exception raised
+    inside an import can be swallowed by a library's bare `except:`, and the command would then go on.
+    It is acted on as soon as the imports are done; from then on either signal raises Stopped, which ends
+    the command in one line, unless the command installs its own handlers (the runner does).
     """
-    noted: list[str] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: noted.append(signal.Signals(signum).name))
+    if noted is None:
+        noted = note_signals()
     if first is not None:
         first(sys.argv[1:])
     main = importlib.import_module(module).main
@@ -113,7 +115,7 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None) -> N
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, Stopped.raise_on)
         if noted:
-            raise Stopped(noted[0])
+            raise Stopped(signal.Signals(noted[0]).name)
         return main()
 
     run_command(started)

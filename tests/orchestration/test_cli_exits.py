@@ -106,3 +106,19 @@ def test_a_bad_argument_ends_with_exit_2_naming_it(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == \
         "exit 2: COUNT: expected a whole number from 1 to 20640 (got 0)"
+
+
+@pytest.mark.parametrize("entry_point", sorted((Path(__file__).parents[2] / "src").rglob("__main__.py")),
+                         ids=lambda path: path.parent.name)
+def test_every_entry_point_notes_signals_before_its_other_imports(entry_point):
+    """A Ctrl-C during the imports of `orchestration.cli` or the runner's warm start (30-40 ms) printed a
+    KeyboardInterrupt traceback: the entry point's first step is now interrupts.note_signals()."""
+    import ast
+
+    (main_block,) = [node for node in ast.parse(entry_point.read_text()).body if isinstance(node, ast.If)]
+    steps = [ast.unparse(node) for node in main_block.body]
+    first_call = next(i for i, step in enumerate(steps) if "note_signals()" in step)
+    assert steps[first_call] == "noted = note_signals()"
+    assert all(step in ("import sys", "from orchestration.interrupts import note_signals")
+               for step in steps[:first_call])
+    assert "noted=noted" in steps[-1]
