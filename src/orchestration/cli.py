@@ -103,7 +103,9 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None,
     `interrupts.note_signals()`, which the entry point calls before its own imports): an exception raised
     inside an import can be swallowed by a library's bare `except:`, and the command would then go on.
     It is acted on as soon as the imports are done; from then on either signal raises Stopped, which ends
-    the command in one line, unless the command installs its own handlers (the runner does).
+    the command in one line, unless the command installs its own handlers (the runner does). Once
+    `main()` has returned or raised, signals are only noted again: a second Ctrl-C must not interrupt
+    the last line, or the exit, with a traceback.
     """
     if noted is None:
         noted = note_signals()
@@ -114,8 +116,11 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None,
     def started() -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, Stopped.raise_on)
-        if noted:
-            raise Stopped(signal.Signals(noted[0]).name)
-        return main()
+        try:
+            if noted:
+                raise Stopped(signal.Signals(noted[0]).name)
+            return main()
+        finally:
+            note_signals()  # the command has ended: a signal now changes nothing
 
     run_command(started)

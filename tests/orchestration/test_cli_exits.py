@@ -122,3 +122,30 @@ def test_every_entry_point_notes_signals_before_its_other_imports(entry_point):
     assert all(step in ("import sys", "from orchestration.interrupts import note_signals")
                for step in steps[:first_call])
     assert "noted=noted" in steps[-1]
+
+
+# A command stopped by Ctrl-C whose exit then gets a SIGTERM (a second signal, during the exit).
+SECOND_SIGNAL_COMMAND = '''
+import atexit, os, signal, time
+
+def again():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+
+atexit.register(again)
+
+def main():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(30)
+    return 0
+'''
+
+
+def test_a_second_signal_after_the_command_has_ended_changes_nothing(tmp_path):
+    (tmp_path / "twice.py").write_text(SECOND_SIGNAL_COMMAND)
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-m", "orchestration", "twice"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "exit 130: stopped by SIGINT"
+    assert result.returncode == 130
