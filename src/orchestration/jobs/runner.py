@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from orchestration.jobs.nodes import Binder, BoundNode, execution_order
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan
 from orchestration.prs.report import EXIT_FAILED, format_summary
 from orchestration.prs.scheduler import run_parallel
+from orchestration.prs.stopping import run_stoppable
 from orchestration.secrets import SECRET_VARIABLES
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,8 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     environment.update({str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()})
     environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
     log.info("jobs.%s: %s", node.name, command)
-    completed = subprocess.run(["bash", "-c", command], cwd=cwd, env=environment, check=False)
-    return completed.returncode if completed.returncode >= 0 else 128 - completed.returncode
+    code = run_stoppable(["bash", "-c", command], cwd, environment)
+    return code if code >= 0 else 128 - code
 
 
 def closing_line(result: JobResult, out: Path) -> str:

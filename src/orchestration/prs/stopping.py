@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from multiprocessing.connection import wait
+from pathlib import Path
 from types import TracebackType
 
 from orchestration.errors import Stopped
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GROUP_STOP_GRACE_SECONDS = 5.0
 
 
 class StopLatch:
@@ -58,3 +64,54 @@ class StopLatch:
         signal.set_wakeup_fd(self._previous_wakeup)
         os.close(self.fd)
         os.close(self._write_fd)
+
+
+def run_stoppable(argv: list[str], cwd: Path, env: Mapping[str, str]) -> int:
+    """Runs `argv` in a process group of its own and returns its exit code. On SIGINT or SIGTERM the
+    whole group is stopped (`stop_group`) and Stopped is raised: a command's children (bash forks them)
+    never outlive the command that started them, whether the signal came from a terminal or a `kill`."""
+    with StopLatch() as latch:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0)
+        exited = os.pidfd_open(process.pid)
+        try:
+            while not latch.received:
+                wait([exited, latch.fd])  # the pipe stays readable until the loop sees the signal
+                if process.poll() is not None:
+                    return process.returncode
+            stop_group(process)
+        finally:
+            os.close(exited)
+    raise Stopped(latch.received)
+
+
+def stop_group(process: subprocess.Popen, grace: float = GROUP_STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to the process group led by `process`; SIGKILL to whatever is left after `grace` s."""
+    deadline = time.monotonic() + grace
+    _signal_group(process.pid, signal.SIGTERM)
+    while time.monotonic() < deadline:
+        process.poll()  # reaps the leader
+        if not _group_running(process.pid):
+            break
+        time.sleep(0.02)
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _signal_group(group: int, number: int) -> None:
+    try:
+        os.killpg(group, number)
+    except ProcessLookupError:  # none left
+        pass
+
+
+def _group_running(group: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: an orphan's is only reaped by
+    PID 1, which in a container may never do it."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, process_group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):  # it exited while being read
+            continue
+        if int(process_group) == group and state != "Z":
+            return True
+    return False

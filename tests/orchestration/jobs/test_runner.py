@@ -1,10 +1,15 @@
 """A v2 pipeline job run locally: command -> parallel -> command, bindings resolved as Azure resolves them."""
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.conftest import run_module
+from tests.conftest import clean_env, run_module
 from tests.orchestration.jobs.conftest import PIPELINE, write_pipeline
+from tests.orchestration.prs.test_resume import alive
 
 
 def run_job(tmp_path, job, *flags):
@@ -147,3 +152,27 @@ def test_a_component_default_is_used_and_set_needs_an_input_of_the_pipeline(tmp_
     unknown = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", "--set",
                          "inputs.greeting=hello", cwd=tmp_path)
     assert unknown.returncode == 2 and "the job has no input 'greeting' (it has: none)" in unknown.stderr
+
+
+def test_a_stopped_job_leaves_no_process_of_its_command_node_behind(tmp_path):
+    """SIGTERM to the runner alone, as `kill` or a supervisor sends it: bash's own child is stopped too
+    (it used to run on, orphaned, and write into the job's outputs after the runner had exited)."""
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  waits:\n    type: command\n"
+        "    command: sleep 60 & echo $! > child.pid; wait; echo late > after.txt\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n")
+    command = [sys.executable, "-m", "orchestration.prs", "--job", "job.yml", "--output", "out"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / "child.pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline and process.poll() is None, "the command node never started"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=30)  # the child holds our pipes while it lives
+    finally:
+        process.kill()
+    assert process.returncode == 143 and err.strip().splitlines()[-1] == "exit 143: stopped by SIGTERM"
+    assert not alive(int(pid_file.read_text())) and not (tmp_path / "after.txt").exists()

@@ -3,11 +3,13 @@ import select
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
 from orchestration.errors import Stopped
-from orchestration.prs.stopping import StopLatch
+from orchestration.prs.stopping import StopLatch, stop_group
+from tests.orchestration.prs.test_resume import alive
 
 
 def test_signals_landing_inside_popen_poll_are_only_noted_so_a_later_wait_still_returns():
@@ -50,3 +52,16 @@ def test_the_previous_handlers_and_wakeup_fd_are_restored():
     assert signal.set_wakeup_fd(-1) == -1  # none left installed
     with pytest.raises(OSError):
         os.fstat(fd)  # the pipe is closed
+
+
+def test_stopping_a_group_kills_what_ignores_sigterm_once_the_grace_is_over(tmp_path):
+    leader = subprocess.Popen(["bash", "-c", "trap '' TERM; sleep 60 & echo $! > child.pid; wait"],
+                              cwd=tmp_path, process_group=0)
+    pid_file = tmp_path / "child.pid"
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        time.sleep(0.01)
+    started = time.monotonic()
+    stop_group(leader, grace=0.3)
+    assert 0.3 <= time.monotonic() - started < 10  # SIGTERM was ignored: SIGKILL after the grace
+    assert leader.returncode == -signal.SIGKILL
+    assert not alive(int(pid_file.read_text()))  # bash's child too (a zombie at most, if PID 1 never reaps)
