@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from orchestration.errors import SettingsError, Stopped, UsageError
-from orchestration.interrupts import note_signals
+from orchestration.interrupts import ignore_signals, note_signals
 from orchestration.secrets import mask
 
 EXIT_BAD_SETTINGS = 2
@@ -104,8 +104,8 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None,
     inside an import can be swallowed by a library's bare `except:`, and the command would then go on.
     It is acted on as soon as the imports are done; from then on either signal raises Stopped, which ends
     the command in one line, unless the command installs its own handlers (the runner does). Once
-    `main()` has returned or raised, signals are only noted again: a second Ctrl-C must not interrupt
-    the last line, or the exit, with a traceback.
+    `main()` has returned or raised, signals are ignored: a second Ctrl-C must not interrupt the last
+    line, or the exit, with a traceback or a death by signal.
     """
     if noted is None:
         noted = note_signals()
@@ -121,6 +121,6 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None,
                 raise Stopped(signal.Signals(noted[0]).name)
             return main()
         finally:
-            note_signals()  # the command has ended: a signal now changes nothing
+            ignore_signals()  # the command has ended: a signal now changes nothing
 
     run_command(started)

@@ -149,3 +149,27 @@ def test_a_second_signal_after_the_command_has_ended_changes_nothing(tmp_path):
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "exit 130: stopped by SIGINT"
     assert result.returncode == 130
+
+
+# A command that ends well, and gets SIGTERM while the interpreter tears its modules down, after Python
+# has put the default handlers back.
+LATE_SIGNAL_COMMAND = '''
+import os, signal
+
+class SignalsOnTeardown:
+    def __del__(self, kill=os.kill, pid=os.getpid(), number=signal.SIGTERM):
+        kill(pid, number)
+
+keeper = SignalsOnTeardown()
+
+def main():
+    return 0
+'''
+
+
+def test_a_signal_during_the_interpreters_teardown_does_not_change_the_exit_code(tmp_path):
+    (tmp_path / "late.py").write_text(LATE_SIGNAL_COMMAND)
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-m", "orchestration", "late"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr  # was -15: killed by its own SIGTERM

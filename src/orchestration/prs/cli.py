@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = config.validate()
     if problems:
         raise UsageError.listing(problems)
-    summary = run_parallel(config)
+    summary = run_parallel(config, last=True)
     print(format_summary(summary))
     return summary.exit_code
 

@@ -192,14 +192,15 @@ class Scheduler:
                 self.records_fd = -1
 
 
-def run_parallel(config: RunConfig) -> Summary:
+def run_parallel(config: RunConfig, last: bool = False) -> Summary:
     """Runs the entry script over the inputs like ParallelRunStep (see the package docstring), holding the
-    output folder for the whole run."""
+    output folder for the whole run. `last`: the command ends with this run, so once its logs are
+    written, SIGINT and SIGTERM are ignored (interrupts.ignore_signals): none can contradict them."""
     with claim(config.output, config.inputs):
-        return _run(config)
+        return _run(config, last)
 
 
-def _run(config: RunConfig) -> Summary:
+def _run(config: RunConfig, last: bool) -> Summary:
     started, started_ns = time.monotonic(), time.time_ns()
     # Workers run in folders of their own, so every path they get is absolute.
     config = dataclasses.replace(config, entry_script=config.entry_script.resolve(),
@@ -221,7 +222,7 @@ def _run(config: RunConfig) -> Summary:
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
     status, reason, code = "Completed", "", EXIT_COMPLETED
-    with StopLatch() as latch:  # from here on a signal is acted on by the loop and the merge, never mid-call
+    with StopLatch(ignore_on_exit=last) as latch:  # a signal is acted on by the loop and the merge only
         scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting, latch)
         try:
             work.start()  # a fresh run plans in the background: the workers start while inputs are listed

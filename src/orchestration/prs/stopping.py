@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from orchestration.errors import Stopped
+from orchestration.interrupts import ignore_signals
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GROUP_STOP_GRACE_SECONDS = 5.0
@@ -27,9 +28,11 @@ GROUP_STOP_GRACE_SECONDS = 5.0
 
 class StopLatch:
     """Within `with`: SIGINT/SIGTERM are noted (the first one counts), `fd` becomes readable, and
-    `check()` raises Stopped for it. The previous handlers and wakeup fd are restored on exit."""
+    `check()` raises Stopped for it. The previous handlers and wakeup fd are restored on exit; with
+    `ignore_on_exit`, the signals are ignored from then on (the command ends with what it leaves)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ignore_on_exit: bool = False) -> None:
+        self.ignore_on_exit = ignore_on_exit
         self.received = ""  # the first signal's name
         self.fd = self._write_fd = -1
         self._previous: dict[int, object] = {}
@@ -59,8 +62,11 @@ class StopLatch:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        if self.ignore_on_exit:  # instead of the raising handlers: none can land in between
+            ignore_signals()
+        else:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
         signal.set_wakeup_fd(self._previous_wakeup)
         os.close(self.fd)
         os.close(self._write_fd)

@@ -65,3 +65,18 @@ def test_stopping_a_group_kills_what_ignores_sigterm_once_the_grace_is_over(tmp_
     assert 0.3 <= time.monotonic() - started < 10  # SIGTERM was ignored: SIGKILL after the grace
     assert leader.returncode == -signal.SIGKILL
     assert not alive(int(pid_file.read_text()))  # bash's child too (a zombie at most, if PID 1 never reaps)
+
+
+def test_a_latch_that_ignores_on_exit_never_puts_the_raising_handlers_back():
+    """The runner's command ends with its run: once the logs are written, a signal must not raise
+    Stopped in the few calls left (the summary's print) and contradict them."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with StopLatch(ignore_on_exit=True):
+            pass
+        assert {sig: signal.getsignal(sig) for sig in before} == dict.fromkeys(before, signal.SIG_IGN)
+        os.kill(os.getpid(), signal.SIGTERM)  # to any thread of this process: ignored by all
+        time.sleep(0.05)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
