@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from orchestration.errors import SettingsError, Stopped, UsageError
-from orchestration.interrupts import ignore_signals, note_signals
+from orchestration.interrupts import STOP_SIGNALS, ignore_signals, note_signals
 from orchestration.secrets import mask
 
 EXIT_BAD_SETTINGS = 2
@@ -114,7 +114,7 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None,
     main = importlib.import_module(module).main
 
     def started() -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, Stopped.raise_on)
         try:
             if noted:

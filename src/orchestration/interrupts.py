@@ -9,11 +9,13 @@ a KeyboardInterrupt traceback.
 """
 import _signal
 
+STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM)  # the signals that stop a command (Ctrl-C, `kill`)
+
 
 def note_signals() -> list[int]:
     """Makes SIGINT and SIGTERM only append their numbers to the list returned."""
     noted: list[int] = []
-    for number in (_signal.SIGINT, _signal.SIGTERM):
+    for number in STOP_SIGNALS:
         _signal.signal(number, lambda signum, frame: noted.append(signum))
     return noted
 
@@ -21,5 +23,5 @@ def note_signals() -> list[int]:
 def ignore_signals() -> None:
     """Ignores SIGINT and SIGTERM for the rest of the process, in every thread. Processes started
     afterwards inherit it: only for a command that has ended."""
-    for number in (_signal.SIGINT, _signal.SIGTERM):
+    for number in STOP_SIGNALS:
         _signal.signal(number, _signal.SIG_IGN)

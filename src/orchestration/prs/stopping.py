@@ -20,9 +20,8 @@ from pathlib import Path
 from types import TracebackType
 
 from orchestration.errors import Stopped
-from orchestration.interrupts import ignore_signals
+from orchestration.interrupts import STOP_SIGNALS, ignore_signals
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GROUP_STOP_GRACE_SECONDS = 5.0
 
 
@@ -41,7 +40,7 @@ class StopLatch:
     def __enter__(self) -> "StopLatch":
         self.fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._previous_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        self._previous = {sig: signal.signal(sig, self._note) for sig in SIGNALS}
+        self._previous = {sig: signal.signal(sig, self._note) for sig in STOP_SIGNALS}
         return self
 
     def _note(self, signum: int, frame: object = None) -> None:
