@@ -3,9 +3,9 @@
 It runs the entry script through the local runner on a sample of its inputs (file inputs), twice with one
 worker (1 item per mini-batch, then 10) to separate the time inside run() from the fixed start-up
 (interpreter, imports, init(), planning, merge) and the runner's own time per mini-batch, and the time of
-run() per item from its time per call. From the time per
-item, its spread and the output size, it recommends MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE and NODE_COUNT
-for a target wall time on a VM size, stating every assumption. Then it checks its own arithmetic: it
+run() per item from its time per call. From the time per item, its spread and the output size, it
+recommends MINI_BATCH_SIZE, PROCESS_COUNT_PER_NODE and NODE_COUNT for a target wall time on a VM size,
+stating every assumption. Then it checks its own arithmetic: it
 predicts the local runner's time with 1 and 2 workers, runs both, and prints the error.
 
     python -m tools.advise --entry_script E --input SAMPLE [--items N] [--target-minutes 30] [--vm-size S]

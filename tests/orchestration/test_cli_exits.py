@@ -141,11 +141,16 @@ def main():
 '''
 
 
+def run_command_module(folder: Path, source: str) -> subprocess.CompletedProcess:
+    """`python -m orchestration command`, `command.py` holding `source`, run from `folder`."""
+    (folder / "command.py").write_text(source)
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "orchestration", "command"], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
 def test_a_second_signal_after_the_command_has_ended_changes_nothing(tmp_path):
-    (tmp_path / "twice.py").write_text(SECOND_SIGNAL_COMMAND)
-    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-m", "orchestration", "twice"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = run_command_module(tmp_path, SECOND_SIGNAL_COMMAND)
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "exit 130: stopped by SIGINT"
     assert result.returncode == 130
@@ -168,8 +173,5 @@ def main():
 
 
 def test_a_signal_during_the_interpreters_teardown_does_not_change_the_exit_code(tmp_path):
-    (tmp_path / "late.py").write_text(LATE_SIGNAL_COMMAND)
-    env = clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-m", "orchestration", "late"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = run_command_module(tmp_path, LATE_SIGNAL_COMMAND)
     assert result.returncode == 0, result.stderr  # was -15: killed by its own SIGTERM

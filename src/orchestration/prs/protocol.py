@@ -31,7 +31,7 @@ class Report(NamedTuple):
     result: str  # PARTIAL or ERROR (TIMEOUT and CRASH are the parent's findings)
     items: int
     succeeded: int
-    reason: str  # why it failed; '' on success
+    reason: str  # why it failed; '' for a short return (PARTIAL)
 
 
 class Attempt(NamedTuple):
