@@ -20,10 +20,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT, SRC
+from orchestration.prs.stopping import StopLatch
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,10 @@ def mount_small_disk(folder: Path) -> bool:
                           capture_output=True).returncode == 0
 
 
-def one_run(number: int, rng: random.Random, scratch: Path, counts: Counter) -> int:
-    """One faulty run and its resumes; returns the rows lost (or duplicated)."""
+def one_run(number: int, rng: random.Random, scratch: Path, counts: Counter,
+            check: Callable[[], None]) -> int:
+    """One faulty run and its resumes; returns the rows lost (or duplicated). `check()` raises Stopped
+    once Ctrl-C or SIGTERM has arrived: called after each command, never while one is waited for."""
     inputs, markers = scratch / f"in-{number}", scratch / f"markers-{number}"
     inputs.mkdir()
     markers.mkdir()
@@ -92,12 +96,14 @@ def one_run(number: int, rng: random.Random, scratch: Path, counts: Counter) -> 
                                    stderr=subprocess.DEVNULL)
         inject(process, fault, rng)
         process.wait(timeout=300)
+        check()
         if small:  # the user frees space: the run moves to a roomy disk and resumes there
             shutil.copytree(output, scratch / f"moved-{number}", symlinks=True)
             output = scratch / f"moved-{number}"
         for _ in range(5):  # resume until the run ends one way or the other
             result = subprocess.run(runner(inputs, output, True), env=env, capture_output=True, text=True,
                                     timeout=300)
+            check()
             if result.returncode == 0:
                 break
             if result.returncode == 2:  # refused: it must say why
@@ -131,10 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     rng, counts, lost, runs = random.Random(seed), Counter(), 0, 0
     deadline = time.monotonic() + args.seconds
     scratch = Path(tempfile.mkdtemp(prefix="soak-"))
+    # Signals are only noted while the runs go on: a raising handler landing inside Popen.wait() would
+    # leave that Popen's lock taken (and the runner it started running on, orphaned); the soak stops after
+    # the command it waits for has ended (a terminal's Ctrl-C ends that command too).
     try:
-        while time.monotonic() < deadline and (not args.runs or runs < args.runs):
-            lost += one_run(runs, rng, scratch, counts)
-            runs += 1
+        with StopLatch() as latch:
+            while time.monotonic() < deadline and (not args.runs or runs < args.runs):
+                lost += one_run(runs, rng, scratch, counts, latch.check)
+                runs += 1
     finally:
         if args.keep:
             print(f"the runs' folders are in {scratch}")
