@@ -9,11 +9,11 @@ names spilled to disk and merged), so the parent's memory does not grow with the
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import re
 import tempfile
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from itertools import islice
@@ -30,6 +30,7 @@ NEWLINE = ord("\n")
 _NOT_BLANK = re.compile(rb"\S")  # what bytes.strip() would keep
 READ_BLOCK = 1 << 24  # the most of a tabular file the planner holds at once
 SORT_CHUNK = 2**17  # most names held in memory at once while listing (about 13 MB)
+MERGE_BYTES = 1 << 24  # what the merge of spilled runs reads of them at once, all runs together
 
 
 @dataclass(frozen=True)
@@ -80,18 +81,23 @@ def _is_input_file(entry: os.DirEntry[str]) -> bool:
     return False
 
 
-def _read_run(path: Path, block: int = 1 << 20) -> Iterator[str]:
-    """The NUL-separated names of a spilled run, read a block at a time."""
+def _read_run(path: Path, block: int) -> Iterator[list[str]]:
+    """The NUL-separated names of a spilled run, a list per `block` bytes read (cut after a NUL, which
+    no multi-byte UTF-8 character contains)."""
     with path.open("rb") as handle:
         carry = b""
         while data := handle.read(block):
-            names = (carry + data).split(b"\0")
-            carry = names.pop()
-            yield from (name.decode("utf-8", "surrogateescape") for name in names)
+            data = carry + data
+            cut = data.rfind(b"\0") + 1
+            carry = data[cut:]
+            if cut:
+                yield data[:cut - 1].decode("utf-8", "surrogateescape").split("\0")
 
 
-def sorted_listing(root: Path, chunk: int = SORT_CHUNK, block: int = 4096) -> Iterator[list[str]]:
-    """Every file below root in path order, in blocks; over `chunk` names, sorted runs spill to disk."""
+def sorted_listing(root: Path, chunk: int = SORT_CHUNK,
+                   merge_bytes: int = MERGE_BYTES) -> Iterator[list[str]]:
+    """Every file below root in path order, in blocks; over `chunk` names, sorted runs spill to disk and
+    are merged, `merge_bytes` of them read at once."""
     with tempfile.TemporaryDirectory(prefix="prs-listing-") as spill_dir:
         runs: list[Path] = []
         buffer: list[str] = []
@@ -106,9 +112,34 @@ def sorted_listing(root: Path, chunk: int = SORT_CHUNK, block: int = 4096) -> It
         if not runs:
             yield buffer
             return
-        merged = heapq.merge(iter(buffer), *(_read_run(run) for run in runs))
-        while names := list(islice(merged, block)):
-            yield names
+        share = max(merge_bytes // len(runs), 1)  # memory does not grow with the number of runs
+        yield from merge_runs([iter([buffer]), *(_read_run(run, share) for run in runs)])
+
+
+def merge_runs(runs: list[Iterator[list[str]]]) -> Iterator[list[str]]:
+    """Sorted runs, each read as a series of sorted lists, merged a round at a time: every name up to the
+    least of the runs' last loaded names goes out, sorted in C (the sort merges the runs' sorted pieces),
+    so that a name costs a fraction of a Python-level heap merge's step."""
+    loaded: list[list[str]] = [[] for _ in runs]
+    live = list(range(len(runs)))
+    while True:
+        for at in live:
+            while not loaded[at]:
+                block = next(runs[at], None)
+                if block is None:
+                    break
+                loaded[at] = block
+        live = [at for at in live if loaded[at]]  # the others are read to the end
+        if not live:
+            return
+        fence = min(loaded[at][-1] for at in live)  # no run has a name below it still unread
+        out: list[str] = []
+        for at in live:
+            cut = bisect_right(loaded[at], fence)
+            out += loaded[at][:cut]
+            del loaded[at][:cut]
+        out.sort()
+        yield out
 
 
 def _csv_slices(path: str, size_bytes: int, header: bool,

@@ -1,10 +1,11 @@
 """Mini-batch formation, the on-disk state and the backlog, without worker processes."""
 import os
+import random
 from collections import deque
 
 from orchestration.prs.backlog import Backlog
 from orchestration.prs.config import RunConfig
-from orchestration.prs.planning import _csv_slices, sorted_listing, write_plan
+from orchestration.prs.planning import _csv_slices, merge_runs, sorted_listing, write_plan
 from orchestration.prs.state import (
     FAILED, RECORD_SIZE, SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, iter_records,
     read_task_lines, write_records,
@@ -22,8 +23,25 @@ def test_listing_is_sorted_skips_hidden_and_spills_big_folders_to_disk(tmp_path)
     nested = [str(tmp_path / "sub" / "z.txt"), str(tmp_path / "sub" / "odd\nname.txt")]
     expected = sorted([str(tmp_path / n) for n in names] + nested)
     in_memory = [p for block in sorted_listing(tmp_path) for p in block]
-    spilled = [p for block in sorted_listing(tmp_path, chunk=64, block=7) for p in block]
+    spilled = [p for block in sorted_listing(tmp_path, chunk=64, merge_bytes=100) for p in block]
     assert in_memory == spilled == expected
+
+
+def test_merging_sorted_runs_a_round_at_a_time_gives_the_sorted_whole():
+    rng = random.Random(12)
+    for _ in range(300):
+        names = [f"{rng.choice('ab')}{rng.randrange(10 ** rng.randint(1, 4))}"
+                 for _ in range(rng.randint(0, 80))]
+        runs = [sorted(run) for run in split(rng, names)]
+        blocks = list(merge_runs([iter(split(rng, run)) for run in runs]))
+        assert [name for block in blocks for name in block] == sorted(names)
+        assert all(blocks)  # no empty block
+
+
+def split(rng: random.Random, items: list[str]) -> list[list[str]]:
+    """`items` cut at up to 6 random places (empty pieces included)."""
+    cuts = sorted(rng.randint(0, len(items)) for _ in range(rng.randint(0, 6)))
+    return [items[a:b] for a, b in zip([0, *cuts], [*cuts, len(items)])]
 
 
 def test_plan_writes_one_task_and_one_pending_record_per_mini_batch(tmp_path):
