@@ -7,7 +7,9 @@ clock), with the CPU it and its children used:
   each mini-batch, writing the rows to one file (the baseline);
 - runner: `python -m orchestration.prs` with 1 and 2 workers, settings from flags;
 - two forked halves: the serial loop forked in two after its listing, each half of the mini-batches in
-  its own process, no records, logs, retries or timeouts: the two-core ceiling on this machine, today.
+  its own process, no records, logs, retries or timeouts: the two-core ceiling on this machine, today;
+- the machine itself: the same pure-Python arithmetic in one process, then split between two forked
+  ones (no files, nothing shared): how much of two cores this machine's two vCPUs give at the moment.
 
 Then the edit-run cycle of someone debugging an entry script, on 100 files: the time from the command to
 the first finished mini-batch, and to the end of the run. Then the runner parent's peak memory, and the
@@ -77,6 +79,22 @@ with open(out, "wb") as merged:
             shutil.copyfileobj(rows, merged)
 """
 
+# The machine's own two-core scaling: ITERATIONS of arithmetic in one process, or split between two
+# forked ones; nothing read, written or shared, so only the vCPUs set the ratio.
+ARITHMETIC = """\
+import os, sys
+
+iterations, processes = int(sys.argv[1]), int(sys.argv[2])
+child = os.fork() if processes == 2 else -1
+total = 0
+for number in range(iterations // processes):
+    total += number * number % 7
+if child == 0:
+    os._exit(0)
+if child > 0:
+    os.waitpid(child, 0)
+"""
+
 # The extraction entry script, noting when its first run() returned (the first finished mini-batch).
 FIRST_BATCH_ENTRY = """\
 import os, sys, time
@@ -120,11 +138,14 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(SRC)}
 
 
-def whole_runs(data: Path, size: int, repeat: int, scratch: Path) -> dict[str, tuple[float, float]]:
+def whole_runs(data: Path, size: int, repeat: int, scratch: Path,
+               iterations: int) -> dict[str, tuple[float, float]]:
     loop = scratch / "serial_loop.py"
     loop.write_text(SERIAL_LOOP.format(src=str(SRC)))
     halves = scratch / "forked_halves.py"
     halves.write_text(FORKED_HALVES.format(src=str(SRC)))
+    arithmetic = scratch / "arithmetic.py"
+    arithmetic.write_text(ARITHMETIC)
     entry = SRC / "steps" / "extract_entry.py"
 
     def runner(workers: int) -> tuple[float, float, float]:
@@ -139,6 +160,8 @@ def whole_runs(data: Path, size: int, repeat: int, scratch: Path) -> dict[str, t
         "runner, 2 workers": lambda: runner(2),
         "two forked halves": lambda: timed(
             [sys.executable, str(halves), str(data), str(scratch / "halves.txt"), str(size)], scratch),
+        **{f"arithmetic, {n} process{'es' * (n > 1)}": (lambda n=n: timed(
+            [sys.executable, str(arithmetic), str(iterations), str(n)], scratch)) for n in (1, 2)},
     }
     figures: dict[str, tuple[float, float]] = {}
     for _ in range(repeat):  # round robin, the fastest of each: a slow spell hits every contender alike
@@ -194,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
     parser.add_argument("--mini-batch-size", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--arithmetic-iterations", type=int, default=24_000_000,
+                        help="the machine-scaling probe's work (about 2 s in one process here)")
     parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -203,9 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     files = sum(1 for p in args.data.rglob("*") if p.is_file() and not p.name.startswith("."))
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         scratch = Path(tmp)
-        figures = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch)
+        figures = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch,
+                             args.arithmetic_iterations)
         first, whole = interactive(max(args.repeat, 5), scratch)
         memory = {n: peak_memory(n, scratch) for n in args.memory_files}
+    machine = {name.removeprefix("arithmetic, "): figures.pop(name) for name in list(figures)
+               if name.startswith("arithmetic")}
     serial_wall, serial_cpu = figures["serial loop"]
     print(f"whole processes: {files} files, mini-batches of {args.mini_batch_size}; best of {args.repeat}")
     print(f"{'contender':24} {'wall s':>8} {'files/s':>9} {'vs serial':>10} {'CPU s':>7} "
@@ -213,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, (wall, cpu) in figures.items():
         print(f"{name:24} {wall:8.3f} {files / wall:9.0f} {serial_wall / wall:9.2f}x {cpu:7.2f} "
               f"{cpu / serial_cpu - 1:+13.1%}")
+    scaling = machine["1 process"][0] / machine["2 processes"][0]
+    inflation = machine["2 processes"][1] / machine["1 process"][1] - 1
+    share = {name: serial_wall / figures[name][0] / scaling
+             for name in ("runner, 2 workers", "two forked halves")}
+    print(f"the machine itself (pure arithmetic, nothing shared): two processes {scaling:.2f}x one, the same "
+          f"work costing {inflation:+.1%} CPU; of that scaling, the runner reaches "
+          f"{share['runner, 2 workers']:.0%}, the two forked halves {share['two forked halves']:.0%}")
     print(f"edit-run cycle, 100 files, 2 workers: first mini-batch done after {first:.3f} s, "
           f"whole run {whole:.3f} s")
     for count, (megabytes, seconds) in memory.items():
@@ -221,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "files": files, "wall_cpu_seconds": figures, "first_batch_seconds": first,
+            "files": files, "wall_cpu_seconds": figures, "machine_wall_cpu_seconds": machine,
+            "machine_two_core_scaling": scaling,
+            "machine_cpu_inflation": inflation, "first_batch_seconds": first,
             "hundred_files_seconds": whole, "parent_peak_rss_mb": {str(k): v[0] for k, v in memory.items()},
             "seconds_per_file": {str(k): v[1] / k for k, v in memory.items()},
         }, indent=2))
