@@ -230,7 +230,16 @@ def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[s
 
 
 def peak_rss_mb() -> float:
-    """This (parent) process's peak resident memory; workers are not included."""
+    """This (parent) process's peak resident memory; workers are not included. From VmHWM: getrusage's
+    ru_maxrss also counts the memory of the process that started this one, as it was at the exec (a
+    runner started by a 300 MB process reports 300 MB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError):
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

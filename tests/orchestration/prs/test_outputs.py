@@ -11,7 +11,10 @@ from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.report import summarize
 from orchestration.prs.state import StatePaths
 from orchestration.settings import SettingsError, load_settings
-from tests.orchestration.prs.conftest import SCRIPTS, config, make_inputs, output_rows, run
+from tests.conftest import run_module
+from tests.orchestration.prs.conftest import (
+    FAULTY, SCRIPTS, config, make_inputs, output_rows, run,
+)
 
 
 def test_summary_only_counts_rows_but_writes_no_file(tmp_path, markers):
@@ -188,3 +191,16 @@ def test_a_stop_during_the_merge_leaves_no_output_logs_an_interrupted_run_and_a_
     assert [p.name for p in out.iterdir() if "parallel_run_step" in p.name] == []  # no partial file
     assert run(tmp_path, markers, resume=True).exit_code == 0
     assert len(output_rows(tmp_path)) == 6
+
+
+def test_the_parent_peak_memory_is_the_runners_own_not_that_of_the_process_that_started_it(tmp_path):
+    make_inputs(tmp_path / "in", ["ok", "ok"])
+    ballast = bytearray(400 * 2**20)  # this process's memory, which getrusage would count in the runner's
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touched: resident
+    (tmp_path / "markers").mkdir()
+    result = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in",
+                        "--output", "out", "--", "--marker_dir", str(tmp_path / "markers"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "logs" / "summary.json").read_text())
+    assert 10 < summary["parent_peak_rss_mb"] < 300
+    del ballast
