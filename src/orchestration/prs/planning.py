@@ -30,7 +30,7 @@ NEWLINE = ord("\n")
 _NOT_BLANK = re.compile(rb"\S")  # what bytes.strip() would keep
 READ_BLOCK = 1 << 24  # the most of a tabular file the planner holds at once
 SORT_CHUNK = 2**17  # most names held in memory at once while listing (about 13 MB)
-MERGE_BYTES = 1 << 24  # what the merge of spilled runs reads of them at once, all runs together
+MERGE_BYTES = 1 << 20  # what the merge reads of the spilled runs at once, all runs together
 
 
 @dataclass(frozen=True)
@@ -96,24 +96,36 @@ def _read_run(path: Path, block: int) -> Iterator[list[str]]:
 
 def sorted_listing(root: Path, chunk: int = SORT_CHUNK,
                    merge_bytes: int = MERGE_BYTES) -> Iterator[list[str]]:
-    """Every file below root in path order, in blocks; over `chunk` names, sorted runs spill to disk and
-    are merged, `merge_bytes` of them read at once."""
+    """Every file below root in path order, in blocks. Over `chunk` names, every `chunk` names are
+    sorted and spilled to disk as a run, and the runs are merged, `merge_bytes` of them read at once: the
+    memory held is that of `chunk` names, however many files there are."""
     with tempfile.TemporaryDirectory(prefix="prs-listing-") as spill_dir:
         runs: list[Path] = []
         buffer: list[str] = []
         for names in _scan(root):
             buffer += names
             if len(buffer) >= chunk:
-                buffer.sort()
-                runs.append(Path(spill_dir, f"{len(runs)}.run"))
-                runs[-1].write_bytes("\0".join(buffer).encode("utf-8", "surrogateescape") + b"\0")
+                runs.append(_spill(buffer, Path(spill_dir, f"{len(runs)}.run")))
                 buffer = []
-        buffer.sort()
         if not runs:
+            buffer.sort()
             yield buffer
             return
-        share = max(merge_bytes // len(runs), 1)  # memory does not grow with the number of runs
-        yield from merge_runs([iter([buffer]), *(_read_run(run, share) for run in runs)])
+        if buffer:
+            runs.append(_spill(buffer, Path(spill_dir, f"{len(runs)}.run")))
+            buffer = []
+        share = max(merge_bytes // len(runs), 1)
+        yield from merge_runs([_read_run(run, share) for run in runs])
+
+
+def _spill(names: list[str], path: Path, piece: int = 8192) -> Path:
+    """Sorts `names` and writes them to `path`, NUL-terminated, a piece at a time (not a copy of them
+    all at once)."""
+    names.sort()
+    with path.open("wb") as handle:
+        for start in range(0, len(names), piece):
+            handle.write("\0".join(names[start:start + piece]).encode("utf-8", "surrogateescape") + b"\0")
+    return path
 
 
 def merge_runs(runs: list[Iterator[list[str]]]) -> Iterator[list[str]]:
