@@ -113,7 +113,7 @@ def sorted_listing(root: Path, chunk: int = SORT_CHUNK,
             return
         if buffer:
             runs.append(_spill(buffer, Path(spill_dir, f"{len(runs)}.run")))
-            buffer = []
+            buffer = []  # not held through the merge
         share = max(merge_bytes // len(runs), 1)
         yield from merge_runs([_read_run(run, share) for run in runs])
 
