@@ -137,19 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     rng, counts, lost, runs = random.Random(seed), Counter(), 0, 0
     deadline = time.monotonic() + args.seconds
     scratch = Path(tempfile.mkdtemp(prefix="soak-"))
-    # Signals are only noted while the runs go on: a raising handler landing inside Popen.wait() would
-    # leave that Popen's lock taken (and the runner it started running on, orphaned); the soak stops after
-    # the command it waits for has ended (a terminal's Ctrl-C ends that command too).
-    try:
-        with StopLatch() as latch:
+    # Signals are only noted while the runs go on and their folders are removed: a raising handler
+    # landing inside Popen.wait() would leave that Popen's lock taken (and the runner it started running
+    # on, orphaned), one landing in the removal would leave the folders. The soak stops before its next
+    # command, or after the one it waits for has ended (a terminal's Ctrl-C ends that command too).
+    with StopLatch() as latch:
+        try:
             while time.monotonic() < deadline and (not args.runs or runs < args.runs):
+                latch.check()
                 lost += one_run(runs, rng, scratch, counts, latch.check)
                 runs += 1
-    finally:
-        if args.keep:
-            print(f"the runs' folders are in {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            if args.keep:
+                print(f"the runs' folders are in {scratch}")
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
     faults = {fault: counts[fault] for fault in FAULTS if counts[fault]}
     refusals = {k: v for k, v in counts.items() if k.startswith("refused")}
     figures = {"seed": seed, "runs": runs, "faults": faults, "refusals": refusals, "rows_lost": lost}
