@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ _NOT_BLANK = re.compile(rb"\S")  # what bytes.strip() would keep
 READ_BLOCK = 1 << 24  # the most of a tabular file the planner holds at once
 SORT_CHUNK = 2**17  # most names held in memory at once while listing (about 13 MB)
 MERGE_BYTES = 1 << 20  # what the merge reads of the spilled runs at once, all runs together
+# Spilled names are written and read back as os.fsencode/os.fsdecode would (each name alone costs more).
+_FS_CODEC = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def _is_input_file(entry: os.DirEntry[str]) -> bool:
 
 def _read_run(path: Path, block: int) -> Iterator[list[str]]:
     """The NUL-separated names of a spilled run, a list per `block` bytes read (cut after a NUL, which
-    no multi-byte UTF-8 character contains)."""
+    no multi-byte character of a file-system encoding contains)."""
     with path.open("rb") as handle:
         carry = b""
         while data := handle.read(block):
@@ -91,14 +94,14 @@ def _read_run(path: Path, block: int) -> Iterator[list[str]]:
             cut = data.rfind(b"\0") + 1
             carry = data[cut:]
             if cut:
-                yield data[:cut - 1].decode("utf-8", "surrogateescape").split("\0")
+                yield data[:cut - 1].decode(*_FS_CODEC).split("\0")
 
 
 def sorted_listing(root: Path, chunk: int = SORT_CHUNK,
                    merge_bytes: int = MERGE_BYTES) -> Iterator[list[str]]:
-    """Every file below root in path order, in blocks. Over `chunk` names, every `chunk` names are
-    sorted and spilled to disk as a run, and the runs are merged, `merge_bytes` of them read at once: the
-    memory held is that of `chunk` names, however many files there are."""
+    """Every file below root in path order, in blocks. Past `chunk` names, each `chunk` names or so (the
+    scan's blocks are not cut) are sorted and spilled to disk as a run, and the runs are merged,
+    `merge_bytes` of them read at once: the memory held is that of `chunk` names, however many files."""
     with tempfile.TemporaryDirectory(prefix="prs-listing-") as spill_dir:
         runs: list[Path] = []
         buffer: list[str] = []
@@ -124,7 +127,7 @@ def _spill(names: list[str], path: Path, piece: int = 8192) -> Path:
     names.sort()
     with path.open("wb") as handle:
         for start in range(0, len(names), piece):
-            handle.write("\0".join(names[start:start + piece]).encode("utf-8", "surrogateescape") + b"\0")
+            handle.write("\0".join(names[start:start + piece]).encode(*_FS_CODEC) + b"\0")
     return path
 
 

@@ -1,6 +1,8 @@
 """Mini-batch formation, the on-disk state and the backlog, without worker processes."""
 import os
 import random
+import subprocess
+import sys
 from collections import deque
 
 from orchestration.prs.backlog import Backlog
@@ -10,6 +12,7 @@ from orchestration.prs.state import (
     FAILED, RECORD_SIZE, SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, iter_records,
     read_task_lines, write_records,
 )
+from tests.conftest import clean_env
 
 
 def test_listing_is_sorted_skips_hidden_and_spills_big_folders_to_disk(tmp_path):
@@ -128,3 +131,20 @@ def test_csv_slices_end_after_a_newline_skip_blank_ones_and_count_a_last_line_wi
     assert list(_csv_slices(str(table), 5, header=True, block=2)) == [(6, 19, 2), (24, 27, 1)]
     assert list(_csv_slices(str(table), 100, header=False, block=4)) == [(0, 27, 6)]
     assert list(_csv_slices(str(table), 2**50, header=False)) == [(0, 27, 6)]  # no petabyte buffer
+
+
+def test_spilled_names_are_the_names_the_system_gave_whatever_the_file_system_encoding(tmp_path):
+    folder = os.fsencode(tmp_path / "in")
+    os.mkdir(folder)
+    for name in (b"\xc3\xa9.txt", b"\xff.txt", b"a.txt"):  # é in UTF-8, a byte that is no UTF-8, ASCII
+        os.close(os.open(os.path.join(folder, name), os.O_CREAT | os.O_WRONLY))
+    code = "; ".join([
+        "import os, sys", "from pathlib import Path", "from orchestration.prs.planning import sorted_listing",
+        "listed = lambda **sizes: [p for b in sorted_listing(Path(sys.argv[1]), **sizes) for p in b]",
+        "spilled = listed(chunk=1, merge_bytes=7)",
+        "print(sys.getfilesystemencoding(), spilled == listed(), all(os.path.exists(p) for p in spilled))",
+    ])
+    for locale in ({"PYTHONUTF8": "0", "LC_ALL": "C"}, {"PYTHONUTF8": "1"}):
+        result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "in")], capture_output=True,
+                                text=True, env=clean_env(**locale), timeout=60)
+        assert result.stdout.split()[1:] == ["True", "True"], result.stdout + result.stderr
