@@ -155,7 +155,7 @@ local-job: data
 provision: $(VENV)/.installed
 	$(CLOUD) provision
 
-## Upload DATA_DIR to <AML_BLOB_CONTAINER_NAME>/<INPUT_DIR>/ (unchanged blobs are skipped)
+## Upload DATA_DIR to <AML_BLOB_CONTAINER_NAME>/<INPUT_DIR>/ (unchanged blobs are skipped; DRY_RUN=1)
 .PHONY: upload
 # Sample data are generated only into the default folder: a mistyped DATA_DIR is reported, not filled.
 upload: $(VENV)/.installed
@@ -167,7 +167,7 @@ upload: $(VENV)/.installed
 publish: $(VENV)/.installed
 	$(CLOUD) publish $(if $(IMAGE),--image $(IMAGE))
 
-## Run the published pipeline, stream its status, download results to outputs/azure/<run id>/
+## Run the published pipeline, stream its status, download results to outputs/azure/<run id>/ (DRY_RUN=1)
 .PHONY: run
 run: $(VENV)/.installed
 	$(CLOUD) run $(if $(IMAGE),--image $(IMAGE))
@@ -189,12 +189,18 @@ docker-build:
 
 ## Push the runtime image to the workspace's registry (REGISTRY=<name>.azurecr.io, else looked up)
 .PHONY: docker-push
-docker-push: docker-build $(VENV)/.installed
-	registry="$(REGISTRY)"; test -n "$$registry" || registry=$$($(PYTHON) -m orchestration.cloud registry); \
+docker-push: refuse-dry-run docker-build $(VENV)/.installed
+	registry="$(REGISTRY)"; test -n "$$registry" || registry=$$($(PYTHON) -m orchestration.cloud registry) && \
 	az acr login --name "$${registry%%.*}" && \
 	docker tag $(IMAGE_NAME):$(IMAGE_TAG) "$$registry/$(IMAGE_NAME):$(IMAGE_TAG)" && \
 	docker push "$$registry/$(IMAGE_NAME):$(IMAGE_TAG)" && \
 	echo "publish with: make publish IMAGE=$$registry/$(IMAGE_NAME):$(IMAGE_TAG)"
+
+# A target that acts on Azure and has no dry run of its own stops here, before anything is built or sent.
+.PHONY: refuse-dry-run
+refuse-dry-run:
+	@test -z "$(DRY_RUN)" || { echo "exit 2: DRY_RUN: $(MAKECMDGOALS) has no dry run; run it without DRY_RUN=1" >&2; \
+	exit 2; }
 
 #################################################################################
 # BENCHMARK                                                                     #

@@ -22,3 +22,10 @@ def test_upload_generates_sample_data_only_into_the_default_folder():
     assert "upload --data-dir data/datastore/rwa" in typo.stdout  # which reports the missing folder
     default = make("-n", "upload")
     assert "test -d data/datastore/raw || make data" in default.stdout
+
+
+def test_docker_push_refuses_a_dry_run_before_building_or_pushing_anything():
+    refused = make("docker-push", "DRY_RUN=1", "REGISTRY=example.azurecr.io")
+    assert refused.returncode == 2
+    assert "exit 2: DRY_RUN: docker-push has no dry run" in refused.stderr
+    assert "docker build" not in refused.stdout and "docker push" not in refused.stdout

@@ -1,7 +1,8 @@
 """The commands of `python -m orchestration.cloud provision|upload|publish|run|logs|registry`.
 
-With --dry-run (make ... DRY_RUN=1), provision and publish make no network call and need no workspace:
-they print (or write to --plan-file) exactly what would be created or published.
+With --dry-run (make ... DRY_RUN=1), provision, upload, publish and run make no network call and need no
+workspace: they print (or write to --plan-file) what would be created, uploaded, published or submitted.
+logs and registry only read what exists in Azure, so they refuse --dry-run rather than reach it.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from orchestration.cloud.pipeline import (
 )
 from orchestration.secrets import mask
 from orchestration.settings import AZURE_STORAGE, AZURE_WORKSPACE, Settings, load_settings
+from steps.prepare import iter_files
 
 log = logging.getLogger("orchestration.cloud")
 
@@ -79,8 +81,23 @@ def provision(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def upload_plan(settings: Settings, source: Path) -> dict[str, Any]:
+    """What `upload` would send: the local files only (which blobs are unchanged needs the service)."""
+    if not source.is_dir():
+        raise UsageError(f"DATA_DIR: expected a folder of files to upload (got {source}); run `make data` "
+                         "first")
+    files = list(iter_files(source))
+    return {"from": str(source), "to": f"{settings.aml_blob_container_name}/{settings.input_dir}/",
+            "files": len(files), "bytes": sum((source / f).stat().st_size for f in files),
+            "unchanged_blobs": "skipped by a real upload; not checked here (a dry run makes no network call)"}
+
+
 def upload(settings: Settings, args: argparse.Namespace) -> int:
     check_storage(settings)
+    if args.dry_run:
+        plan = {"dry_run": True, "would_upload": upload_plan(settings, args.data_dir)}
+        emit(json.dumps(plan, indent=2) + "\n", args.plan_file, "what upload would send")
+        return 0
     try:
         report = upload_folder(container_for(settings), args.data_dir, settings.input_dir)
     except BlobStoreError as exc:
@@ -96,9 +113,7 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.dry_run:
         job = build_pipeline_job(settings, workspace_v2.image_environment(args.image) if args.image else None)
-        with tempfile.TemporaryDirectory() as scratch:  # the SDK dumps YAML to a file only
-            job.dump(str(Path(scratch) / "job.yml"))
-            emit((Path(scratch) / "job.yml").read_text(), args.plan_file, "the pipeline job")
+        emit(job_yaml(job), args.plan_file, "the pipeline job")
         return 0
     client = workspace_v2.connect(settings)
     if args.image:
@@ -108,6 +123,13 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
     component = workspace_v2.publish(client, build_pipeline_job(settings, environment))
     print(closing(0, f"registered pipeline component {component.name}:{component.version}"))
     return 0
+
+
+def job_yaml(job: Any) -> str:
+    """A v2 job as the YAML the SDK would send (it dumps to a file only)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        job.dump(str(Path(scratch) / "job.yml"))
+        return (Path(scratch) / "job.yml").read_text()
 
 
 def report(what: str, status: str, succeeded: bool, failed_steps: Callable[[], Iterable[str]],
@@ -130,10 +152,14 @@ def run_v2(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace_v2
     from orchestration.cloud.pipeline_v2 import build_pipeline_job, environment_reference
 
-    client = workspace_v2.connect(settings)
     environment = (workspace_v2.image_environment(args.image) if args.image
                    else environment_reference(settings))
-    name = workspace_v2.submit_and_wait(client, build_pipeline_job(settings, environment))
+    job = build_pipeline_job(settings, environment)
+    if args.dry_run:
+        emit(job_yaml(job), args.plan_file, "the pipeline job that run would submit")
+        return 0
+    client = workspace_v2.connect(settings)
+    name = workspace_v2.submit_and_wait(client, job)
     target = ROOT / "outputs" / "azure" / name
     return report_v2(workspace_v2.download(client, name, target), target)
 
@@ -164,6 +190,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace
 
     plan = pipeline_plan(settings)
+    if args.dry_run:
+        submission = {"endpoint": plan["pipeline"]["endpoint"], "experiment": plan["pipeline"]["experiment"],
+                      "pipeline": "the endpoint's default (published by make publish)"}
+        emit(json.dumps({"dry_run": True, "sdk": "v1", "would_submit": submission}, indent=2) + "\n",
+             args.plan_file, "what run would submit")
+        return 0
     ws = workspace.connect(settings)
     pipeline_run = workspace.submit(ws, plan)
     log.info("submitted run %s: %s", pipeline_run.id, pipeline_run.get_portal_url())
@@ -208,6 +240,8 @@ COMMANDS = {
     "provision": provision, "upload": upload, "publish": publish, "run": run, "logs": logs,
     "registry": registry,
 }
+# Those whose dry run shows a plan without a network call; the others only read Azure and refuse it.
+DRY_RUNS = ("provision", "upload", "publish", "run")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--dry-run", action="store_true", help="show what would happen; no network call")
-    parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON)")
+    parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON; for SDK v2 "
+                        "publish and run, the job's YAML)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
                         help="upload: the folder to upload")
     parser.add_argument("--image", help="publish (and v2 run): run in this pushed image, not one built from "
@@ -224,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk", choices=("v1", "v2"),
                         help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")
     args = parser.parse_args(argv)
+    if args.dry_run and args.command not in DRY_RUNS:
+        raise UsageError(f"DRY_RUN: {args.command} only reads what already exists in Azure, so it has no dry "
+                         f"run (one without a network call); run it without DRY_RUN=1")
+    if args.plan_file and not args.dry_run:
+        raise UsageError("PLAN_FILE: only written by a dry run; add DRY_RUN=1")
     if args.plan_file and (args.plan_file.is_dir() or not args.plan_file.parent.is_dir()):
         raise UsageError(f"PLAN_FILE: expected a file in an existing folder (got {args.plan_file})")
     settings = load_settings(**({"AML_SDK": args.sdk} if args.sdk else {}))
