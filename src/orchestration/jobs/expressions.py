@@ -1,11 +1,14 @@
 """`${{...}}` data-binding expressions, as Azure ML substitutes them in commands, program arguments and paths.
 
 `$[[ ... ]]` marks an optional part of a command: kept (without the brackets) when every input it names
-has a value, dropped otherwise. Pure functions: no file, no process.
+has a value, dropped otherwise. Azure pastes values as they are; its paths never hold a space or a quote,
+local ones may, so a value `quoted` says is a path is quoted for the place it lands in the shell text
+(unquoted, inside '...', "..." or $'...'): one word, whatever it holds. Pure functions: no file, no process.
 """
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 
 EXPRESSION = re.compile(r"\$\{\{\s*([^{}]+?)\s*\}\}")
@@ -30,8 +33,70 @@ def whole_reference(value: object) -> str | None:
     return None
 
 
-def substitute(text: str, lookup: Callable[[str], str | None]) -> str:
+def shell_context(text: str) -> str:
+    """The quoting in force at the end of the bash text `text`: "unquoted", "single", "double" or "ansi"
+    ($'...'); command substitutions $(...) and `...` start unquoted again."""
+    stack = ["unquoted"]
+    index = 0
+    while index < len(text):
+        char, top = text[index], stack[-1]
+        pair = text[index:index + 2]
+        if top == "single":
+            if char == "'":
+                stack.pop()
+        elif top == "ansi":
+            if char == "\\":
+                index += 1
+            elif char == "'":
+                stack.pop()
+        elif char == "\\":
+            index += 1
+        elif top == "double":
+            if char == '"':
+                stack.pop()
+            elif pair == "$(":
+                stack.append("substitution")
+                index += 1
+            elif char == "`":
+                stack.append("backtick")
+        elif char == "`" and top == "backtick":
+            stack.pop()
+        elif char == ")" and top in ("substitution", "group"):
+            stack.pop()
+        elif pair == "$'":
+            stack.append("ansi")
+            index += 1
+        elif pair == "$(":
+            stack.append("substitution")
+            index += 1
+        elif char == "(":
+            stack.append("group")
+        elif char == "`":
+            stack.append("backtick")
+        elif char == "'":
+            stack.append("single")
+        elif char == '"':
+            stack.append("double")
+        index += 1
+    top = stack[-1]
+    return top if top in ("single", "double", "ansi") else "unquoted"
+
+
+def shell_quoted(value: str, context: str) -> str:
+    """`value` as one word of bash text at a place quoted as `context` says."""
+    if context == "single":
+        return value.replace("'", "'\\''")
+    if context == "double":
+        return re.sub(r'([\\"$`])', r"\\\1", value)
+    if context == "ansi":
+        return re.sub(r"([\\'])", r"\\\1", value)
+    return shlex.quote(value)
+
+
+def substitute(text: str, lookup: Callable[[str], str | None],
+               quoted: Callable[[str], bool] = lambda expression: False) -> str:
     """Replaces every expression with lookup(expression); optional parts whose inputs have no value go.
+    Values for which `quoted(expression)` is true are quoted for bash where they land (shell_quoted).
 
     Raises:
         BindingError: an expression outside an optional part has no value.
@@ -46,6 +111,8 @@ def substitute(text: str, lookup: Callable[[str], str | None]) -> str:
         value = lookup(match.group(1))
         if value is None:
             raise BindingError(f"${{{{{match.group(1)}}}}} has no value")
+        if quoted(match.group(1)):
+            return shell_quoted(value, shell_context(match.string[:match.start()]))
         return value
 
     return EXPRESSION.sub(required, OPTIONAL.sub(optional, text))

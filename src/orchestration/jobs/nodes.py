@@ -55,9 +55,15 @@ class BoundNode:
             return str(self.outputs[key].path)
         return None
 
+    def is_path(self, expression: str) -> bool:
+        group, _, key = expression.partition(".")
+        return group == "outputs" or (group == "inputs" and key in self.inputs
+                                      and self.inputs[key].type in PATH_TYPES)
+
     def substitute(self, text: str, what: str) -> str:
+        """`text` (bash, or program arguments split as bash splits them) with its bindings; paths quoted."""
         try:
-            return substitute(text, self.lookup)
+            return substitute(text, self.lookup, self.is_path)
         except BindingError as exc:
             raise UsageError(f"jobs.{self.name}.{what}: {exc}") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class Interpreter:
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("python", "python3"):
             script = folder / name
-            script.write_text(f'#!/bin/sh\nexec "{self.executable}" "$@"\n')
+            script.write_text(f'#!/bin/sh\nexec {shlex.quote(str(self.executable))} "$@"\n')
             script.chmod(0o755)
         return folder
 

@@ -19,3 +19,22 @@ def test_an_unbound_expression_is_named():
 def test_a_whole_reference_is_only_an_expression_alone():
     assert whole_reference(" ${{parent.jobs.a.outputs.b}} ") == "parent.jobs.a.outputs.b"
     assert whole_reference("x/${{name}}") is None and whole_reference(5) is None
+
+
+@pytest.mark.parametrize("command, words", [
+    ("ls ${{outputs.model}}", ["ls", "/m o'd\"$x"]),
+    ('ls "${{outputs.model}}/f"', ["ls", "/m o'd\"$x/f"]),
+    ("ls '${{outputs.model}}'", ["ls", "/m o'd\"$x"]),
+    ("ls \"$(echo ${{outputs.model}})\" x", ["ls", "/m o'd\"$x", "x"]),
+])
+def test_a_quoted_value_is_one_word_wherever_it_lands_in_bash(command, words):
+    import subprocess
+
+    text = substitute(command, {"outputs.model": "/m o'd\"$x"}.get, quoted=lambda name: True)
+    printed = subprocess.run(["bash", "-c", f"set -- {text.replace('ls ', '', 1)}; printf '%s\\n' \"$@\""],
+                             capture_output=True, text=True, check=True).stdout
+    assert ["ls", *printed.splitlines()] == words
+
+
+def test_an_unquoted_value_is_pasted_as_azure_pastes_it():
+    assert substitute("echo ${{inputs.data}}", {"inputs.data": "a b"}.get) == "echo a b"

@@ -176,3 +176,21 @@ def test_a_stopped_job_leaves_no_process_of_its_command_node_behind(tmp_path):
         process.kill()
     assert process.returncode == 143 and err.strip().splitlines()[-1] == "exit 143: stopped by SIGTERM"
     assert not alive(int(pid_file.read_text())) and not (tmp_path / "after.txt").exists()
+
+
+def test_paths_with_spaces_quotes_and_dollars_reach_bash_and_the_entry_script_as_one_word(tmp_path):
+    # Azure pastes ${{...}} unquoted; its paths have no space. Here a bound path is one word wherever it
+    # lands: unquoted, inside "..." or '...', and in a parallel node's program arguments.
+    job = write_pipeline(tmp_path / "it's my $job", PIPELINE.replace(
+        "--factor ${{inputs.factor}}", "--factor ${{inputs.factor}} --data ${{inputs.data}}").replace(
+        "python count.py ${{inputs.rows}} ${{outputs.summary}}",
+        """python count.py "${{inputs.rows}}" '${{outputs.summary}}' && echo hi > ${{outputs.summary}}.x"""))
+    result = run_module("orchestration.prs", "--job", str(job), "--output", "runs/my out", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "runs" / "my out"
+    assert len(list((out / "split" / "parts").iterdir())) == 5
+    assert (out / "report" / "summary").read_text() == "5 rows\n"
+    assert (out / "report" / "summary.x").read_text() == "hi\n"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["my out"]  # nothing beside it
+    config = json.loads((out / "score" / "logs" / "summary.json").read_text())["config"]
+    assert config["arguments"] == ["--factor", "3", "--data", str(out / "split" / "parts")]
