@@ -14,6 +14,12 @@ from pathlib import Path
 
 from orchestration.errors import UsageError
 
+# OUTPUT's own entries beside the node folders OUTPUT/<node>: no node may take their names.
+DATASTORES_FOLDER = "datastores"  # the datastores' default local folders: the user's data may be there
+PYTHON_FOLDER = ".python"  # `python` for the command nodes' PATH
+WRITTEN_RECORD = ".written-by-local-job.json"  # what the last local job run created in OUTPUT
+RESERVED_NAMES = (DATASTORES_FOLDER, PYTHON_FOLDER, WRITTEN_RECORD)
+
 DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<name>[^/]+)/paths/(?P<path>.*)$")
 DEFAULT_DATASTORE = "workspaceblobstore"  # what ${{default_datastore}} means in a workspace left as created
 

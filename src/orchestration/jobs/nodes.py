@@ -14,7 +14,7 @@ from typing import Any
 from orchestration.errors import UsageError
 from orchestration.jobs.expressions import BindingError, substitute, whole_reference
 from orchestration.jobs.loading import JobFile, NodeSpec
-from orchestration.jobs.locations import DEFAULT_DATASTORE, Datastores, local_path
+from orchestration.jobs.locations import DEFAULT_DATASTORE, RESERVED_NAMES, Datastores, local_path
 
 PATH_TYPES = ("uri_folder", "uri_file", "mltable", "custom_model", "mlflow_model", "triton_model")
 MERGED_SETTINGS = ("task", "resources", "retry_settings", "environment_variables")
@@ -32,7 +32,8 @@ class Value:
 class Output:
     path: Path
     type: str = "uri_folder"
-    created: bool = False  # it did not exist before this run bound it: the next run may replace it
+    created: bool = False  # it did not exist before this run bound it
+    bound: bool = False  # the YAML names its path (a path or a datastore URI): written, never deleted
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class BoundNode:
     outputs: dict[str, Output]
     base: Path  # the component's folder: `code` is relative to it
     folder: Path  # OUTPUT/<node>: logs and default outputs
-    created: tuple[Path, ...] = ()  # what binding it created: its folder and outputs that did not exist
+    created: tuple[Path, ...] = ()  # what binding it created in OUTPUT: its folder, default outputs
 
     def lookup(self, expression: str) -> str | None:
         """`inputs.<x>` and `outputs.<y>` inside the node's command, program arguments or task."""
@@ -79,6 +80,7 @@ class Binder:
         self.job, self.out, self.datastores = job, out.resolve(), datastores
         self.name = str(job.spec.get("name") or job.path.stem)
         self.bound: dict[str, BoundNode] = {}
+        self.pipeline_bindings: dict[str, str] = {}  # pipeline output -> the node output bound to it
         declared = dict(job.spec.get("inputs") or {})
         if job.standalone:  # a parallel component run alone: its declarations are the job's inputs
             (only,) = job.nodes.values()
@@ -119,7 +121,8 @@ class Binder:
         kind = spec.get("type", kind)
         if spec.get("path"):
             text = self.expand(str(spec["path"]), f"outputs.{key}.path")
-            return Output(local_path(text, self.job.base, self.datastores, f"outputs.{key}"), kind)
+            path = local_path(text, self.job.base, self.datastores, f"outputs.{key}")
+            return Output(path, kind, bound=True)
         return Output(default, kind)
 
     def pipeline_outputs(self) -> dict[str, Path]:
@@ -153,6 +156,9 @@ class Binder:
                 value = {**settings[key], **value}
             settings[key] = value
         kind = str(settings.get("type"))
+        if spec.name in RESERVED_NAMES:
+            raise UsageError(f"jobs.{spec.name}: OUTPUT/{spec.name} is the local runner's own (the "
+                             "datastores' folders, or its record); rename the node to run it locally")
         folder = self.out / spec.name
         folder_is_new = not folder.exists()
         inline = spec.node is component.spec
@@ -166,7 +172,8 @@ class Binder:
         outputs = {key: self.node_output(spec.name, key, output_bindings.get(key), declared_outputs.get(key),
                                          folder)
                    for key in {**declared_outputs, **output_bindings}}
-        created = ((folder,) if folder_is_new else ()) + tuple(o.path for o in outputs.values() if o.created)
+        created = ((folder,) if folder_is_new else ()) + tuple(
+            o.path for o in outputs.values() if o.created and not o.bound)
         node = BoundNode(spec.name, kind, settings, inputs, outputs, component.base, folder, created)
         self.bound[spec.name] = node
         return node
@@ -219,11 +226,15 @@ class Binder:
             if parts[:2] != ["parent", "outputs"] or len(parts) != 3:
                 raise UsageError(f"jobs.{node}.outputs.{key}: expected ${{{{parent.outputs.<name>}}}}, got "
                                  f"${{{{{reference}}}}}")
+            first = self.pipeline_bindings.setdefault(parts[2], f"jobs.{node}.outputs.{key}")
+            if first != f"jobs.{node}.outputs.{key}":
+                raise UsageError(f"jobs.{node}.outputs.{key} and {first} are both bound to "
+                                 f"${{{{parent.outputs.{parts[2]}}}}}; a pipeline output has one producer")
             output = self.pipeline_output(parts[2], node, default, kind)
         elif isinstance(binding, dict) and binding.get("path"):
             what = f"jobs.{node}.outputs.{key}"
             path = local_path(self.expand(str(binding["path"]), what), self.job.base, self.datastores, what)
-            output = Output(path, kind)
+            output = Output(path, kind, bound=True)
         else:
             output = Output(default, kind)
         created = not output.path.exists()

@@ -2,6 +2,7 @@
 through the local ParallelRunStep runner. The first node that fails stops the job, as in Azure."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from orchestration.errors import UsageError
 from orchestration.jobs.loading import load
-from orchestration.jobs.locations import Datastores, local_path
+from orchestration.jobs.locations import (
+    DATASTORES_FOLDER, PYTHON_FOLDER, WRITTEN_RECORD, Datastores, local_path,
+)
 from orchestration.jobs.nodes import Binder, BoundNode, execution_order
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan
 from orchestration.prs.report import EXIT_FAILED, format_summary
@@ -23,8 +26,6 @@ from orchestration.secrets import SECRET_VARIABLES
 
 log = logging.getLogger(__name__)
 
-# In OUTPUT: every folder and output a local job run created, replaced by the next run.
-WRITTEN_RECORD = ".written-by-local-job.json"
 COMMAND_IGNORED = {**IGNORED, "resources": "it runs on this machine",
                    "distribution": "it runs as one process (no MPI, PyTorch or TensorFlow distribution)",
                    "limits": "no job timeout is applied locally"}
@@ -51,7 +52,7 @@ class Interpreter:
     def path_folder(self, out: Path) -> Path:
         """A folder whose `python` and `python3` run this interpreter, for the front of PATH. They are
         scripts, not links: a virtual environment is only recognised from its own bin/ folder."""
-        folder = out / ".python"
+        folder = out / PYTHON_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("python", "python3"):
             script = folder / name
@@ -72,14 +73,19 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     job = load(path)
     order = execution_order(job)
     binder = Binder(job, out, datastores, overrides)  # checks --set before anything is removed
-    replace_previous_run(out)
+    rewritable = replace_previous_run(out)
     result = JobResult(binder.name)
     for key in sorted(set(job.spec) & set(PIPELINE_IGNORED)):
         log.info("%s: ignored locally, %s", key, PIPELINE_IGNORED[key])
     log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
     nodes = [binder.bind(spec) for spec in order]  # every binding, before the first node runs
-    # never what existed before: an output bound to an input folder stays; recorded before any node runs
-    record_written(out, [path for node in nodes for path in node.created])
+    check_distinct_outputs(nodes)
+    # Recorded before any node runs. Created: only what binding made in OUTPUT (the next run removes it);
+    # a path the YAML names is written, never removed, and may be rewritten by the next run only if it
+    # did not exist before a local job run bound it.
+    written = [o.path for node in nodes for o in node.outputs.values()
+               if o.bound and (o.created or o.path in rewritable)]
+    record_written(out, [path for node in nodes for path in node.created], written)
     for index, node in enumerate(nodes):
         started = time.monotonic()
         if node.kind == "command":
@@ -88,6 +94,9 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
         else:
             plan = parallel_plan(node, datastores, max_workers,
                                  interpreter.executable if interpreter.foreign else None)
+            if plan.config.append_row_to in rewritable:  # the previous local job run wrote it
+                plan = dataclasses.replace(plan, config=dataclasses.replace(
+                    plan.config, output_file_rewritable=True))
             for note in plan.notes:
                 log.info("jobs.%s.%s", node.name, note)
             problems = plan.config.validate()
@@ -112,32 +121,68 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     return result
 
 
-def replace_previous_run(out: Path) -> None:
-    """Removes what the previous local job run in `out` wrote (its record lists it), and nothing else.
+def replace_previous_run(out: Path) -> frozenset[Path]:
+    """Removes what the previous local job run created in `out` (its record lists it), and nothing else;
+    returns the paths outside its folders that it wrote first, which this run may rewrite.
 
     Raises:
-        UsageError: `out` holds files that no local job run wrote (the datastores/ folder aside).
+        UsageError: `out` holds files that no local job run wrote (the datastores' folders aside).
     """
     record = out / WRITTEN_RECORD
     if not record.exists():
-        foreign = [p.name for p in out.iterdir() if p.name not in ("datastores", ".python")] \
+        foreign = [p.name for p in out.iterdir() if p.name not in (DATASTORES_FOLDER, PYTHON_FOLDER)] \
             if out.is_dir() else []
         if foreign:
             raise UsageError(f"--output {out} holds {', '.join(sorted(foreign)[:3])}, which no local job run "
                              "wrote; choose an empty or new folder")
-        return
-    for written in json.loads(record.read_text(encoding="utf-8")):
-        target = Path(written)
-        if target.is_dir() and not target.is_symlink():
+        return frozenset()
+    previous = json.loads(record.read_text(encoding="utf-8"))
+    if isinstance(previous, list):  # the record before bound paths were kept apart: absolute paths
+        previous = {"created": previous, "written": []}
+    for entry in previous.get("created", []):
+        target = inside(out, entry)
+        if target is None:
+            log.warning("%s lists %s, which is not inside %s: left alone", record, entry, out)
+        elif target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
     record.unlink()
+    return frozenset(Path(p) for p in previous.get("written", []))
 
 
-def record_written(out: Path, paths: list[Path]) -> None:
+def inside(out: Path, entry: str) -> Path | None:
+    """`out / entry` when it is inside `out`, with no link on the way out of it; else None."""
+    root = out.resolve()
+    path = Path(entry)
+    if path.is_absolute():
+        if not path.is_relative_to(root):
+            return None
+        path = path.relative_to(root)
+    if not path.parts or ".." in path.parts:
+        return None
+    target = root / path
+    return target if target.parent.resolve().is_relative_to(root) else None
+
+
+def record_written(out: Path, created: list[Path], written: list[Path]) -> None:
+    root = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    (out / WRITTEN_RECORD).write_text(json.dumps([str(p) for p in paths], indent=1), encoding="utf-8")
+    record = {"created": [str(p.relative_to(root)) for p in created if p.is_relative_to(root)],
+              "written": [str(p) for p in written]}
+    (out / WRITTEN_RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def check_distinct_outputs(nodes: list[BoundNode]) -> None:
+    """Refuses two outputs bound to one path (one node would overwrite or refuse the other's)."""
+    seen: dict[Path, str] = {}
+    for node in nodes:
+        for key, output in node.outputs.items():
+            name = f"jobs.{node.name}.outputs.{key}"
+            if output.path in seen:
+                raise UsageError(f"{name} and {seen[output.path]} are bound to the same path, {output.path}; "
+                                 "give each its own pipeline output or path")
+            seen[output.path] = name
 
 
 def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Interpreter, out: Path) -> int:

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
-    from orchestration.jobs.locations import Datastores
+    from orchestration.jobs.locations import DATASTORES_FOLDER, Datastores
     from orchestration.jobs.runner import Interpreter, closing_line, run_job
 
     given = [f"--{flag.removesuffix('s') if flag == 'inputs' else flag}"
@@ -125,7 +125,7 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
     setup_logging(settings.logging_level)
     output = args.output.resolve()
     folders = parse_pairs(args.datastore, "--datastore")
-    datastores = Datastores(output / "datastores", {k: Path(v) for k, v in folders.items()})
+    datastores = Datastores(output / DATASTORES_FOLDER, {k: Path(v) for k, v in folders.items()})
     python = chosen_python(args.python, settings.local_python)
     interpreter = Interpreter(python or Path(sys.executable), foreign=python is not None)
     result = run_job(args.job, output, datastores, parse_pairs(args.overrides, "--set", prefix="inputs."),

@@ -80,6 +80,9 @@ class RunConfig:
     max_workers: int = 1  # local cap on worker processes
     python: Path | None = None  # the workers' interpreter (LOCAL_PYTHON, --python); None: this one
     resume: bool = False
+    # The output file may be replaced though no run in this output folder wrote it: the job runner's
+    # record says its previous run did (a path the job's YAML names, outside the node's folder).
+    output_file_rewritable: bool = False
     progress_interval: float = 5.0  # seconds between plain progress lines when not on a terminal
 
     @classmethod

@@ -63,7 +63,9 @@ def clear_previous_run(config: RunConfig, state: StatePaths, logs: Path) -> None
     if config.resume:
         log.info("nothing to resume in %s: starting a fresh run", config.output)
     previous_run = state.root.exists() or (logs / RUN_MARKER).exists()
-    foreign = [str(p) for p in (logs, config.output_file) if p.exists() and not previous_run]
+    rewritable = (config.output_file,) if config.output_file_rewritable else ()
+    ours = (logs, config.output_file) if previous_run else rewritable
+    foreign = [str(p) for p in (logs, config.output_file) if p.exists() and p not in ours]
     if foreign:
         raise UsageError(f"--output {config.output} holds {' and '.join(foreign)}, which no run of this "
                          "runner wrote; move them away or choose another output folder")

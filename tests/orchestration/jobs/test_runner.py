@@ -194,3 +194,78 @@ def test_paths_with_spaces_quotes_and_dollars_reach_bash_and_the_entry_script_as
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["my out"]  # nothing beside it
     config = json.loads((out / "score" / "logs" / "summary.json").read_text())["config"]
     assert config["arguments"] == ["--factor", "3", "--data", str(out / "split" / "parts")]
+
+
+def command_job(tmp_path, name, nodes):
+    """A pipeline of command nodes: {node: (command, outputs YAML or '')}."""
+    text = "type: pipeline\njobs:\n"
+    for node, (command, outputs) in nodes.items():
+        text += (f"  {node}:\n    type: command\n    command: {command}\n"
+                 "    environment: azureml:AzureML-sklearn-1.0@latest\n")
+        text += f"    outputs:\n{outputs}" if outputs else ""
+    (tmp_path / name).write_text(text)
+    return name
+
+
+def test_a_path_the_yaml_binds_is_written_never_deleted_by_a_later_run_of_any_job(tmp_path):
+    bound = "      model:\n        type: uri_folder\n        path: ./final_model\n"
+    job_a = command_job(tmp_path, "a.yml", {"train": ("echo w > ${{outputs.model}}/weights.txt", bound)})
+    job_b = command_job(tmp_path, "b.yml", {"other": ("echo b", "")})
+    for job in (job_a, job_a, job_b):
+        result = run_module("orchestration.prs", "--job", job, "--output", "out", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "final_model" / "weights.txt").read_text() == "w\n"
+    assert not (tmp_path / "out" / "train").exists()  # the run's own folder went, as documented
+
+
+def test_a_record_that_names_a_path_outside_the_output_removes_nothing_there(tmp_path):
+    (tmp_path / "precious").mkdir()
+    job = command_job(tmp_path, "a.yml", {"one": ("echo one", "")})
+    assert run_module("orchestration.prs", "--job", job, "--output", "out", cwd=tmp_path).returncode == 0
+    (tmp_path / "out" / ".written-by-local-job.json").write_text(json.dumps(
+        {"created": [str(tmp_path / "precious"), "../precious", "one"], "written": []}))
+    again = run_module("orchestration.prs", "--job", job, "--output", "out", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "precious").is_dir() and "which is not inside" in again.stderr
+
+
+@pytest.mark.parametrize("kind", ["pipeline", "parallel"])
+def test_a_node_named_like_the_runners_own_folder_is_refused_and_the_users_data_kept(tmp_path, kind):
+    mine = tmp_path / "out" / "datastores" / "workspaceblobstore" / "mine.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("the user's")
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  datastores:\n    type: command\n    command: echo hi\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n" if kind == "pipeline" else
+        "type: parallel\nname: datastores\ninputs:\n  data:\n    type: uri_folder\n"
+        "input_data: ${{inputs.data}}\ntask:\n  type: run_function\n  code: .\n  entry_script: e.py\n"
+        "  environment: azureml:AzureML-sklearn-1.0@latest\n")
+    for _ in range(2):
+        result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "jobs.datastores: OUTPUT/datastores is the local runner's own" in result.stderr
+    assert mine.read_text() == "the user's"
+
+
+def test_two_nodes_bound_to_one_pipeline_output_are_refused_before_either_runs(tmp_path):
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\noutputs:\n  shared:\n    type: uri_folder\njobs:\n"
+        + "".join(f"  {n}:\n    type: command\n    command: touch ${{{{outputs.o}}}}/{n} ran_{n}\n"
+                  "    environment: azureml:AzureML-sklearn-1.0@latest\n"
+                  "    outputs:\n      o: ${{parent.outputs.shared}}\n" for n in ("first", "second")))
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "jobs.second.outputs.o and jobs.first.outputs.o are both bound to ${{parent.outputs.shared}}" \
+        in result.stderr
+    assert not list(tmp_path.glob("ran_*"))
+
+
+def test_a_bound_file_that_was_there_before_any_run_is_never_replaced(tmp_path, pipeline):
+    rows = tmp_path / "out" / "datastores" / "workspaceblobstore" / "scored" / "demo" / "rows.txt"
+    rows.parent.mkdir(parents=True)
+    rows.write_text("the user's rows")
+    for _ in range(2):
+        result = run_job(tmp_path, pipeline)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "which no run of this runner wrote" in result.stderr
+    assert rows.read_text() == "the user's rows"
