@@ -3,8 +3,10 @@
 File inputs: every file below each input folder, in sorted path order, MINI_BATCH_SIZE files per
 mini-batch; inputs are split separately and never mixed. Tabular inputs (.csv, .jsonl, .parquet): each
 file is cut into slices of about MINI_BATCH_SIZE bytes on row boundaries (parquet: whole row groups), never
-crossing a file. CSV and JSON-lines rows must not span lines. Listing is an external sort (runs of SORT_CHUNK
-names spilled to disk and merged), so the parent's memory does not grow with the number of files.
+crossing a file. A CSV row may span lines inside a quoted field ("a\nb"): the cut is never inside quotes,
+as MLTable's support_multi_line reads them; JSON-lines rows are one line each. Listing is an external
+sort (runs of SORT_CHUNK names spilled to disk and merged), so the parent's memory does not grow with the
+number of files.
 """
 from __future__ import annotations
 
@@ -157,34 +159,55 @@ def merge_runs(runs: list[Iterator[list[str]]]) -> Iterator[list[str]]:
         yield out
 
 
-def _csv_slices(path: str, size_bytes: int, header: bool,
+def row_ends(data: bytes | bytearray, end: int, quoted: bool, in_quote: bool) -> tuple[int, bool]:
+    """(the newlines that end a row in data[:end], whether data[:end] ends inside a quoted field), the
+    data starting inside one when `in_quote`. With `quoted` (CSV), a newline after an odd number of
+    double quotes is inside a field (an escaped quote, "", keeps the parity). Data with no quote is
+    counted as before; with quotes, vectorized: 16 MB in about 75 ms here, 17 times a Python loop's."""
+    if not quoted or (not in_quote and data.find(b'"', 0, end) == -1):
+        return data.count(b"\n", 0, end), in_quote
+    import numpy as np
+
+    array = np.frombuffer(data, dtype=np.uint8, count=end)
+    quotes = np.flatnonzero(array == ord('"'))
+    quotes_before = np.searchsorted(quotes, np.flatnonzero(array == NEWLINE)) + in_quote
+    return int(np.count_nonzero(quotes_before % 2 == 0)), bool((len(quotes) + in_quote) % 2)
+
+
+def _csv_slices(path: str, size_bytes: int, header: bool, quoted: bool = False,
                 block: int = READ_BLOCK) -> Iterator[tuple[int, int, int]]:
-    """(start, stop, rows) byte slices of a line-oriented file, cut after a newline. The file is read a
-    block at a time into one reused buffer, no larger than the file: a fresh object per slice cost more
-    (its page faults, a copy to append the cut line, another to check for blank space) than counting
-    the rows, and a huge MINI_BATCH_SIZE must not become a huge allocation."""
+    """(start, stop, rows) byte slices of a line-oriented file, cut after a newline that ends a row
+    (`quoted`: not one inside a quoted CSV field). The file is read a block at a time into one reused
+    buffer, no larger than the file: a fresh object per slice cost more (its page faults, a copy to
+    append the cut line, another to check for blank space) than counting the rows, and a huge
+    MINI_BATCH_SIZE must not become a huge allocation."""
     with open(path, "rb") as handle:
         start = len(handle.readline()) if header else 0
         handle.seek(start)
         buffer = bytearray(max(1, min(size_bytes, block, os.fstat(handle.fileno()).st_size - start)))
         view = memoryview(buffer)
+        in_quote = False
         while True:
             length = rows = 0
-            blank, ends_line = True, True
+            blank, ends_row = True, True
             while length < size_bytes and (got := handle.readinto(view[:size_bytes - length])):
-                rows += buffer.count(b"\n", 0, got)
+                found, in_quote = row_ends(buffer, got, quoted, in_quote)
+                rows += found
                 blank = blank and not _NOT_BLANK.search(buffer, 0, got)
-                ends_line = buffer[got - 1] == NEWLINE
+                ends_row = buffer[got - 1] == NEWLINE and not in_quote
                 length += got
             if not length:
                 return
-            if not ends_line:
-                cut = handle.readline()  # the rest of the cut line
-                rows += cut.count(b"\n")
+            while not ends_row:  # the rest of the cut row
+                cut = handle.readline()
+                if not cut:
+                    break
+                found, in_quote = row_ends(cut, len(cut), quoted, in_quote)
+                rows += found
                 blank = blank and not cut.strip()
-                ends_line = cut.endswith(b"\n")
+                ends_row = cut.endswith(b"\n") and not in_quote
                 length += len(cut)
-            if not ends_line:  # the file's last line, without a newline
+            if not ends_row:  # the file's last row, without a newline (or with a quote never closed)
                 rows += 1
             if not blank:
                 yield start, start + length, rows
@@ -214,7 +237,7 @@ def _tabular_tasks(path: str, size_bytes: int, kind: str | None = None,
     if kind == "parquet":
         slices = _parquet_slices(path, size_bytes)
     elif kind in ("csv", "jsonl"):
-        slices = _csv_slices(path, size_bytes, header=header and kind == "csv")
+        slices = _csv_slices(path, size_bytes, header=header and kind == "csv", quoted=kind == "csv")
     else:
         raise UsageError(f"tabular input {path}: expected one of {', '.join(TABULAR_SUFFIXES)} files")
     for start, stop, rows in slices:
@@ -280,12 +303,13 @@ def _whole_file(path: str, kind: str, header: bool, block: int = 1 << 20) -> tup
     with open(path, "rb") as handle:
         start = len(handle.readline()) if header and kind == "csv" else 0
         handle.seek(start)
-        rows, last = 0, b"\n"
+        rows, last, in_quote = 0, b"\n", False
         while data := handle.read(block):
-            rows += data.count(b"\n")
+            found, in_quote = row_ends(data, len(data), kind == "csv", in_quote)
+            rows += found
             last = data[-1:]
         stop = handle.tell()
-    return [path, kind, start, stop], rows + (last != b"\n")
+    return [path, kind, start, stop], rows + (last != b"\n" or in_quote)
 
 
 def _tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:

@@ -65,6 +65,18 @@ def test_tabular_csv_slices_never_cross_files_and_rows_are_space_separated(tmp_p
     assert 3 in batch_sizes and max(batch_sizes) < 100  # one.csv was cut; two.csv is a slice of its own
 
 
+def test_a_csv_row_with_a_line_break_in_a_quoted_field_is_one_row_in_one_mini_batch(tmp_path, markers):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    notes = ["two\nlines" if i % 3 == 0 else "one" for i in range(60)]
+    pd.DataFrame({"a": range(60), "note": notes}).to_csv(folder / "quoted.csv", index=False)
+    for _ in range(2):  # the same plan twice
+        summary = run(tmp_path, markers, entry_script=SCRIPTS / "frame_entry.py", arguments=(),
+                      input_type="tabular", mini_batch_size=7, output_action="summary_only")
+        assert summary.items.total == 60 and summary.items.succeeded == 60
+        assert summary.mini_batches.failed == 0 and summary.mini_batches.total > 20
+
+
 def test_tabular_parquet_and_jsonl(tmp_path, markers):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -133,6 +133,28 @@ def test_csv_slices_end_after_a_newline_skip_blank_ones_and_count_a_last_line_wi
     assert list(_csv_slices(str(table), 2**50, header=False)) == [(0, 27, 6)]  # no petabyte buffer
 
 
+def test_csv_slices_never_cut_inside_a_quoted_field_and_count_rows_not_lines(tmp_path):
+    import io
+
+    import pandas as pd
+
+    rng = random.Random(7)
+    texts = ["plain", "two\nlines", 'say ""hi""', "a,b", "\n", '""', "end\n\nhere", ""]
+    values = [rng.choice(texts).replace('""', '"') for _ in range(300)]
+    frame = pd.DataFrame({"id": range(300), "text": values})
+    table = tmp_path / "t.csv"
+    frame.to_csv(table, index=False)
+    data = table.read_bytes()
+    header = data[:data.index(b"\n") + 1]
+    for size, block in [(1, 1 << 24), (7, 3), (50, 1 << 24), (333, 16), (1 << 30, 64)]:
+        slices = list(_csv_slices(str(table), size, header=True, quoted=True, block=block))
+        assert [s[0] for s in slices[1:]] == [s[1] for s in slices[:-1]] and slices[-1][1] == len(data)
+        parts = [pd.read_csv(io.BytesIO(header + data[start:stop]), keep_default_na=False)
+                 for start, stop, _ in slices]
+        assert [len(part) for part in parts] == [rows for _, _, rows in slices]
+        pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), frame.fillna(""))
+
+
 def test_spilled_names_are_the_names_the_system_gave_whatever_the_file_system_encoding(tmp_path):
     folder = os.fsencode(tmp_path / "in")
     os.mkdir(folder)
