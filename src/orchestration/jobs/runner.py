@@ -199,7 +199,11 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     environment.update({str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()})
     environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
     log.info("jobs.%s: %s", node.name, command)
-    code = run_stoppable(["bash", "-c", command], cwd, environment)
+    code, left = run_stoppable(["bash", "-c", command], cwd, environment)
+    if left:
+        log.warning("jobs.%s: the command left %d process%s running (pid %s), stopped as the node ended: "
+                    "wait for what a command starts in the background", node.name, len(left),
+                    "es" * (len(left) > 1), ", ".join(map(str, sorted(left))))
     return code if code >= 0 else 128 - code
 
 

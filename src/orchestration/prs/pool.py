@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from orchestration.processes import kill_group, stop_groups
 from orchestration.prs import warm
 from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
@@ -53,6 +54,7 @@ class Pool:
         self.agent_numbers = [0] * nodes
         self.node_init_failures = [0] * nodes  # consecutive, per node
         self.next_part = first_part
+        self.groups: set[int] = set()  # every worker's process group: what run() starts stays in it
 
     def __iter__(self) -> Iterator[WorkerHandle]:
         return (handle for handle in self.workers if handle is not None)
@@ -88,6 +90,7 @@ class Pool:
             parent_conn.send(spec)
         except OSError:  # it died before its spec (killed while it waited): the loop sees it exit
             pass
+        self.groups.add(process.pid)  # a worker leads its own process group (warm.start_worker)
         self.workers[slot] = WorkerHandle(spec, process, parent_conn, os.pidfd_open(process.pid))
 
     def give(self, handle: WorkerHandle, work: Lease) -> None:
@@ -154,7 +157,11 @@ class Pool:
                 except OSError:
                     pass
             else:
-                handle.process.kill()
+                kill_group(handle.process.pid)
+
+    def kill(self, handle: WorkerHandle) -> None:
+        """Kills the worker and what its run() started (past its timeout, say)."""
+        kill_group(handle.process.pid)
 
     def join(self) -> None:
         """Waits for every worker to exit (killing those past STOP_GRACE_SECONDS): no orphan is left."""
@@ -163,9 +170,13 @@ class Pool:
             try:
                 handle.process.wait(max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:
-                handle.process.kill()
+                kill_group(handle.process.pid)
                 handle.process.wait()
             handle.conn.close()
             os.close(handle.sentinel)
         self.workers = [None] * len(self.workers)
         self.warm.reap(deadline)  # the ones let go at the start, on the same grace
+
+    def stop_leftovers(self) -> list[int]:
+        """Stops what the workers started and left running in their process groups; their pids."""
+        return stop_groups(self.groups)

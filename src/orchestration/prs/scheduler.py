@@ -14,6 +14,7 @@ from multiprocessing.connection import wait
 from typing import Any, TextIO
 
 from orchestration.errors import Stopped
+from orchestration.processes import adopt_orphans, children, stop_adopted
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import Work
 from orchestration.prs.claim import claim
@@ -126,7 +127,7 @@ class Scheduler:
         for slot, batch, started in late:
             handle = self.pool.workers[slot]
             assert handle is not None
-            handle.process.kill()
+            self.pool.kill(handle)
             log.warning("mini-batch %d: run() exceeded %ss, worker %s killed", batch, limit, handle.name)
             self.lost_worker(slot, TIMEOUT, f"run() exceeded RUN_INVOCATION_TIMEOUT={limit}s", batch, started)
         return next_deadline
@@ -200,6 +201,16 @@ def run_parallel(config: RunConfig, last: bool = False) -> Summary:
         return _run(config, last)
 
 
+def stop_leftovers(pool: Pool, ours: set[int]) -> None:
+    """Stops what init() or run() started and left running: nothing a run starts outlives it."""
+    left = pool.stop_leftovers()
+    left += [pid for pid in stop_adopted(ours) if pid not in left]
+    if left:
+        log.warning("the entry script left %d process%s running (pid %s), stopped at the end of the run: "
+                    "wait for what init() and run() start, or stop it in shutdown()", len(left),
+                    "es" * (len(left) > 1), ", ".join(map(str, sorted(left))))
+
+
 def _run(config: RunConfig, last: bool) -> Summary:
     started, started_ns = time.monotonic(), time.time_ns()
     # Workers run in folders of their own, so every path they get is absolute.
@@ -207,6 +218,8 @@ def _run(config: RunConfig, last: bool) -> Summary:
                                  output=config.output.resolve(),
                                  inputs=tuple(p.resolve() for p in config.inputs))
     state, logs = StatePaths.of(config.output), config.output / "logs"
+    adopt_orphans()  # what the entry script starts and leaves behind comes back to this process
+    ours = children()  # the warm workers, and whatever the caller started: not the run's to stop
     accounting = Accounting(Limits.of(config))
     resumed = resume(config, state, accounting) if config.resume and state.plan.exists() else None
     if resumed is None:
@@ -251,6 +264,7 @@ def _run(config: RunConfig, last: bool) -> Summary:
                                 stop=latch.check)  # a signal now stops the merge: the run is Interrupted
         finally:
             pool.join()  # a signal once the logs are written changes nothing: the run has ended
+            stop_leftovers(pool, ours)
     if summary.items.total == 0 and status == "Completed":
         log.warning("no input items in %s (hidden files are skipped): nothing was run",
                     ", ".join(str(p) for p in config.inputs))

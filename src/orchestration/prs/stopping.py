@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -21,8 +20,7 @@ from types import TracebackType
 
 from orchestration.errors import Stopped
 from orchestration.interrupts import STOP_SIGNALS, ignore_signals
-
-GROUP_STOP_GRACE_SECONDS = 5.0
+from orchestration.processes import adopt_orphans, children, processes, stop_adopted, stop_group
 
 
 class StopLatch:
@@ -71,10 +69,12 @@ class StopLatch:
         os.close(self._write_fd)
 
 
-def run_stoppable(argv: list[str], cwd: Path, env: Mapping[str, str]) -> int:
-    """Runs `argv` in a process group of its own and returns its exit code. On SIGINT or SIGTERM the
-    whole group is stopped (`stop_group`) and Stopped is raised: a command's children (bash forks them)
-    never outlive the command that started them, whether the signal came from a terminal or a `kill`."""
+def run_stoppable(argv: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, list[int]]:
+    """Runs `argv` in a process group of its own; returns its exit code and the pids of the processes it
+    left running, which were stopped (see orchestration.processes): none outlives the command, whether it
+    ends, or a SIGINT or SIGTERM from a terminal or a `kill` stops it (then Stopped is raised)."""
+    adopt_orphans()
+    keep = children()
     with StopLatch() as latch:
         process = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0)
         exited = os.pidfd_open(process.pid)
@@ -82,41 +82,16 @@ def run_stoppable(argv: list[str], cwd: Path, env: Mapping[str, str]) -> int:
             while not latch.received:
                 wait([exited, latch.fd])  # the pipe stays readable until the loop sees the signal
                 if process.poll() is not None:
-                    return process.returncode
-            stop_group(process)
+                    break
         finally:
             os.close(exited)
-    raise Stopped(latch.received)
+            left = _running_in(process.pid)
+            stop_group(process.pid, process)
+            left += [pid for pid in stop_adopted(keep) if pid not in left]
+    if latch.received:
+        raise Stopped(latch.received)
+    return process.returncode, left
 
 
-def stop_group(process: subprocess.Popen, grace: float = GROUP_STOP_GRACE_SECONDS) -> None:
-    """SIGTERM to the process group led by `process`; SIGKILL to whatever is left after `grace` s."""
-    deadline = time.monotonic() + grace
-    _signal_group(process.pid, signal.SIGTERM)
-    while time.monotonic() < deadline:
-        process.poll()  # reaps the leader
-        if not _group_running(process.pid):
-            break
-        time.sleep(0.02)
-    _signal_group(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _signal_group(group: int, number: int) -> None:
-    try:
-        os.killpg(group, number)
-    except ProcessLookupError:  # none left
-        pass
-
-
-def _group_running(group: int) -> bool:
-    """Whether a process of the group still runs. Zombies do not count: an orphan's is only reaped by
-    PID 1, which in a container may never do it."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _, process_group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):  # it exited while being read
-            continue
-        if int(process_group) == group and state != "Z":
-            return True
-    return False
+def _running_in(group: int) -> list[int]:
+    return [pid for pid, (_, g, state) in processes().items() if g == group and state != "Z"]

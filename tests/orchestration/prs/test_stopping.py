@@ -8,7 +8,8 @@ import time
 import pytest
 
 from orchestration.errors import Stopped
-from orchestration.prs.stopping import StopLatch, stop_group
+from orchestration.processes import stop_group
+from orchestration.prs.stopping import StopLatch
 from tests.orchestration.prs.test_resume import alive
 
 
@@ -61,10 +62,12 @@ def test_stopping_a_group_kills_what_ignores_sigterm_once_the_grace_is_over(tmp_
     while not (pid_file.exists() and pid_file.read_text().strip()):
         time.sleep(0.01)
     started = time.monotonic()
-    stop_group(leader, grace=0.3)
-    assert 0.3 <= time.monotonic() - started < 10  # SIGTERM was ignored: SIGKILL after the grace
+    assert stop_group(leader.pid, leader, grace=0.3)
+    assert time.monotonic() - started >= 0.3  # SIGTERM was ignored: SIGKILL after the grace
     assert leader.returncode == -signal.SIGKILL
-    assert not alive(int(pid_file.read_text()))  # bash's child too (a zombie at most, if PID 1 never reaps)
+    # bash's child too, once stop_group returns: it waits for the kill to take effect, however busy the
+    # machine (a zombie at most, if PID 1 never reaps it)
+    assert not alive(int(pid_file.read_text()))
 
 
 def test_a_latch_that_ignores_on_exit_never_puts_the_raising_handlers_back():
