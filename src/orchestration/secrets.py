@@ -14,5 +14,16 @@ SECRET_PATTERN = re.compile(
 )
 
 
+# Environment variables whose names say they hold a credential: their values are never written down.
+SECRET_NAME = re.compile(r"(?i)key|secret|token|password|passwd|pwd|connection_?string|credential|\bsas")
+HIDDEN = "<hidden>"
+
+
 def mask(text: str) -> str:
-    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}=<hidden>", text)
+    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}={HIDDEN}", text)
+
+
+def masked_environment(variables: dict[str, str]) -> dict[str, str]:
+    """Environment variables as they may be written to a file: a value whose name says it is a
+    credential is hidden, and credentials inside other values are masked."""
+    return {name: HIDDEN if SECRET_NAME.search(name) else mask(value) for name, value in variables.items()}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestration.parallel_fields import FIELDS, local_values
+from orchestration.secrets import masked_environment
 
 if TYPE_CHECKING:  # workers import this module; they need not load pydantic
     from orchestration.settings import Settings
@@ -166,7 +167,9 @@ class RunConfig:
             "partition_keys": list(self.partition_keys),
             "append_row_to": str(self.append_row_to) if self.append_row_to else None,
             "arguments": list(self.arguments),
-            "environment_variables": self.environment_variables,
+            # a digest, not the values: plan.json is written down, and values may be credentials
+            "environment_variables": hashlib.sha256(
+                json.dumps(self.environment_variables, sort_keys=True).encode()).hexdigest(),
             "python": str(self.python) if self.python else None,
         })
         return shaping
@@ -178,5 +181,6 @@ class RunConfig:
             entry_script=str(self.entry_script), inputs=[str(p) for p in self.inputs],
             output=str(self.output), python=str(self.python) if self.python else None,
             append_row_to=str(self.append_row_to) if self.append_row_to else None,
+            environment_variables=masked_environment(self.environment_variables),
         )
         return values

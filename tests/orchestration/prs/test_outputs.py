@@ -6,7 +6,7 @@ import logging
 import pandas as pd
 import pytest
 
-from orchestration.errors import Stopped
+from orchestration.errors import Stopped, UsageError
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.report import summarize
 from orchestration.prs.state import StatePaths
@@ -216,3 +216,20 @@ def test_the_parent_peak_memory_is_the_runners_own_not_that_of_the_process_that_
     summary = json.loads((tmp_path / "out" / "logs" / "summary.json").read_text())
     assert 10 < summary["parent_peak_rss_mb"] < 300
     del ballast
+
+
+def test_environment_variable_credentials_are_never_written_to_the_output(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    variables = {"STORAGE": "DefaultEndpointsProtocol=https;AccountKey=KEY-sentinel;EndpointSuffix=x",
+                 "API_TOKEN": "TOKEN-sentinel", "MODE": "fast"}
+    run(tmp_path, markers, environment_variables=variables)
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            assert b"KEY-sentinel" not in text and b"TOKEN-sentinel" not in text, path
+    written = json.loads((tmp_path / "out" / "logs" / "summary.json").read_text())["config"]
+    assert written["environment_variables"] == {
+        "STORAGE": "DefaultEndpointsProtocol=https;AccountKey=<hidden>;EndpointSuffix=x",
+        "API_TOKEN": "<hidden>", "MODE": "fast"}
+    with pytest.raises(UsageError, match="RESUME refused .*: --environment_variables differs"):
+        run(tmp_path, markers, resume=True, environment_variables={**variables, "API_TOKEN": "new"})
