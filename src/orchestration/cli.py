@@ -72,6 +72,9 @@ def closing(code: int, what: str) -> str:
 def run_command(main: Callable[[], int]) -> NoReturn:
     """Runs a command's `main`; a bad setting or argument, Ctrl-C or SIGTERM end it in one line, not a
     traceback."""
+    for stream in (sys.stdout, sys.stderr):  # a file name that is no UTF-8 must not fail the last line
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = main()
     except SettingsError as exc:

@@ -177,7 +177,7 @@ def write_logs(logs: Path, summary: Summary) -> None:
     if summary.status != "Completed":
         result += ("See logs/summary.json, logs/sys/job_report/processed_mini-batches.csv "
                    "and logs/user/error/.\n")
-    (logs / "job_result.txt").write_text(result, encoding="utf-8")
+    (logs / "job_result.txt").write_text(result, encoding="utf-8", errors="backslashreplace")
     items, batches = summary.items, summary.mini_batches
     (logs / "job_progress_overview.txt").write_text(
         f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n"

@@ -236,7 +236,8 @@ def _run(config: RunConfig, last: bool) -> Summary:
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
     status, reason, code = "Completed", "", EXIT_COMPLETED
     with StopLatch(ignore_on_exit=last) as latch:  # a signal is acted on by the loop and the merge only
-        scheduler = Scheduler(config, work, pool, lost_log.open("a", encoding="utf-8"), accounting, latch)
+        lost = lost_log.open("a", encoding="utf-8", errors="backslashreplace")
+        scheduler = Scheduler(config, work, pool, lost, accounting, latch)
         try:
             work.start()  # a fresh run plans in the background: the workers start while inputs are listed
             pool.start()

@@ -98,7 +98,9 @@ class Worker:
         part_path = spec.state.part(spec.part)
         self.part_fd = os.open(part_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.part_offset = os.fstat(self.part_fd).st_size
-        self.attempts_log = spec.log_file("sys", "job_report", suffix=".csv").open("a", encoding="utf-8")
+        # Logs take any text: a file name that is no UTF-8 (a surrogate escape) is written as \udcff.
+        self.attempts_log = spec.log_file("sys", "job_report", suffix=".csv").open(
+            "a", encoding="utf-8", errors="backslashreplace")
         self.error_log = spec.log_file("user", "error", suffix=".txt")
         self.module: Any = None
         self.pass_context = False
@@ -135,7 +137,7 @@ class Worker:
             self.module.shutdown()
 
     def log_error(self, what: str) -> None:
-        with self.error_log.open("a", encoding="utf-8") as handle:
+        with self.error_log.open("a", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n{traceback.format_exc()}\n")
 
     # --- mini-batches
@@ -236,6 +238,7 @@ def prepare_process(spec: WorkerSpec) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, stream.fileno())
         os.close(fd)
+        stream.reconfigure(errors="backslashreplace")  # a name that is no UTF-8 must not fail a print
     step_logging.configure(config.logging_level, sys.stdout, force=True)
 
 
@@ -248,7 +251,8 @@ def main(fd: int) -> None:
     except EOFError:  # started ahead (prs.warm) and not needed, or the parent is gone
         return
     prepare_process(spec)
-    with spec.log_file("sys", "node", suffix=".txt").open("a", encoding="utf-8") as sys_log:
+    node_log = spec.log_file("sys", "node", suffix=".txt")
+    with node_log.open("a", encoding="utf-8", errors="backslashreplace") as sys_log:
         sys_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {spec.agent_name} pid {os.getpid()} started\n")
     worker = Worker(spec, conn, SlotTable(spec.state.slots, spec.config.worker_count))
     try:

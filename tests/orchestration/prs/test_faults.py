@@ -1,10 +1,14 @@
 """Fault injection: the runner keeps going, accounts for every item and loses or duplicates nothing."""
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 
-from tests.orchestration.prs.conftest import make_inputs, output_rows, run
+from tests.conftest import clean_env
+from tests.orchestration.prs.conftest import FAULTY, make_inputs, output_rows, run
 
 KINDS = ["ok", "ok", "raise", "ok", "short", "ok", "hang", "ok", "exit", "ok", "flaky", "ok", "ok", "segv"]
 
@@ -107,3 +111,22 @@ def test_a_base_exception_in_run_is_charged_to_its_own_mini_batch(tmp_path, mark
     assert output_rows(tmp_path) == [n for n in names if n != "f03.txt"]  # no good row lost
     (failure,) = summary.failures
     assert failure["mini_batch"] == 3 and failure["reason"] == "KeyboardInterrupt: interrupted at f03.txt"
+
+
+def test_an_error_naming_a_file_whose_name_is_no_utf8_is_reported_as_raised(tmp_path, markers):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"bad\xff.txt"), "w") as handle:
+        handle.write("raise\n")
+    (folder / "ok.txt").write_text("ok\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.prs", "--entry_script", str(FAULTY), "--input", str(folder),
+         "--output", str(tmp_path / "out"), "--mini_batch_size", "1", "--run_max_try", "1",
+         "--error_threshold", "-1", "--", "--marker_dir", str(markers)],
+        env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "failed mini-batch 0: ValueError: cannot handle bad\\udcff.txt" in result.stdout
+    assert "CRASH" not in result.stdout + result.stderr
+    assert len(list(markers.glob("init-*"))) <= 2  # no worker died, so none was replaced
+    errors = "".join(p.read_text() for p in (tmp_path / "out" / "logs" / "user" / "error").rglob("*.txt"))
+    assert "ValueError: cannot handle bad\\udcff.txt" in errors
