@@ -10,6 +10,7 @@ planning splits into mini-batches and `tables.read_rows` applies in the workers.
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -85,16 +86,59 @@ def resolve_paths(entries: list[Any], base: Path, file: Path) -> list[str]:
                 raise UsageError(f"MLTable {file}: paths: file {value} does not exist")
             found.add(str(target.resolve()))
         elif kind == "folder":
-            found |= {str(p.resolve()) for p in target.rglob("*") if p.is_file()}
+            found |= {str(p.resolve()) for p in pattern_matches(target / "**")}
         else:
-            matches = glob.glob(str(target), recursive=True)
-            found |= {str(Path(p).resolve()) for p in matches if Path(p).is_file()}
+            found |= {str(p.resolve()) for p in pattern_matches(target)}
 
     def hidden(path: str) -> bool:  # a dot-file, or under a dot-folder below the MLTable's own folder
         relative = Path(path).relative_to(base) if Path(path).is_relative_to(base) else Path(Path(path).name)
         return any(part.startswith(".") for part in relative.parts)
 
     return sorted(p for p in found if not hidden(p) and Path(p).name != FILE_NAME)
+
+
+def pattern_matches(pattern: Path) -> list[Path]:
+    """The files that match `pattern` (`*`, `?`, `[...]` within a name; `**` any folders, none included).
+    Links to folders are followed, each folder once: a link loop is not a path without end."""
+    parts = pattern.parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    root = Path(*parts[:fixed]) if fixed else Path(".")
+    if fixed == len(parts):
+        return [root] if root.is_file() else []
+    regex = _pattern_regex(parts[fixed:])
+    matches, seen = [], set()
+    for folder, folders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        relative = os.path.relpath(folder, root)
+        prefix = "" if relative == "." else relative + "/"
+        matches += [Path(folder, name) for name in files if regex.match(prefix + name)]
+    return sorted(matches)
+
+
+def _pattern_regex(parts: tuple[str, ...]) -> re.Pattern[str]:
+    """A path pattern's components as one regular expression over paths relative to its fixed part."""
+    text = ""
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "**":
+            text += ".*" if last else "(?:[^/]+/)*"
+            continue
+        for piece in re.split(r"(\*|\?|\[[^\]]+\])", part):
+            if piece == "*":
+                text += "[^/]*"
+            elif piece == "?":
+                text += "[^/]"
+            elif piece.startswith("[") and piece.endswith("]") and len(piece) > 2:
+                inside = piece[1:-1].replace("\\", "\\\\")
+                text += "[" + ("^" + inside[1:] if inside.startswith("!") else inside) + "]"
+            else:
+                text += re.escape(piece)
+        text += "" if last else "/"
+    return re.compile(text + r"\Z", re.DOTALL)
 
 
 def reader_options(name: str, options: dict[str, Any], file: Path) -> dict[str, Any]:

@@ -213,3 +213,20 @@ def test_what_an_mltable_cannot_do_locally_is_named(tmp_path, mltable, batching,
     result = run_component(tmp_path, write_component(tmp_path / "job", batching=batching), table)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr, result.stderr
+
+
+def test_a_pattern_over_a_link_loop_lists_each_file_once_and_ends(tmp_path):
+    from orchestration.prs.mltable import load_mltable
+
+    for relative in ("d/a.csv", "d/x/b.csv", "d/x/y/c.txt", "top.csv"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("a\n1\n")
+    for link in ("d/x/loop", "d/x/y/up", "d/back"):  # d/x/loop/x/y/up/... : paths without end
+        (tmp_path / link).symlink_to(".." if link != "d/back" else ".")
+    (tmp_path / "MLTable").write_text("paths:\n  - pattern: ./d/**/*.csv\n  - pattern: ./*.csv\n"
+                                      "  - pattern: ./d/x/[!l]*/c.t?t\n")
+    files = load_mltable(tmp_path)["files"]
+    assert files == [str(tmp_path / p) for p in ("d/a.csv", "d/x/b.csv", "d/x/y/c.txt", "top.csv")]
+    (tmp_path / "MLTable").write_text("paths:\n  - folder: ./d\n")
+    folder = load_mltable(tmp_path)["files"]
+    assert folder == [str(tmp_path / p) for p in ("d/a.csv", "d/x/b.csv", "d/x/y/c.txt")]
