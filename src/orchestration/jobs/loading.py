@@ -13,6 +13,9 @@ import yaml
 from orchestration.errors import UsageError
 
 RUNNABLE_NODES = ("command", "parallel")
+# Nodes a YAML file may hold once its aliases are expanded: a job is a few hundred; ten nested aliases
+# (a "billion laughs") are 10^10, which azure-ai-ml's loader expands until memory runs out.
+MAX_EXPANDED_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -41,15 +44,38 @@ class JobFile:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping, refused (UsageError) when unreadable, invalid or an alias bomb."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"job file {path}: {exc.strerror}") from None
+        text = path.read_text(encoding="utf-8")
+        if expanded_nodes(yaml.compose(text, Loader=yaml.SafeLoader)) > MAX_EXPANDED_NODES:
+            raise UsageError(f"job file {path}: its aliases (*name) expand to more than "
+                             f"{MAX_EXPANDED_NODES:,} values; write the repeated parts out")
+        document = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"job file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"job file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    except RecursionError:
+        raise UsageError(f"job file {path}: nested too deeply to read") from None
     if not isinstance(document, dict):
         raise UsageError(f"job file {path}: expected a YAML mapping with a `type:` (pipeline or parallel)")
     return document
+
+
+def expanded_nodes(root: yaml.Node | None) -> int:
+    """How many nodes the document holds with every alias expanded, counted without expanding them."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1  # a node that contains itself counts once, not for ever
+            if isinstance(node, yaml.SequenceNode):
+                sizes[id(node)] += sum(size(child) for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                sizes[id(node)] += sum(size(key) + size(value) for key, value in node.value)
+        return sizes[id(node)]
+
+    return size(root) if root is not None else 0
 
 
 def validate(path: Path, kind: str) -> None:
@@ -82,7 +108,7 @@ def schema_errors(text: str) -> list[str]:
         where = error.get("location", "").rpartition("#")[2]
         place = f" ({where})" if where else ""
         lines.append(f"  {error.get('path', '?')}{place}: {error.get('message', '')}")
-    return lines or ["  " + text.strip().splitlines()[0]]
+    return lines or ["  " + (text.strip().splitlines() or ["(azure-ai-ml gave no message)"])[0]]
 
 
 def load(path: Path) -> JobFile:
@@ -95,8 +121,12 @@ def load(path: Path) -> JobFile:
     document = read_yaml(path)
     kind = document.get("type")
     if kind == "pipeline":
-        validate(path, "pipeline")
         jobs = document.get("jobs") or {}
+        for node in jobs.values():  # the component files azure-ai-ml's loader reads too: checked first
+            reference = node.get("component") if isinstance(node, dict) else None
+            if isinstance(reference, str) and not reference.startswith("azureml:"):
+                read_yaml((path.parent / reference.removeprefix("file:")).resolve())
+        validate(path, "pipeline")
         nodes = {name: node_spec(name, node, path.parent) for name, node in jobs.items()}
         return JobFile(path, document, nodes)
     if kind == "parallel":

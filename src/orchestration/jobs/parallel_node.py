@@ -104,6 +104,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
     if task.get("type", "run_function") != "run_function":
         raise UsageError(f"{where}.task.type: {task.get('type')!r} cannot run locally; run_function can")
     code = local_path(str(task.get("code", ".")), node.base, datastores, f"{where}.task.code")
+    code = code.parent if code.is_file() else code  # a one-file snapshot: the folder holding it
     if not task.get("entry_script"):
         raise UsageError(f"{where}.task.entry_script: required")
     input_data = whole_reference(settings.get("input_data"))

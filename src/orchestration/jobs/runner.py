@@ -193,13 +193,19 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     command = node.substitute(str(settings["command"]), "command")
     code = settings.get("code")
     cwd = local_path(str(code), node.base, datastores, f"jobs.{node.name}.code") if code else node.base
+    if cwd.is_file():  # Azure's snapshot of a one-file `code` is a folder holding that file
+        cwd = cwd.parent
+    if not cwd.is_dir():
+        raise UsageError(f"jobs.{node.name}.code: {code} is not a folder (looked for {cwd})")
     for key in sorted(set(settings) & set(COMMAND_IGNORED)):
         log.info("jobs.%s.%s: ignored locally, %s", node.name, key, COMMAND_IGNORED[key])
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
     environment.update({str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()})
     environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
     log.info("jobs.%s: %s", node.name, command)
-    code, left = run_stoppable(["bash", "-c", command], cwd, environment)
+    # bash by the path found here: the node's environment_variables may set a PATH without it
+    bash = shutil.which("bash") or "/bin/bash"
+    code, left = run_stoppable([bash, "-c", command], cwd, environment)
     if left:
         log.warning("jobs.%s: the command left %d process%s running (pid %s), stopped as the node ended: "
                     "wait for what a command starts in the background", node.name, len(left),

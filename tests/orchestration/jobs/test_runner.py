@@ -269,3 +269,33 @@ def test_a_bound_file_that_was_there_before_any_run_is_never_replaced(tmp_path, 
         assert result.returncode == 2, result.stdout + result.stderr
         assert "which no run of this runner wrote" in result.stderr
     assert rows.read_text() == "the user's rows"
+
+
+def test_a_one_file_code_and_a_path_variable_run_as_in_azure(tmp_path):
+    (tmp_path / "train.py").write_text("import os; print('trained with', os.environ['N'])\n")
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  train:\n    type: command\n    code: ./train.py\n"
+        "    command: python train.py; echo PATH=$PATH\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n"
+        "    environment_variables:\n      PATH: /usr/bin:/bin\n      N: 5\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "trained with 5" in result.stdout
+    assert f"PATH={tmp_path / 'out' / '.python'}:/usr/bin:/bin" in result.stdout
+
+
+def test_a_yaml_alias_bomb_is_refused_before_azure_ai_ml_expands_it(tmp_path):
+    lines = ["type: pipeline", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    lines += ["tags:", "  bomb: *a9", "jobs:", "  t:", "    type: command", "    command: echo",
+              "    environment: azureml:AzureML-sklearn-1.0@latest"]
+    (tmp_path / "job.yml").write_text("\n".join(lines) + "\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "its aliases (*name) expand to more than 100,000 values" in result.stderr
+
+
+def test_an_empty_validation_message_still_gives_one_line():
+    from orchestration.jobs.loading import schema_errors
+
+    assert schema_errors("") == ["  (azure-ai-ml gave no message)"]
