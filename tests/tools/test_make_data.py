@@ -113,3 +113,22 @@ def test_make_data_command_reports_what_it_wrote(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"exit 0: wrote 20640 records in 3 files to {tmp_path / 'd'}"
     assert make_data.RAW_ROWS == 20640
+
+
+def test_two_runs_at_once_take_turns_and_leave_one_folder_of_their_own(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_env
+
+    command = [sys.executable, "-m", "tools.make_data", "--out", "data/raw", "--count", "300"]
+    runs = [subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        assert out.startswith("exit 0: wrote 20640 records in 300 files")
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["raw"]  # no staging left
+    assert (tmp_path / "data" / "raw" / MARKER).exists()
+    assert len(list((tmp_path / "data" / "raw").glob("*.txt"))) == 300
+    assert len(read_all(tmp_path / "data" / "raw")) == 20640
