@@ -134,10 +134,10 @@ local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_D
 	$(PYTHON) -m orchestration.prs --entry_script $(ENTRY_SCRIPT) --input $(EXTRACT_INPUT) \
 		--output $(OUTPUT_DIR) $(if $(RESUME),--resume)
 
-## Run the whole pipeline locally: data -> preparation -> extraction -> training
+## Run the whole pipeline locally: data -> preparation -> extraction -> training (RESUME=1 finishes the last)
 .PHONY: local-run
 local-run: data
-	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)
+	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR) $(if $(RESUME),--resume)
 
 ## Run an Azure ML v2 pipeline job YAML locally, node by node (JOB=job.yml, OUTPUT_DIR, DATASTORES, JOB_FLAGS)
 .PHONY: local-job

@@ -33,3 +33,12 @@ def test_the_readme_is_a_front_door():
     assert len(readme.encode()) <= 9 * 1024  # the front door, with the two speed tables it must show
     for page in ("runner", "azure", "container", "settings", "speed", "architecture"):
         assert f"(docs/{page}.md)" in readme
+
+
+def test_the_docs_speak_to_users_not_to_this_projects_workspace():
+    """Users have neither the team's shared/ folder nor its issue tracker: no page or docstring sends them
+    there (cite the public sources instead)."""
+    texts = [*PAGES, *sorted((ROOT / "src").rglob("*.py")), ROOT / "Makefile", ROOT / ".env.example"]
+    found = [f"{path.relative_to(ROOT)}: {match}" for path in texts
+             for match in re.findall(r"shared/(?:docs|data)/\S*|\bissue \d+", path.read_text())]
+    assert found == []

@@ -19,7 +19,7 @@ from orchestration.prs.config import RunConfig
 from orchestration.prs.report import Summary, closing_line, format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import Settings, load_settings
-from steps.prepare import copy_files
+from steps.prepare import copy_files, iter_files
 from steps.train import Metrics, run_training
 
 log = logging.getLogger(__name__)
@@ -35,21 +35,28 @@ class PipelineResult:
     seconds: dict[str, float]
 
 
-def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path) -> PipelineResult:
-    """Runs the three steps under `out_root` (preparation/, extraction/, training/)."""
+def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path,
+                       resume: bool = False) -> PipelineResult:
+    """Runs the three steps under `out_root` (preparation/, extraction/, training/). With `resume`, the
+    extraction goes on from where the last one stopped, on the files that run prepared (a fresh copy
+    would count as changed input)."""
     seconds: dict[str, float] = {}
     prepared = out_root / "preparation"
-    shutil.rmtree(prepared, ignore_errors=True)
     started = time.perf_counter()
-    try:
-        files = copy_files(data_dir, prepared)
-    except FileNotFoundError as exc:
-        raise UsageError(f"{exc}; run `make data` first") from None
+    if resume and prepared.is_dir():
+        files = sum(1 for _ in iter_files(prepared))
+        log.info("resuming: the %d files prepared by the last run are kept in %s", files, prepared)
+    else:
+        shutil.rmtree(prepared, ignore_errors=True)
+        try:
+            files = copy_files(data_dir, prepared)
+        except FileNotFoundError as exc:
+            raise UsageError(f"{exc}; run `make data` first") from None
     seconds["preparation"] = time.perf_counter() - started
 
     started = time.perf_counter()
     config = RunConfig.from_settings(
-        settings, entry_script=ENTRY_SCRIPT, inputs=(prepared,), output=out_root / "extraction"
+        settings, entry_script=ENTRY_SCRIPT, inputs=(prepared,), output=out_root / "extraction", resume=resume
     )
     extraction = run_parallel(config)
     seconds["extraction"] = time.perf_counter() - started
@@ -83,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="the local datastore folder")
     parser.add_argument("--output", type=Path, required=True, help="LOCAL_OUTPUT_DIR")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish the last run's extraction (RESUME=1): its prepared files, its rows")
     args = parser.parse_args(argv)
     settings = load_settings()
     setup_logging(settings.logging_level)
-    result = run_local_pipeline(settings, args.data_dir, args.output)
+    result = run_local_pipeline(settings, args.data_dir, args.output, resume=args.resume)
     print(format_result(result))
     return result.extraction.exit_code if result.metrics is None else 0
 

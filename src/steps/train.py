@@ -1,7 +1,7 @@
 """Training logic: a LinearRegression on the extracted rows, its metrics and a plot. No Azure ML.
 
 The split is fixed and documented: rows sorted by id, then `train_test_split(test_size=0.2,
-random_state=42)` — the reference split of shared/data/README.md (test R² 0.5758, RMSE 0.7456).
+random_state=42)` — the reference split (test R² 0.5758, RMSE 0.7456; README.md, Quick start).
 Sorting first makes the split independent of the order in which ParallelRunStep appended the rows.
 """
 from __future__ import annotations

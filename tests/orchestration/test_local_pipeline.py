@@ -57,3 +57,34 @@ def test_local_run_command_prints_the_summary(tmp_path):
     assert "files prepared: 4" in result.stdout
     assert "items: 4 succeeded, 0 failed, 0 not processed of 4" in result.stdout
     assert re.search(r"training: test R² -?\d\.\d{4}, RMSE \d\.\d{4}", result.stdout)
+
+
+def test_a_stopped_local_run_finishes_with_resume_on_the_files_it_prepared(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import clean_env
+
+    write_files(load_bundled(), tmp_path / "store", count=20640)  # a second or more of extraction
+    command = [sys.executable, "-m", "orchestration", "orchestration.local_pipeline", "--data-dir", "store",
+               "--output", "out"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out" / "extraction" / ".prs-state" / "plan.json").exists():  # planned
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "RESUME=1" in out.strip().splitlines()[-1], out
+    prepared = tmp_path / "out" / "preparation" / "housing-00000.txt"
+    before = prepared.stat().st_ctime_ns
+    resumed = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out", "--resume",
+                         cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming the run in" in resumed.stderr and prepared.stat().st_ctime_ns == before
+    rows = (tmp_path / "out" / "extraction" / "extraction_output.txt").read_text().splitlines()
+    assert [json.loads(row)["id"] for row in rows] == list(range(20640))

@@ -1,7 +1,7 @@
 """The same pipeline as an Azure ML SDK v2 job: command → parallel_run_function → command.
 
-The entry script is unchanged; only the settings' mapping changes (shared/docs/parallel-run-semantics.md
-§5). `parallel_settings` is the pure v1 → v2 mapping; `build_pipeline_job` hands it to azure-ai-ml (an
+The entry script is unchanged; only the settings' mapping changes (Learn, "Upgrade parallel run step to
+SDK v2"). `parallel_settings` is the pure v1 → v2 mapping; `build_pipeline_job` hands it to azure-ai-ml (an
 optional extra: `pip install .[v2]`), offline. Data are addressed by datastore URIs, never local paths,
 so the YAML written by a dry run loads back with `azure.ai.ml.load_job` as the same job.
 

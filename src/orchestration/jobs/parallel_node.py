@@ -1,6 +1,6 @@
 """A v2 parallel node as a run of the local runner: its settings in ParallelRunConfig's terms.
 
-v2's names map to the runner's (shared/docs/parallel-run-semantics.md §5): `resources.instance_count` is
+v2's names map to the runner's (Learn, "Upgrade parallel run step to SDK v2"): `resources.instance_count` is
 NODE_COUNT, `max_concurrency_per_instance` PROCESS_COUNT_PER_NODE, `mini_batch_error_threshold`
 ALLOWED_FAILED_COUNT, `retry_settings.max_retries` retries (RUN_MAX_TRY = retries + 1),
 `retry_settings.timeout` RUN_INVOCATION_TIMEOUT. Where a key is absent, v2's default applies.

@@ -2,7 +2,7 @@
 
 It runs an unchanged entry script (`init()` / `run(mini_batch)` / `shutdown()`) in worker processes over
 mini-batches, with the runtime's accounting, retries, timeouts, thresholds, append_row output and logs
-layout (see shared/docs/parallel-run-semantics.md), plus a local extra: resume.
+layout (see docs/runner.md, and Learn's ParallelRunConfig reference), plus a local extra: resume.
 
 Modules, one job each: `config` (what a run is asked to do), `planning` (inputs to mini-batches),
 `state` (the on-disk record of every mini-batch), `backlog` (the work still to hand out, leases),

@@ -3,7 +3,7 @@
 An attempt of a mini-batch fails when run() raises, exceeds the timeout or loses its process; it is
 retried until RUN_MAX_TRY attempts, then the mini-batch is failed with all its items. A mini-batch whose
 run() returned fewer results than items is done, with the missing items failed. The thresholds are
-checked against these counts (shared/docs/parallel-run-semantics.md §2).
+checked against these counts, as ParallelRunConfig documents them.
 """
 from __future__ import annotations
 

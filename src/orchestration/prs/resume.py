@@ -1,8 +1,10 @@
 """Resume: what a previous run in the same output folder left, whether it may go on, and a fresh start.
 
-A resume is refused when the entry script, inputs, settings that shape the output, the file list or any
-input file changed since that run started; otherwise its failed mini-batches get a new chance and the
-succeeded ones are kept.
+A resume keeps the rows of the mini-batches that succeeded and runs the failed and unfinished ones. It
+is what "fix it, then resume" means, so an entry script edited in place (a fix) may resume, with a
+warning: its earlier rows stay as the earlier script produced them. A resume is refused when another
+entry script, other inputs or settings that shape the output, the file list or any input file changed
+since that run started.
 """
 from __future__ import annotations
 
@@ -97,11 +99,15 @@ def resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Resu
     """
     previous = json.loads(state.plan.read_text())
     refuse = f"RESUME refused for {config.output}: {{}}; run without RESUME to start afresh"
+    now, before = config.result_shaping(), previous.get("shaping", {})
+    fixed_script = False
     if previous.get("fingerprint") != config.result_fingerprint():
-        now, before = config.result_shaping(), previous.get("shaping", {})
-        changed = sorted({CHANGE_NAMES.get(key, key) for key in now if now[key] != before.get(key)})
-        verb = "differs" if len(changed) == 1 else "differ"
-        raise ResumeRefused(refuse.format(f"{', '.join(changed) or 'the settings'} {verb} from that run"))
+        differences = {key for key in now if now[key] != before.get(key)}
+        fixed_script = differences == {"entry_script_sha256"}  # the same file, edited: a fix
+        if not fixed_script:
+            changed = sorted({CHANGE_NAMES.get(key, key) for key in differences})
+            verb = "differs" if len(changed) == 1 else "differ"
+            raise ResumeRefused(refuse.format(f"{', '.join(changed) or 'the settings'} {verb} from that run"))
     scratch = StatePaths(state.root / "replan")
     shutil.rmtree(scratch.root, ignore_errors=True)
     try:
@@ -119,6 +125,13 @@ def resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Resu
                 write_record(records.fileno(), batch, BatchRecord(items=record.items))
             elif record.status == SUCCEEDED:
                 accounting.recorded(batch, record.items, record.succeeded)
+    if fixed_script:
+        kept = sum(1 for _, record in iter_records(state.batches) if record.status == SUCCEEDED)
+        log.warning("the entry script %s changed since that run: its %d succeeded mini-batches are kept as "
+                    "the earlier script produced them, and the failed and unfinished ones run with this one "
+                    "(run without RESUME to redo them all)", config.entry_script, kept)
+        state.plan.write_text(json.dumps({**previous, "fingerprint": config.result_fingerprint(),
+                                          "shaping": now}, indent=2))
     existing = [int(p.stem) for p in state.parts.glob("*.rows")]
     backlog = Backlog.pending_in(state.batches)
     log.info("resuming the run in %s: %d mini-batches to do", config.output, backlog.left)

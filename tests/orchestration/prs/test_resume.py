@@ -156,3 +156,34 @@ def test_ctrl_c_on_the_terminal_at_any_moment_ends_without_a_traceback(tmp_path,
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Logging error" not in err
     assert process.returncode == 130
     assert not [pid for pid in worker_pids(markers) if alive(pid)]
+
+
+def test_a_fixed_entry_script_resumes_and_runs_only_what_failed(tmp_path, markers):
+    """The exit-42 line says: fix, then resume. Editing the entry script in place is that fix."""
+    script = tmp_path / "entry.py"
+    script.write_text(
+        "import pathlib, sys\n"
+        "def init():\n    pass\n"
+        "def run(mini_batch):\n"
+        f"    log = pathlib.Path({str(markers)!r}) / 'runs.txt'\n"
+        "    for item in mini_batch:\n"
+        "        log.open('a').write(pathlib.Path(item).name + '\\n')\n"
+        "        if pathlib.Path(item).read_text().strip() == 'raise':\n"
+        "            raise ValueError('a bug, fixed below')\n"
+        "    return [pathlib.Path(item).name for item in mini_batch]\n")
+    make_inputs(tmp_path / "in", ["ok"] * 5 + ["raise"])
+    settings = dict(mini_batch_size=1, error_threshold=-1, allowed_failed_count=0, arguments=(),
+                    process_count_per_node=1, max_workers=1)  # in order: the failure comes last
+    failed = run(tmp_path, markers, script=script, **settings)
+    assert failed.exit_code == 42
+    ran_before = (markers / "runs.txt").read_text().splitlines()
+    script.write_text(script.read_text().replace("raise ValueError('a bug, fixed below')", "pass"))
+    other = tmp_path / "other.py"
+    other.write_text(script.read_text())
+    with pytest.raises(ResumeRefused, match="the entry script differs"):  # another file is not a fix
+        run(tmp_path, markers, script=other, resume=True, **settings)
+    resumed = run(tmp_path, markers, script=script, resume=True, **settings)
+    assert resumed.exit_code == 0 and resumed.items.succeeded == 6
+    assert ran_before == [f"f{n:02d}.txt" for n in range(6)]
+    assert (markers / "runs.txt").read_text().splitlines()[6:] == ["f05.txt"]  # only what failed
+    assert sorted(output_rows(tmp_path)) == [f"f{n:02d}.txt" for n in range(6)]
