@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -113,7 +114,7 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.dry_run:
         job = build_pipeline_job(settings, workspace_v2.image_environment(args.image) if args.image else None)
-        emit(job_yaml(job), args.plan_file, "the pipeline job")
+        emit(job_yaml(job, args.plan_file), args.plan_file, "the pipeline job")
         return 0
     client = workspace_v2.connect(settings)
     if args.image:
@@ -125,11 +126,24 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def job_yaml(job: Any) -> str:
-    """A v2 job as the YAML the SDK would send (it dumps to a file only)."""
+def job_yaml(job: Any, plan_file: Path | None) -> str:
+    """A v2 job as the YAML the SDK would send (it dumps to a file only), its `code:` folders relative to
+    where the YAML is written (the plan file's folder, else the working folder), as a job YAML's paths
+    are: the file runs from a clone anywhere, not only from this one."""
+    import yaml
+
     with tempfile.TemporaryDirectory() as scratch:
         job.dump(str(Path(scratch) / "job.yml"))
-        return (Path(scratch) / "job.yml").read_text()
+        document = yaml.safe_load((Path(scratch) / "job.yml").read_text())
+    base = (plan_file.parent if plan_file else Path.cwd()).resolve()
+
+    def relative(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: os.path.relpath(value, base) if key == "code" and isinstance(value, str)
+                    and os.path.isabs(value) else relative(value) for key, value in node.items()}
+        return [relative(item) for item in node] if isinstance(node, list) else node
+
+    return yaml.safe_dump(relative(document), sort_keys=False, allow_unicode=True)
 
 
 def report(what: str, status: str, succeeded: bool, failed_steps: Callable[[], Iterable[str]],
@@ -156,7 +170,7 @@ def run_v2(settings: Settings, args: argparse.Namespace) -> int:
                    else environment_reference(settings))
     job = build_pipeline_job(settings, environment)
     if args.dry_run:
-        emit(job_yaml(job), args.plan_file, "the pipeline job that run would submit")
+        emit(job_yaml(job, args.plan_file), args.plan_file, "the pipeline job that run would submit")
         return 0
     client = workspace_v2.connect(settings)
     name = workspace_v2.submit_and_wait(client, job)

@@ -41,6 +41,7 @@ class JobResult:
     ran: list[str] = field(default_factory=list)  # "<node> (<kind>, <seconds> s)"
     failed: str = ""  # what failed, in one line
     not_run: list[str] = field(default_factory=list)
+    outputs: dict[str, Path] = field(default_factory=dict)  # the pipeline's outputs, where they were written
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             result.not_run = [n.name for n in nodes[index + 1:]]
             return result
         result.ran.append(f"{node.name} ({node.kind}, {time.monotonic() - started:.1f} s)")
-    for name, path in binder.pipeline_outputs().items():
+    result.outputs = binder.pipeline_outputs()
+    for name, path in result.outputs.items():
         print(f"pipeline output {name}: {path}")
     return result
 
@@ -215,6 +217,8 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
 
 def closing_line(result: JobResult, out: Path) -> str:
     if result.exit_code == 0:
-        return f"job {result.name} ran: {', '.join(result.ran)}; outputs in {out}"
+        outputs = "".join(f"; {name} in {path}" for name, path in result.outputs.items()
+                          if not path.is_relative_to(out))
+        return f"job {result.name} ran: {', '.join(result.ran)}; node outputs in {out}{outputs}"
     not_run = f"; not run: {', '.join(result.not_run)}" if result.not_run else ""
     return f"job {result.name} failed at {result.failed}{not_run}"

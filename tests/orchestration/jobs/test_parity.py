@@ -13,11 +13,16 @@ def test_the_published_job_yaml_runs_locally_with_the_rows_and_metrics_of_local_
     published = run_module("orchestration.cloud", "--sdk", "v2", "--dry-run", "--plan-file", "job.yml",
                            "publish", cwd=tmp_path)
     assert published.returncode == 0, published.stderr
+    code = [line.split(":", 1)[1].strip() for line in (tmp_path / "job.yml").read_text().splitlines()
+            if line.strip().startswith("code:")]
+    assert code and all(not path.startswith("/") for path in code)  # relative to the plan: runs anywhere
     job = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", "--datastore",
                      f"california_housing={tmp_path / 'datastore'}", cwd=tmp_path)
     assert job.returncode == 0, job.stdout + job.stderr
     assert job.stdout.strip().splitlines()[-1].startswith(
         "exit 0: job job ran: preparation (command, ") and "extraction (parallel, " in job.stdout
+    closing = job.stdout.strip().splitlines()[-1]  # names where the outputs went: the datastore's folder
+    assert f"in {tmp_path / 'datastore' / 'outputs' / 'job' / 'extraction_output.txt'}" in closing
 
     local = run_local_pipeline(load_settings(env_file=None), tmp_path / "datastore" / "raw",
                                tmp_path / "local")
