@@ -2,8 +2,10 @@
 as Azure's would, then kept as plain YAML, with each node's component file loaded beside it."""
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ class JobFile:
     spec: dict[str, Any]  # the pipeline's own keys (inputs, outputs, name, settings, ...)
     nodes: dict[str, NodeSpec]  # in the YAML's order
     standalone: bool = False  # a parallel component run as a one-node pipeline: its inputs are the job's
+    unknown_keys: tuple[str, ...] = ()  # keys azure-ai-ml drops without a word, each with a near name
 
     @property
     def base(self) -> Path:
@@ -78,11 +81,12 @@ def expanded_nodes(root: yaml.Node | None) -> int:
     return size(root) if root is not None else 0
 
 
-def validate(path: Path, kind: str) -> None:
+def validate(path: Path, kind: str, unknown: Sequence[str] = ()) -> None:
     """azure-ai-ml's own schema check of a pipeline job or a component; its errors, one per line.
 
     Raises:
-        UsageError: listing each error with its YAML path and line, as `az ml job create` would.
+        UsageError: listing each error with its YAML path and line, as `az ml job create` would, then the
+            `unknown` keys: its message for a misspelt key can name another field.
     """
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)  # "experimental" notices
     from azure.ai.ml import load_component, load_job
@@ -92,7 +96,7 @@ def validate(path: Path, kind: str) -> None:
     except Exception as exc:  # marshmallow's and azure-ai-ml's validation errors share no base class
         raise UsageError(f"{path} is refused by azure-ai-ml's loader, as `az ml job create` would "
                          "refuse it (errors above)",
-                         schema_errors(str(exc))) from None
+                         schema_errors(str(exc)) + [f"  perhaps: {line}" for line in unknown]) from None
 
 
 def schema_errors(text: str) -> list[str]:
@@ -122,22 +126,79 @@ def load(path: Path) -> JobFile:
     kind = document.get("type")
     if kind == "pipeline":
         jobs = document.get("jobs") or {}
-        for node in jobs.values():  # the component files azure-ai-ml's loader reads too: checked first
-            reference = node.get("component") if isinstance(node, dict) else None
+        unknown = unknown_keys(document, "pipeline", "")
+        for name, node in jobs.items():
+            if not isinstance(node, dict):
+                continue
+            reference, component = node.get("component"), None
             if isinstance(reference, str) and not reference.startswith("azureml:"):
-                read_yaml((path.parent / reference.removeprefix("file:")).resolve())
-        validate(path, "pipeline")
+                # a component file azure-ai-ml's loader reads too: checked for an alias bomb first
+                component = read_yaml((path.parent / reference.removeprefix("file:")).resolve())
+            elif isinstance(reference, dict):
+                component = reference
+            node_kind = str(node.get("type") or (component or {}).get("type"))
+            unknown += unknown_keys(node, node_kind, f"jobs.{name}.")
+            if component is not None:
+                unknown += unknown_keys(component, node_kind, f"jobs.{name}.component: ")
+        validate(path, "pipeline", unknown)
         nodes = {name: node_spec(name, node, path.parent) for name, node in jobs.items()}
-        return JobFile(path, document, nodes)
+        return JobFile(path, document, nodes, unknown_keys=tuple(unknown))
     if kind == "parallel":
-        validate(path, "component")
+        unknown = unknown_keys(document, "parallel", "")
+        validate(path, "component", unknown)
         name = str(document.get("name") or path.stem)
         node = {"inputs": {key: f"${{{{parent.inputs.{key}}}}}" for key in document.get("inputs") or {}}}
         pipeline = {key: document[key] for key in ("name",) if key in document}
         return JobFile(path, pipeline, {name: NodeSpec(name, node, Component(document, path.parent))},
-                       standalone=True)
+                       standalone=True, unknown_keys=tuple(unknown))
     raise UsageError(f"job file {path}: type {kind!r} cannot run here; expected `type: pipeline` (a pipeline "
                      "job) or `type: parallel` (a parallel component)")
+
+
+def known_keys(kind: str) -> dict[str, set[str]]:
+    """The keys azure-ai-ml's schemas declare for a `kind` node (node and component schemas together) and
+    for its nested mappings, by path ("" for the node itself); empty where the schemas cannot be read."""
+    try:
+        from azure.ai.ml._schema.component.command_component import CommandComponentSchema
+        from azure.ai.ml._schema.component.parallel_component import ParallelComponentSchema
+        from azure.ai.ml._schema.component.parallel_task import ComponentParallelTaskSchema
+        from azure.ai.ml._schema.component.retry_settings import RetrySettingsSchema
+        from azure.ai.ml._schema.job_resource_configuration import JobResourceConfigurationSchema
+        from azure.ai.ml._schema.pipeline.component_job import CommandSchema, ParallelSchema
+        from azure.ai.ml._schema.pipeline.pipeline_job import PipelineJobSchema
+    except ImportError:  # another azure-ai-ml layout: no hints rather than wrong ones
+        return {}
+
+    def names(*schemas: Any) -> set[str]:
+        return {field.data_key or name
+                for schema in schemas for name, field in schema._declared_fields.items()}
+
+    common = {"name", "display_name", "description", "tags", "experiment_name", "environment"}
+    if kind == "pipeline":
+        return {"": names(PipelineJobSchema)}
+    if kind == "parallel":
+        return {"": names(ParallelSchema, ParallelComponentSchema) | common,
+                "task.": names(ComponentParallelTaskSchema), "retry_settings.": names(RetrySettingsSchema),
+                "resources.": names(JobResourceConfigurationSchema)}
+    if kind == "command":
+        return {"": names(CommandSchema, CommandComponentSchema) | common,
+                "resources.": names(JobResourceConfigurationSchema)}
+    return {}
+
+
+def unknown_keys(spec: dict[str, Any], kind: str, where: str) -> list[str]:
+    """A line for each key of `spec` (and of its nested task, retry_settings, resources) that the schema
+    of a `kind` node does not declare: azure-ai-ml drops such a key without a word, a typo included."""
+    found = []
+    for prefix, known in known_keys(kind).items():
+        mapping = spec.get(prefix.rstrip(".")) if prefix else spec
+        for key in (mapping or {}) if isinstance(mapping, dict) else ():
+            if key not in known:
+                near = difflib.get_close_matches(str(key), sorted(known), n=1)
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                what = "pipeline job" if kind == "pipeline" else f"{kind} node"
+                found.append(f"{where}{prefix}{key}: not a key of a {what}{hint}")
+    return found
 
 
 def node_spec(name: str, node: Any, base: Path) -> NodeSpec:

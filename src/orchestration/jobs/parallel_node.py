@@ -7,9 +7,10 @@ ALLOWED_FAILED_COUNT, `retry_settings.max_retries` retries (RUN_MAX_TRY = retrie
 """
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ IGNORED = {
 class ParallelPlan:
     config: RunConfig
     notes: list[str]  # what was ignored or does not apply locally, for the log
+    warnings: list[str] = field(default_factory=list)  # what looks like a mistake
 
 
 def split_program_arguments(text: str) -> tuple[list[str], dict[str, str], list[str]]:
@@ -90,6 +92,19 @@ def split_program_arguments(text: str) -> tuple[list[str], dict[str, str], list[
             own.append(token)
         index += 1
     return own, applied, not_applicable
+
+
+def near_prs_arguments(arguments: list[str]) -> list[str]:
+    """A line for each of the script's own `--flags` that is one slip away from a ParallelRunStep
+    argument (`--resource_monitor_interva`): it reaches the entry script, not the runner."""
+    found = []
+    for token in arguments:
+        name = token[2:].partition("=")[0] if token.startswith("--") else ""
+        near = difflib.get_close_matches(name, list(PRS_ARGUMENTS), n=1, cutoff=0.85) if name else []
+        if near:
+            found.append(f"task.program_arguments --{name}: not a ParallelRunStep argument, so it is passed "
+                         f"to the entry script (did you mean --{near[0]}?)")
+    return found
 
 
 def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
@@ -144,15 +159,15 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
         "process_count_per_node": settings.get("max_concurrency_per_instance", 1),
     }
     for name, text in applied.items():
-        field, convert = PRS_ARGUMENTS[name]  # type: ignore[misc]
+        target, convert = PRS_ARGUMENTS[name]  # type: ignore[misc]
         try:
-            values[field] = convert(text)
+            values[target] = convert(text)
         except ValueError:
             raise UsageError(f"{where}.task.program_arguments: --{name} {text!r} is not a "
                              f"{convert.__name__}") from None
-    for field in ("error_threshold", "allowed_failed_count", "run_invocation_timeout", "node_count",
-                  "process_count_per_node"):
-        values[field] = _whole(values[field], f"{where}: {field}")
+    for target in ("error_threshold", "allowed_failed_count", "run_invocation_timeout", "node_count",
+                   "process_count_per_node"):
+        values[target] = _whole(values[target], f"{where}: {target}")
 
     append_to = whole_reference(task.get("append_row_to"))
     append_row_to = None
@@ -166,6 +181,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
 
     notes = [f"task.program_arguments {arg}: the cloud service's own monitoring; not applicable locally"
              for arg in not_applicable]
+    warnings = [f"{where}.{line}" for line in near_prs_arguments(own)]
     notes += [f"{key}: ignored locally, {reason}" for key, reason in IGNORED.items() if key in settings]
     if "environment" in task:
         notes.append(f"task.environment: ignored locally, {IGNORED['environment']}")
@@ -183,7 +199,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
         short_return_fails_mini_batch=values["error_threshold"] != -1, max_workers=max_workers, python=python,
         **values,
     )
-    return ParallelPlan(config, notes)
+    return ParallelPlan(config, notes, warnings)
 
 
 def _whole(value: Any, what: str) -> int:

@@ -72,6 +72,8 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             MLTable it writes, the entry script's inputs) when the node starts.
     """
     job = load(path)
+    for line in job.unknown_keys:
+        log.warning("%s: ignored, as azure-ai-ml ignores it", line)
     order = execution_order(job)
     binder = Binder(job, out, datastores, overrides)  # checks --set before anything is removed
     rewritable = replace_previous_run(out)
@@ -100,6 +102,8 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
                     plan.config, output_file_rewritable=True))
             for note in plan.notes:
                 log.info("jobs.%s.%s", node.name, note)
+            for warning in plan.warnings:
+                log.warning("%s", warning)
             problems = plan.config.validate()
             if problems:
                 raise UsageError.listing([f"jobs.{node.name}: {problem}" for problem in problems])

@@ -299,3 +299,29 @@ def test_an_empty_validation_message_still_gives_one_line():
     from orchestration.jobs.loading import schema_errors
 
     assert schema_errors("") == ["  (azure-ai-ml gave no message)"]
+
+
+def test_a_misspelt_key_or_prs_argument_is_named_with_the_closest_valid_one(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("x")
+    (tmp_path / "score.py").write_text("def run(mini_batch):\n    return list(mini_batch)\n")
+    (tmp_path / "component.yml").write_text(
+        "type: parallel\nname: scorer\ninputs:\n  data:\n    type: uri_folder\ninput_data: ${{inputs.data}}\n"
+        "mini_batch_sise: '3'\ntask:\n  type: run_function\n  code: .\n  entry_script: score.py\n"
+        "  environment: azureml:AzureML-sklearn-1.0@latest\n"
+        "  program_arguments: --resource_monitor_interva 5\n")
+    result = run_module("orchestration.prs", "--job", "component.yml", "--output", "out", "--set",
+                        "inputs.data=in", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mini_batch_sise: not a key of a parallel node (did you mean mini_batch_size?)" in result.stderr
+    assert ("jobs.scorer.task.program_arguments --resource_monitor_interva: not a ParallelRunStep "
+            "argument, so it is passed to the entry script (did you mean --resource_monitor_interval?)") \
+        in result.stderr
+
+
+def test_a_misspelt_key_that_azure_ai_ml_refuses_is_named_beside_its_message(tmp_path, pipeline):
+    pipeline.write_text(pipeline.read_text().replace('mini_batch_size: "2"', 'mini_batch_sise: "2"'))
+    result = run_job(tmp_path, pipeline)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("perhaps: jobs.score.mini_batch_sise: not a key of a parallel node (did you mean "
+            "mini_batch_size?)") in result.stderr
