@@ -123,9 +123,9 @@ data: $(VENV)/.installed
 
 ## Run the preparation step locally: DATA_DIR -> LOCAL_OUTPUT_DIR/preparation
 .PHONY: local-prepare
+# The step's own code (steps/prepare.py), replacing only what an earlier local preparation wrote.
 local-prepare: data
-	rm -rf $(LOCAL_OUTPUT_DIR)/preparation
-	$(PYTHON) src/steps/prepare_step.py --source-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR)/preparation
+	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR) --prepare-only
 
 ## Run the extraction entry script locally on mini-batches (EXTRACT_INPUT, OUTPUT_DIR, ENTRY_SCRIPT, RESUME=1)
 .PHONY: local-extract

@@ -25,6 +25,7 @@ from steps.train import Metrics, run_training
 log = logging.getLogger(__name__)
 
 ENTRY_SCRIPT = Path(steps.__file__).resolve().parent / "extract_entry.py"
+PREPARED_MARKER = ".prepared-by-local-run"  # hidden: not an input of the extraction
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,11 @@ def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path,
     seconds: dict[str, float] = {}
     prepared = out_root / "preparation"
     started = time.perf_counter()
-    if resume and prepared.is_dir():
+    if resume and (prepared / PREPARED_MARKER).exists():
         files = sum(1 for _ in iter_files(prepared))
         log.info("resuming: the %d files prepared by the last run are kept in %s", files, prepared)
     else:
-        shutil.rmtree(prepared, ignore_errors=True)
-        try:
-            files = copy_files(data_dir, prepared)
-        except FileNotFoundError as exc:
-            raise UsageError(f"{exc}; run `make data` first") from None
+        files = prepare(data_dir, prepared)
     seconds["preparation"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -67,6 +64,28 @@ def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path,
     metrics = run_training(config.output_file, out_root / "training")
     seconds["training"] = time.perf_counter() - started
     return PipelineResult(files, extraction, metrics, seconds)
+
+
+def prepare(data_dir: Path, prepared: Path) -> int:
+    """The preparation step into `prepared`, replacing what an earlier local run prepared there and
+    nothing else: a folder that holds other files, a link, or one that overlaps the data is refused."""
+    source, target = data_dir.resolve(), prepared.resolve()
+    if source == target or source in target.parents or target in source.parents:
+        raise UsageError(f"DATA_DIR {data_dir} and the preparation output {prepared} overlap: keep the "
+                         "data outside LOCAL_OUTPUT_DIR")
+    if prepared.is_symlink() or (prepared.exists() and not prepared.is_dir()):
+        raise UsageError(f"{prepared} is a link or a file; expected a folder the preparation step writes")
+    if prepared.is_dir() and any(prepared.iterdir()):
+        if not (prepared / PREPARED_MARKER).exists():
+            raise UsageError(f"{prepared} holds files that no local preparation wrote; move them away or "
+                             "choose another LOCAL_OUTPUT_DIR")
+        shutil.rmtree(prepared)
+    try:
+        files = copy_files(data_dir, prepared)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc}; run `make data` first") from None
+    (prepared / PREPARED_MARKER).write_text("written by the local preparation; the next one replaces it\n")
+    return files
 
 
 def format_result(result: PipelineResult) -> str:
@@ -92,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="LOCAL_OUTPUT_DIR")
     parser.add_argument("--resume", action="store_true",
                         help="finish the last run's extraction (RESUME=1): its prepared files, its rows")
+    parser.add_argument("--prepare-only", action="store_true", help="the preparation step alone")
     args = parser.parse_args(argv)
     settings = load_settings()
     setup_logging(settings.logging_level)
+    if args.prepare_only:
+        files = prepare(args.data_dir, args.output / "preparation")
+        print(f"exit 0: prepared {files} files in {args.output / 'preparation'}")
+        return 0
     result = run_local_pipeline(settings, args.data_dir, args.output, resume=args.resume)
     print(format_result(result))
     return result.extraction.exit_code if result.metrics is None else 0

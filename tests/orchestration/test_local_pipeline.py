@@ -88,3 +88,23 @@ def test_a_stopped_local_run_finishes_with_resume_on_the_files_it_prepared(tmp_p
     assert "resuming the run in" in resumed.stderr and prepared.stat().st_ctime_ns == before
     rows = (tmp_path / "out" / "extraction" / "extraction_output.txt").read_text().splitlines()
     assert [json.loads(row)["id"] for row in rows] == list(range(20640))
+
+
+def test_the_preparation_replaces_only_what_a_local_preparation_wrote(tmp_path):
+    write_files(load_bundled()[:20], tmp_path / "store", count=2)
+    notes = tmp_path / "out" / "preparation" / "notes.md"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("mine")
+    refused = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out",
+                         cwd=tmp_path)
+    assert refused.returncode == 2 and "holds files that no local preparation wrote" in refused.stderr
+    assert notes.read_text() == "mine"
+    inside = run_module("orchestration.local_pipeline", "--data-dir", "out/preparation", "--output", "out",
+                        cwd=tmp_path)
+    assert inside.returncode == 2 and "overlap" in inside.stderr and notes.read_text() == "mine"
+    notes.unlink()
+    for _ in range(2):  # the second replaces the first's copy
+        done = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out",
+                          "--prepare-only", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "exit 0: prepared 2 files in out/preparation"
