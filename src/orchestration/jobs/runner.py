@@ -97,7 +97,8 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
         else:
             plan = parallel_plan(node, datastores, max_workers,
                                  interpreter.executable if interpreter.foreign else None)
-            if plan.config.append_row_to in rewritable:  # the previous local job run wrote it
+            target = plan.config.append_row_to
+            if target and any(p == target or p in target.parents for p in rewritable):  # ours wrote it
                 plan = dataclasses.replace(plan, config=dataclasses.replace(
                     plan.config, output_file_rewritable=True))
             for note in plan.notes:

@@ -57,25 +57,49 @@ RUN_MARKER = ".written-by-prs"
 
 def clear_previous_run(config: RunConfig, state: StatePaths, logs: Path) -> None:
     """A fresh run starts from nothing: a previous run's state, logs and output file go. Nothing else is
-    deleted: a logs/ folder or an output file that no run of this runner wrote stops the run.
+    deleted: a logs/ folder, or an output file, that no run of this runner wrote stops the run (the
+    output file the previous run wrote is the one its marker names: another APPEND_ROW_FILE_NAME now
+    does not make a stranger's file ours).
 
     Raises:
         UsageError: naming what is in the way.
     """
     if config.resume:
         log.info("nothing to resume in %s: starting a fresh run", config.output)
-    previous_run = state.root.exists() or (logs / RUN_MARKER).exists()
-    rewritable = (config.output_file,) if config.output_file_rewritable else ()
-    ours = (logs, config.output_file) if previous_run else rewritable
-    foreign = [str(p) for p in (logs, config.output_file) if p.exists() and p not in ours]
+    marker = logs / RUN_MARKER
+    previous_run = state.root.exists() or marker.exists()
+    previous_file = previous_output_file(marker) if previous_run else None
+    if previous_run and previous_file is None:  # a marker from before it named the file: as then
+        previous_file = config.output_file
+    ours: set[Path] = {logs} if previous_run and not logs.is_symlink() else set()
+    if previous_file is not None:
+        ours.add(previous_file)
+    if config.output_file_rewritable:
+        ours.add(config.output_file)
+    foreign = [str(p) for p in (logs, config.output_file) if (p.exists() or p.is_symlink()) and p not in ours]
     if foreign:
-        raise UsageError(f"--output {config.output} holds {' and '.join(foreign)}, which no run of this "
-                         "runner wrote; move them away or choose another output folder")
+        raise UsageError(f"--output {config.output}: {' and '.join(foreign)} already there, which no run of "
+                         "this runner wrote; move it away or choose another output folder")
     for stale in (state.root, logs):
         shutil.rmtree(stale, ignore_errors=True)
-    config.output_file.unlink(missing_ok=True)
+    for written in {config.output_file, *([previous_file] if previous_file else [])}:
+        written.unlink(missing_ok=True)
     logs.mkdir(parents=True)
-    (logs / RUN_MARKER).write_text("logs/ and the output file of this folder are replaced by the next run\n")
+    marker.write_text("logs/ and the output file of this folder are replaced by the next run\n"
+                      f"{OUTPUT_FILE_LINE}{config.output_file}\n", encoding="utf-8", errors="surrogateescape")
+
+
+OUTPUT_FILE_LINE = "output_file: "
+
+
+def previous_output_file(marker: Path) -> Path | None:
+    """The output file the run that wrote `marker` wrote; None when it names none."""
+    try:
+        lines = marker.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return None
+    named = [line.removeprefix(OUTPUT_FILE_LINE) for line in lines if line.startswith(OUTPUT_FILE_LINE)]
+    return Path(named[0]) if named else None
 
 
 def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Callable[[Plan], None]:

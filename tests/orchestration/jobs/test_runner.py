@@ -325,3 +325,15 @@ def test_a_misspelt_key_that_azure_ai_ml_refuses_is_named_beside_its_message(tmp
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert ("perhaps: jobs.score.mini_batch_sise: not a key of a parallel node (did you mean "
             "mini_batch_size?)") in result.stderr
+
+
+def test_a_rerun_rewrites_the_rows_a_parallel_node_wrote_into_a_folder_the_yaml_binds(tmp_path, pipeline):
+    pipeline.write_text(pipeline.read_text().replace(
+        "    type: uri_file\n    path: azureml://datastores/${{default_datastore}}/paths/scored/${{name}}/rows.txt",
+        "    type: uri_folder\n    path: ./results").replace(
+        "count.py ${{inputs.rows}}", "count.py ${{inputs.rows}}/parallel_run_step.txt"))
+    for _ in range(2):
+        result = run_job(tmp_path, pipeline)
+        assert result.returncode == 0, result.stderr
+    rows = (pipeline.parent / "results" / "parallel_run_step.txt").read_text().splitlines()
+    assert len(rows) == 5

@@ -97,3 +97,33 @@ def test_a_previous_runs_logs_and_output_are_replaced(tmp_path, markers):
     stale.write_text("from the first run's time\n")
     assert run(tmp_path, markers).exit_code == 0  # a fresh run in its own earlier folder
     assert not stale.exists() and (tmp_path / "out" / "parallel_run_step.txt").exists()
+
+
+def test_another_output_file_name_after_a_run_never_overwrites_a_file_no_run_wrote(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    report = tmp_path / "out" / "report.csv"
+    report.parent.mkdir(parents=True)
+    report.write_text("hand-written\n")
+    first = run(tmp_path, markers)
+    assert first.exit_code == 0 and (tmp_path / "out" / "parallel_run_step.txt").exists()
+    with pytest.raises(UsageError, match="report.csv already there, which no run of this runner wrote"):
+        run(tmp_path, markers, append_row_file_name="report.csv")
+    assert report.read_text() == "hand-written\n"
+    again = run(tmp_path, markers, append_row_file_name="rows.txt")  # the first run's file is replaced
+    assert again.exit_code == 0 and not (tmp_path / "out" / "parallel_run_step.txt").exists()
+
+
+def test_a_logs_folder_replaced_by_a_link_is_refused_and_its_target_kept(tmp_path, markers):
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    assert run(tmp_path, markers).exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    logs = tmp_path / "out" / "logs"
+    import shutil
+
+    shutil.rmtree(logs)
+    logs.symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="logs already there, which no run of this runner wrote"):
+        run(tmp_path, markers)
+    assert (elsewhere / "keep.txt").read_text() == "mine"
