@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,13 @@ def local_path(value: str, base: Path, datastores: Datastores, what: str) -> Pat
     text = str(value).strip()
     match = DATASTORE_URI.match(text)
     if match:
-        return datastores.folder(match["name"]) / match["path"].lstrip("/")
+        if match["name"] in (".", ".."):
+            raise UsageError(f"{what}: {text} names no datastore")
+        folder = datastores.folder(match["name"])
+        path = Path(os.path.normpath(folder / match["path"].lstrip("/")))
+        if not path.is_relative_to(folder):  # a path in a datastore stays in it, as in Azure
+            raise UsageError(f"{what}: {text} leaves the datastore (its path climbs out with ..)")
+        return path
     if text.startswith("file://"):
         text = text[len("file://"):]
     if text.startswith(("azureml:", "azureml://")):

@@ -329,7 +329,8 @@ def test_a_misspelt_key_that_azure_ai_ml_refuses_is_named_beside_its_message(tmp
 
 def test_a_rerun_rewrites_the_rows_a_parallel_node_wrote_into_a_folder_the_yaml_binds(tmp_path, pipeline):
     pipeline.write_text(pipeline.read_text().replace(
-        "    type: uri_file\n    path: azureml://datastores/${{default_datastore}}/paths/scored/${{name}}/rows.txt",
+        "    type: uri_file\n    path: azureml://datastores/${{default_datastore}}/paths/scored/"
+        "${{name}}/rows.txt",
         "    type: uri_folder\n    path: ./results").replace(
         "count.py ${{inputs.rows}}", "count.py ${{inputs.rows}}/parallel_run_step.txt"))
     for _ in range(2):
@@ -337,3 +338,17 @@ def test_a_rerun_rewrites_the_rows_a_parallel_node_wrote_into_a_folder_the_yaml_
         assert result.returncode == 0, result.stderr
     rows = (pipeline.parent / "results" / "parallel_run_step.txt").read_text().splitlines()
     assert len(rows) == 5
+
+
+@pytest.mark.parametrize("path", ["azureml://datastores/workspaceblobstore/paths/../../../escaped",
+                                  "azureml://datastores/../paths/escaped"])
+def test_a_datastore_path_that_climbs_out_of_its_datastore_is_refused(tmp_path, path):
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\noutputs:\n  o:\n    type: uri_folder\n    path: " + path + "\njobs:\n"
+        "  w:\n    type: command\n    command: touch ${{outputs.o}}/x.txt\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n"
+        "    outputs:\n      o: ${{parent.outputs.o}}\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "deep/out", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "outputs.o: " + path in result.stderr
+    assert not list(tmp_path.rglob("x.txt")) and not (tmp_path / "escaped").exists()
