@@ -3,7 +3,8 @@
 `$[[ ... ]]` marks an optional part of a command: kept (without the brackets) when every input it names
 has a value, dropped otherwise. Azure pastes values as they are; its paths never hold a space or a quote,
 local ones may, so a value `quoted` says is a path is quoted for the place it lands in the shell text
-(unquoted, inside '...', "..." or $'...'): one word, whatever it holds. Pure functions: no file, no process.
+(unquoted, inside '...', "..." or $'...', a comment, a here-document): one word, whatever it holds. Pure
+functions: no file, no process.
 """
 from __future__ import annotations
 
@@ -33,10 +34,16 @@ def whole_reference(value: object) -> str | None:
     return None
 
 
+HEREDOC = re.compile(r"<<(-?)[ \t]*(?:'([^'\n]*)'|\"([^\"\n]*)\"|\\?([^\s;&|<>()]+))")
+WORD_START = " \t\n;&|()<>"
+
+
 def shell_context(text: str) -> str:
-    """The quoting in force at the end of the bash text `text`: "unquoted", "single", "double" or "ansi"
-    ($'...'); command substitutions $(...) and `...` start unquoted again."""
+    """The quoting in force at the end of the bash text `text`: "unquoted", "single", "double", "ansi"
+    ($'...'), "comment", or inside a here-document's body: "heredoc" (expanded: `$` and backslashes
+    matter) or "heredoc-literal" (its delimiter quoted). $(...) and `...` start unquoted again."""
     stack = ["unquoted"]
+    heredocs: list[tuple[str, bool, bool]] = []  # (delimiter, literal, strip tabs), waiting for a newline
     index = 0
     while index < len(text):
         char, top = text[index], stack[-1]
@@ -59,6 +66,28 @@ def shell_context(text: str) -> str:
                 index += 1
             elif char == "`":
                 stack.append("backtick")
+        elif char == "\n" and heredocs:  # the bodies start on the next line, one after another
+            for delimiter, literal, strip in heredocs:
+                end = _heredoc_end(text, index + 1, delimiter, strip)
+                if end is None:
+                    return "heredoc-literal" if literal else "heredoc"
+                index = end
+            heredocs = []
+            continue
+        elif char == "#" and (index == 0 or text[index - 1] in WORD_START):
+            newline = text.find("\n", index)
+            if newline == -1:
+                return "comment"
+            index = newline
+            continue
+        elif (top == "unquoted" and pair == "<<" and text[index:index + 3] != "<<<"
+              and (match := HEREDOC.match(text, index))):
+            strip, single, double, bare = match.groups()
+            heredocs.append((single if single is not None else double if double is not None else bare,
+                             single is not None or double is not None or text[match.start(4) - 1] == "\\",
+                             bool(strip)))
+            index = match.end()
+            continue
         elif char == "`" and top == "backtick":
             stack.pop()
         elif char == ")" and top in ("substitution", "group"):
@@ -82,6 +111,20 @@ def shell_context(text: str) -> str:
     return top if top in ("single", "double", "ansi") else "unquoted"
 
 
+def _heredoc_end(text: str, start: int, delimiter: str, strip_tabs: bool) -> int | None:
+    """Where the here-document whose body starts at `start` ends (the index of its closing line's
+    newline, or the end of the text), or None when `text` ends inside the body."""
+    position = start
+    while True:
+        newline = text.find("\n", position)
+        line = text[position:] if newline == -1 else text[position:newline]
+        if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+            return len(text) if newline == -1 else newline
+        if newline == -1:
+            return None
+        position = newline + 1
+
+
 def shell_quoted(value: str, context: str) -> str:
     """`value` as one word of bash text at a place quoted as `context` says."""
     if context == "single":
@@ -90,6 +133,10 @@ def shell_quoted(value: str, context: str) -> str:
         return re.sub(r'([\\"$`])', r"\\\1", value)
     if context == "ansi":
         return re.sub(r"([\\'])", r"\\\1", value)
+    if context == "heredoc":  # no word splitting there; expansion still happens
+        return re.sub(r"([\\$`])", r"\\\1", value)
+    if context in ("heredoc-literal", "comment"):
+        return value
     return shlex.quote(value)
 
 

@@ -7,6 +7,8 @@ Inputs bind to literals, local paths, datastore URIs, `${{parent.inputs.*}}` or
 from __future__ import annotations
 
 import dataclasses
+import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +64,31 @@ class BoundNode:
                                       and self.inputs[key].type in PATH_TYPES)
 
     def substitute(self, text: str, what: str) -> str:
-        """`text` (bash, or program arguments split as bash splits them) with its bindings; paths quoted."""
+        """The bash text `text` with its bindings; paths quoted for where they land."""
         try:
             return substitute(text, self.lookup, self.is_path)
         except BindingError as exc:
             raise UsageError(f"jobs.{self.name}.{what}: {exc}") from None
+
+    def arguments(self, text: str, what: str) -> list[str]:
+        """`text` split into arguments as a shell splits them, with its bindings: literals pasted before
+        the split, as Azure pastes them; a path is one argument, or part of one, whatever it holds."""
+        paths: list[str] = []
+
+        def lookup(expression: str) -> str | None:
+            value = self.lookup(expression)
+            if value is None or not self.is_path(expression):
+                return value
+            paths.append(value)
+            return f"\0{len(paths) - 1}\0"  # no shell meaning: split as one piece of a word
+
+        try:
+            words = shlex.split(substitute(text, lookup))
+        except BindingError as exc:
+            raise UsageError(f"jobs.{self.name}.{what}: {exc}") from None
+        except ValueError as exc:  # an unclosed quote
+            raise UsageError(f"jobs.{self.name}.{what}: {exc} in {text!r}") from None
+        return [re.sub(r"\0(\d+)\0", lambda m: paths[int(m.group(1))], word) for word in words]
 
 
 def literal(value: Any) -> str:

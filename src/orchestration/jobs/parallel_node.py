@@ -8,7 +8,6 @@ ALLOWED_FAILED_COUNT, `retry_settings.max_retries` retries (RUN_MAX_TRY = retrie
 from __future__ import annotations
 
 import difflib
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +67,11 @@ class ParallelPlan:
     warnings: list[str] = field(default_factory=list)  # what looks like a mistake
 
 
-def split_program_arguments(text: str) -> tuple[list[str], dict[str, str], list[str]]:
+def split_program_arguments(tokens: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     """(the script's own arguments, the PRS arguments that apply locally, those that do not)."""
     own: list[str] = []
     applied: dict[str, str] = {}
     not_applicable: list[str] = []
-    tokens = shlex.split(text)
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -147,7 +145,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
         raise UsageError(f"{where}.mini_batch_size: {exc} (got {size_text!r})") from None
 
     own, applied, not_applicable = split_program_arguments(
-        node.substitute(str(task.get("program_arguments") or ""), "task.program_arguments"))
+        node.arguments(str(task.get("program_arguments") or ""), "task.program_arguments"))
     retry = settings.get("retry_settings") or {}
     values: dict[str, Any] = {
         "error_threshold": settings.get("error_threshold", -1),

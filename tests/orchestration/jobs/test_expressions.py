@@ -38,3 +38,22 @@ def test_a_quoted_value_is_one_word_wherever_it_lands_in_bash(command, words):
 
 def test_an_unquoted_value_is_pasted_as_azure_pastes_it():
     assert substitute("echo ${{inputs.data}}", {"inputs.data": "a b"}.get) == "echo a b"
+
+
+@pytest.mark.parametrize("command, file, content", [
+    ("# it's a comment\necho x > ${{outputs.model}}/f.txt", "f.txt", "x\n"),
+    ("cat > ${{outputs.model}}/g.txt <<EOF\nit's at ${{outputs.model}}\nEOF\n"
+     "echo y >> ${{outputs.model}}/g.txt", "g.txt", "it's at {path}\ny\n"),
+    ("cat > ${{outputs.model}}/h.txt <<'EOF'\nraw ${{outputs.model}}\nEOF", "h.txt", "raw {path}\n"),
+    ("cat <<-EOF > ${{outputs.model}}/i.txt\n\tin ${{outputs.model}}\n\tEOF", "i.txt", "in {path}\n"),
+])
+def test_a_path_after_a_comment_or_in_a_here_document_is_written_where_it_points(tmp_path, command, file,
+                                                                                 content):
+    import subprocess
+
+    folder = tmp_path / "it's my $out dir"
+    folder.mkdir()
+    text = substitute(command, {"outputs.model": str(folder)}.get, quoted=lambda name: True)
+    subprocess.run(["bash", "-c", text], cwd=tmp_path, check=True)
+    assert (folder / file).read_text() == content.format(path=folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing beside it

@@ -352,3 +352,18 @@ def test_a_datastore_path_that_climbs_out_of_its_datastore_is_refused(tmp_path, 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "outputs.o: " + path in result.stderr
     assert not list(tmp_path.rglob("x.txt")) and not (tmp_path / "escaped").exists()
+
+
+def test_program_arguments_keep_a_path_whole_after_a_hash_and_refuse_an_unclosed_quote(tmp_path, pipeline):
+    folder = tmp_path / "it's #1 job"
+    job = write_pipeline(folder, PIPELINE.replace(
+        "--factor ${{inputs.factor}}", "--tag #1 --factor ${{inputs.factor}} --data=${{inputs.data}}"))
+    result = run_module("orchestration.prs", "--job", str(job), "--output", "o u t", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "o u t" / "score" / "logs" / "summary.json").read_text())["config"]
+    assert config["arguments"] == ["--tag", "#1", "--factor", "3",
+                                   f"--data={tmp_path / 'o u t' / 'split' / 'parts'}"]
+    job.write_text(job.read_text().replace("--tag #1", "--label \"it's"))
+    broken = run_module("orchestration.prs", "--job", str(job), "--output", "o u t", cwd=tmp_path)
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert "jobs.score.task.program_arguments: No closing quotation" in broken.stderr
