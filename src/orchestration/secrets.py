@@ -14,13 +14,34 @@ SECRET_PATTERN = re.compile(
 )
 
 
-# Environment variables whose names say they hold a credential: their values are never written down.
-SECRET_NAME = re.compile(r"(?i)key|secret|token|password|passwd|pwd|connection_?string|credential|\bsas")
+# A password in a URL: scheme://user:password@host.
+URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^@\s/]+)@")
+# Names (environment variables, --flags) that say their value is a credential: it is never written down.
+SECRET_NAME = re.compile(r"(?i)key|secret|token|passw(or)?d|pwd|connection[_-]?string|credential"
+                         r"|(^|[_-])(pass|sas)([_-]|$)")
 HIDDEN = "<hidden>"
 
 
 def mask(text: str) -> str:
-    return SECRET_PATTERN.sub(lambda m: f"{m.group(1)}={HIDDEN}", text)
+    text = SECRET_PATTERN.sub(lambda m: f"{m.group(1)}={HIDDEN}", text)
+    return URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{HIDDEN}@", text)
+
+
+def masked_arguments(arguments: tuple[str, ...] | list[str]) -> list[str]:
+    """Command-line arguments as they may be written to a file: the value of a `--flag` whose name says
+    it is a credential (`--api-key X`, `--password=X`) is hidden, credentials in the others masked."""
+    masked: list[str] = []
+    for index, argument in enumerate(arguments):
+        flag, equals, _ = argument.partition("=")
+        previous = arguments[index - 1] if index else ""
+        if argument.startswith("-") and equals and SECRET_NAME.search(flag.lstrip("-")):
+            masked.append(f"{flag}={HIDDEN}")
+        elif (previous.startswith("-") and "=" not in previous and SECRET_NAME.search(previous.lstrip("-"))
+              and not argument.startswith("-")):
+            masked.append(HIDDEN)
+        else:
+            masked.append(mask(argument))
+    return masked
 
 
 def masked_environment(variables: dict[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestration.parallel_fields import FIELDS, local_values
-from orchestration.secrets import masked_environment
+from orchestration.secrets import masked_arguments, masked_environment
 
 if TYPE_CHECKING:  # workers import this module; they need not load pydantic
     from orchestration.settings import Settings
@@ -166,10 +166,8 @@ class RunConfig:
             "table": self.table,
             "partition_keys": list(self.partition_keys),
             "append_row_to": str(self.append_row_to) if self.append_row_to else None,
-            "arguments": list(self.arguments),
-            # a digest, not the values: plan.json is written down, and values may be credentials
-            "environment_variables": hashlib.sha256(
-                json.dumps(self.environment_variables, sort_keys=True).encode()).hexdigest(),
+            "arguments": _digest(list(self.arguments)),  # plan.json is written down: no credential in it
+            "environment_variables": _digest(self.environment_variables),
             "python": str(self.python) if self.python else None,
         })
         return shaping
@@ -182,5 +180,11 @@ class RunConfig:
             output=str(self.output), python=str(self.python) if self.python else None,
             append_row_to=str(self.append_row_to) if self.append_row_to else None,
             environment_variables=masked_environment(self.environment_variables),
+            arguments=masked_arguments(self.arguments),
         )
         return values
+
+
+def _digest(value: object) -> str:
+    """A value's SHA-256, enough to tell that it changed without writing it down."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()

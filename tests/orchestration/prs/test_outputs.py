@@ -221,15 +221,24 @@ def test_the_parent_peak_memory_is_the_runners_own_not_that_of_the_process_that_
 def test_environment_variable_credentials_are_never_written_to_the_output(tmp_path, markers):
     make_inputs(tmp_path / "in", ["ok"] * 2)
     variables = {"STORAGE": "DefaultEndpointsProtocol=https;AccountKey=KEY-sentinel;EndpointSuffix=x",
-                 "API_TOKEN": "TOKEN-sentinel", "MODE": "fast"}
-    run(tmp_path, markers, environment_variables=variables)
+                 "API_TOKEN": "TOKEN-sentinel", "DB_PASS": "PASS-sentinel",
+                 "DATABASE_URL": "postgresql://etl:URL-sentinel@db/prod", "MODE": "fast"}
+    arguments = ("--marker_dir", str(markers), "--api-key", "ARG-sentinel", "--conn",
+                 "AccountName=a;AccountKey=ARGKEY-sentinel", "--password=EQ-sentinel")
+    run(tmp_path, markers, environment_variables=variables, arguments=arguments)
+    sentinels = [b"KEY-sentinel", b"TOKEN-sentinel", b"PASS-sentinel", b"URL-sentinel", b"ARG-sentinel",
+                 b"EQ-sentinel"]
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             text = path.read_bytes()
-            assert b"KEY-sentinel" not in text and b"TOKEN-sentinel" not in text, path
+            assert not [s for s in sentinels if s in text], path
     written = json.loads((tmp_path / "out" / "logs" / "summary.json").read_text())["config"]
     assert written["environment_variables"] == {
         "STORAGE": "DefaultEndpointsProtocol=https;AccountKey=<hidden>;EndpointSuffix=x",
-        "API_TOKEN": "<hidden>", "MODE": "fast"}
+        "API_TOKEN": "<hidden>", "DB_PASS": "<hidden>", "DATABASE_URL": "postgresql://etl:<hidden>@db/prod",
+        "MODE": "fast"}
+    assert written["arguments"] == ["--marker_dir", str(markers), "--api-key", "<hidden>", "--conn",
+                                    "AccountName=a;AccountKey=<hidden>", "--password=<hidden>"]
     with pytest.raises(UsageError, match="RESUME refused .*: --environment_variables differs"):
-        run(tmp_path, markers, resume=True, environment_variables={**variables, "API_TOKEN": "new"})
+        run(tmp_path, markers, resume=True, environment_variables={**variables, "API_TOKEN": "new"},
+            arguments=arguments)
