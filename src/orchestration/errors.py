@@ -36,7 +36,7 @@ class Stopped(BaseException):
     """SIGINT or SIGTERM. A BaseException, as KeyboardInterrupt is: code that catches Exception (a
     logging handler writing a line when the signal lands, for one) must not swallow it."""
 
-    EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+    EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
 
     def __init__(self, signal_name: str):
         super().__init__(signal_name)

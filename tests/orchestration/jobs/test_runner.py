@@ -154,9 +154,11 @@ def test_a_component_default_is_used_and_set_needs_an_input_of_the_pipeline(tmp_
     assert unknown.returncode == 2 and "the job has no input 'greeting' (it has: none)" in unknown.stderr
 
 
-def test_a_stopped_job_leaves_no_process_of_its_command_node_behind(tmp_path):
-    """SIGTERM to the runner alone, as `kill` or a supervisor sends it: bash's own child is stopped too
-    (it used to run on, orphaned, and write into the job's outputs after the runner had exited)."""
+@pytest.mark.parametrize("stop, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_stopped_job_leaves_no_process_of_its_command_node_behind(tmp_path, stop, code):
+    """SIGTERM to the runner alone, as `kill` or a supervisor sends it, or SIGHUP, as a closed terminal
+    sends it: bash's own child is stopped too (it used to run on, orphaned, and write into the job's
+    outputs after the runner had exited)."""
     (tmp_path / "job.yml").write_text(
         "type: pipeline\njobs:\n  waits:\n    type: command\n"
         "    command: sleep 60 & echo $! > child.pid; wait; echo late > after.txt\n"
@@ -169,12 +171,13 @@ def test_a_stopped_job_leaves_no_process_of_its_command_node_behind(tmp_path):
     while not (pid_file.exists() and pid_file.read_text().strip()):
         assert time.monotonic() < deadline and process.poll() is None, "the command node never started"
         time.sleep(0.01)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     try:
         out, err = process.communicate(timeout=30)  # the child holds our pipes while it lives
     finally:
         process.kill()
-    assert process.returncode == 143 and err.strip().splitlines()[-1] == "exit 143: stopped by SIGTERM"
+    name = signal.Signals(stop).name
+    assert process.returncode == code and err.strip().splitlines()[-1] == f"exit {code}: stopped by {name}"
     assert not alive(int(pid_file.read_text())) and not (tmp_path / "after.txt").exists()
 
 

@@ -33,7 +33,8 @@ def alive(pid):
         return handle.read().split()[2] != "Z"
 
 
-@pytest.mark.parametrize("signal_number, exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("signal_number, exit_code",
+                         [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
 def test_a_signal_stops_every_worker_and_resume_finishes_the_job(tmp_path, markers, signal_number, exit_code):
     make_inputs(tmp_path / "in", ["ok"] * 6 + ["hang"] + ["ok"] * 5)
     process = subprocess.Popen(cli(tmp_path, markers), env=clean_env(), stdout=subprocess.PIPE,
