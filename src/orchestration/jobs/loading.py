@@ -141,6 +141,8 @@ def load(path: Path) -> JobFile:
             if component is not None:
                 unknown += unknown_keys(component, node_kind, f"jobs.{name}.component: ")
         validate(path, "pipeline", unknown)
+        if not jobs:
+            raise UsageError(f"job file {path}: jobs: a pipeline job needs at least one node")
         nodes = {name: node_spec(name, node, path.parent) for name, node in jobs.items()}
         return JobFile(path, document, nodes, unknown_keys=tuple(unknown))
     if kind == "parallel":

@@ -178,6 +178,12 @@ class Binder:
                 value = {**settings[key], **value}
             settings[key] = value
         kind = str(settings.get("type"))
+        if kind == "parallel":  # its folder is the runner's output, where the runner keeps these
+            declared = set(spec.node.get("outputs") or {}) | set(component.spec.get("outputs") or {})
+            clash = sorted({"logs", ".prs-state", ".prs-lock"} & declared)
+            if clash:
+                raise UsageError(f"jobs.{spec.name}.outputs.{clash[0]}: OUTPUT/{spec.name}/{clash[0]} is the "
+                                 "local runner's own; rename the output to run it locally")
         if spec.name in RESERVED_NAMES:
             raise UsageError(f"jobs.{spec.name}: OUTPUT/{spec.name} is the local runner's own (the "
                              "datastores' folders, or its record); rename the node to run it locally")
@@ -260,7 +266,15 @@ class Binder:
         else:
             output = Output(default, kind)
         created = not output.path.exists()
-        (output.path.parent if output.type == "uri_file" else output.path).mkdir(parents=True, exist_ok=True)
+        folder = output.path.parent if output.type == "uri_file" else output.path
+        what = f"jobs.{node}.outputs.{key}"
+        if output.type == "uri_file" and output.path.is_dir():
+            raise UsageError(f"{what}: {output.path} is a folder; a uri_file output is a file")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"{what}: {folder} is a file (or lies below one); a {output.type} output "
+                             "needs a folder there") from None
         return dataclasses.replace(output, created=created)
 
 

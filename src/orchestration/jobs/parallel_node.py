@@ -43,6 +43,13 @@ PRS_ARGUMENTS: dict[str, tuple[str, Callable[[str], Any]] | None] = {
     "push_metrics_to_parent": None,
 }
 
+# (RunConfig field, the YAML key that sets it, its least valid value), as ParallelRunConfig checks them.
+LEAST_VALUES = (("node_count", "resources.instance_count", 1),
+                ("process_count_per_node", "max_concurrency_per_instance", 1),
+                ("error_threshold", "error_threshold", -1),
+                ("allowed_failed_count", "mini_batch_error_threshold", -1),
+                ("run_invocation_timeout", "retry_settings.timeout", 1))
+
 # Keys of a node that only mean something in Azure, with the reason they are ignored here.
 IGNORED = {
     "compute": "it runs on this machine",
@@ -166,6 +173,12 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
     for target in ("error_threshold", "allowed_failed_count", "run_invocation_timeout", "node_count",
                    "process_count_per_node"):
         values[target] = _whole(values[target], f"{where}: {target}")
+    for target, key, least in LEAST_VALUES:
+        if values[target] < least:
+            raise UsageError(f"{where}.{key}: expected at least {least} (got {values[target]})")
+    if values["run_max_try"] < 1:
+        raise UsageError(f"{where}.retry_settings.max_retries: expected at least 0 "
+                         f"(got {values['run_max_try'] - 1})")
 
     append_to = whole_reference(task.get("append_row_to"))
     append_row_to = None

@@ -124,6 +124,8 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
     settings = load_settings(**workers)
     setup_logging(settings.logging_level)
     output = args.output.resolve()
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {args.output}: a file is in the way; expected a folder")
     folders = parse_pairs(args.datastore, "--datastore")
     datastores = Datastores(output / DATASTORES_FOLDER, {k: Path(v) for k, v in folders.items()})
     python = chosen_python(args.python, settings.local_python)

@@ -36,16 +36,31 @@ def load_mltable(folder: Path) -> dict[str, Any]:
     file = folder if folder.is_file() else folder / FILE_NAME
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"MLTable {file}: cannot be read ({exc})".replace("\n", " ")) from None
+    if not isinstance(document, dict):
+        raise UsageError(f"MLTable {file}: expected a mapping with `paths:` (got {type(document).__name__})")
+    steps = document.get("transformations") or []
+    if not isinstance(steps, list):
+        raise UsageError(f"MLTable {file}: transformations: expected a list of `- name: options` entries")
     base = file.parent.resolve()
     spec: dict[str, Any] = {"root": str(base), "reader": None, "options": {}, "partition_format": None,
                             "drop": [], "keep": None, "include_path_column": False}
     supported = [*READERS, "extract_columns_from_partition_format", "drop_columns", "keep_columns"]
     files = resolve_paths(document.get("paths") or [], base, file)
-    for step in document.get("transformations") or []:
-        name, options = (next(iter(step.items())) if isinstance(step, dict) else (step, None))
-        options = options if isinstance(options, dict) else ({} if options is None else options)
+    for step in steps:
+        name, options = (next(iter(step.items())) if isinstance(step, dict) and step else (step, None))
+        options = {} if options is None else options
+        if name in READERS and not isinstance(options, dict):
+            raise UsageError(f"MLTable {file}: {name}: expected a mapping of options (got {options!r})")
+        if name == "extract_columns_from_partition_format" and not isinstance(options, (dict, str)):
+            raise UsageError(f"MLTable {file}: {name}: expected a partition format such as "
+                             f"{{year}}/{{file_name}}.csv (got {options!r})")
+        columns_ok = isinstance(options, str) or (isinstance(options, list)
+                                                  and all(isinstance(c, str) for c in options))
+        if name in ("drop_columns", "keep_columns") and not columns_ok:
+            raise UsageError(f"MLTable {file}: {name}: expected a column name or a list of them "
+                             f"(got {options!r})")
         if name in READERS:
             spec["reader"] = READERS[name]
             spec["options"] = reader_options(name, options, file)
@@ -62,6 +77,9 @@ def load_mltable(folder: Path) -> dict[str, Any]:
         else:
             raise UsageError(f"MLTable {file}: the transformation {name!r} is not supported locally "
                              f"(supported: {', '.join(supported)})")
+    if spec["partition_format"] is not None and not isinstance(spec["partition_format"], str):
+        raise UsageError(f"MLTable {file}: extract_columns_from_partition_format.partition_format: expected "
+                         f"text such as {{year}}/{{file_name}}.csv (got {spec['partition_format']!r})")
     if spec["partition_format"]:
         spec["partition_columns"] = partition_columns(spec["partition_format"], file)
     spec["files"] = files

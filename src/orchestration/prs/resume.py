@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -105,7 +106,7 @@ def previous_output_file(marker: Path) -> Path | None:
 def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Callable[[Plan], None]:
     """What the planner calls when done: plan.json, what a later resume must match."""
     def record(plan: Plan) -> None:
-        state.plan.write_text(json.dumps({
+        write_atomically(state.plan, json.dumps({
             "fingerprint": config.result_fingerprint(), "shaping": config.result_shaping(),
             "listing_sha256": plan.listing_sha256,
             "started_ns": started_ns, "batches": plan.batches, "items": plan.items,
@@ -114,7 +115,27 @@ def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Call
     return record
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """`path` holds the old text or the new, never a part: a kill or a full disk mid-write loses nothing."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Resumed:
+    """See _resume; a state folder that cannot be read (damaged, truncated) refuses the resume.
+
+    Raises:
+        ResumeRefused: naming what changed since that run, or the damage.
+    """
+    try:
+        return _resume(config, state, accounting)
+    except (ValueError, KeyError, TypeError, struct.error, OSError) as exc:
+        raise ResumeRefused(f"RESUME refused for {config.output}: its state in {state.root} cannot be read "
+                            f"({type(exc).__name__}: {exc}); run without RESUME to start afresh") from None
+
+
+def _resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Resumed:
     """Checks that the previous run may go on and re-opens its failed mini-batches. The succeeded ones
     go into `accounting`: a resumed run is judged on the whole job, as a clean run would be.
 
@@ -154,8 +175,8 @@ def resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Resu
         log.warning("the entry script %s changed since that run: its %d succeeded mini-batches are kept as "
                     "the earlier script produced them, and the failed and unfinished ones run with this one "
                     "(run without RESUME to redo them all)", config.entry_script, kept)
-        state.plan.write_text(json.dumps({**previous, "fingerprint": config.result_fingerprint(),
-                                          "shaping": now}, indent=2))
+        write_atomically(state.plan, json.dumps({**previous, "fingerprint": config.result_fingerprint(),
+                                                "shaping": now}, indent=2))
     existing = [int(p.stem) for p in state.parts.glob("*.rows")]
     backlog = Backlog.pending_in(state.batches)
     log.info("resuming the run in %s: %d mini-batches to do", config.output, backlog.left)

@@ -230,3 +230,25 @@ def test_a_pattern_over_a_link_loop_lists_each_file_once_and_ends(tmp_path):
     (tmp_path / "MLTable").write_text("paths:\n  - folder: ./d\n")
     folder = load_mltable(tmp_path)["files"]
     assert folder == [str(tmp_path / p) for p in ("d/a.csv", "d/x/b.csv", "d/x/y/c.txt")]
+
+
+@pytest.mark.parametrize("text, message", [
+    (b"- paths\n", "expected a mapping with `paths:`"),
+    (b"# caf\xe9\npaths:\n  - file: ./a.csv\n", "cannot be read"),
+    (b"paths:\n  - file: ./a.csv\ntransformations:\n  read_delimited: {delimiter: ';'}\n",
+     "transformations: expected a list"),
+    (b"paths:\n  - file: ./a.csv\ntransformations:\n  - drop_columns: 5\n",
+     "drop_columns: expected a column"),
+    (b"paths:\n  - file: ./a.csv\ntransformations:\n  - read_delimited: [a]\n",
+     "read_delimited: expected a mapping of options"),
+    (b"paths:\n  - file: ./a.csv\ntransformations:\n  - extract_columns_from_partition_format: 5\n",
+     "expected a partition format"),
+])
+def test_a_malformed_mltable_is_named_not_a_traceback(tmp_path, text, message):
+    from orchestration.errors import UsageError
+    from orchestration.prs.mltable import load_mltable
+
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    (tmp_path / "MLTable").write_bytes(text)
+    with pytest.raises(UsageError, match=message):
+        load_mltable(tmp_path)

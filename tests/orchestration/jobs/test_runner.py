@@ -370,3 +370,36 @@ def test_program_arguments_keep_a_path_whole_after_a_hash_and_refuse_an_unclosed
     broken = run_module("orchestration.prs", "--job", str(job), "--output", "o u t", cwd=tmp_path)
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert "jobs.score.task.program_arguments: No closing quotation" in broken.stderr
+
+
+@pytest.mark.parametrize("change, message", [
+    (("instance_count: 2", "instance_count: 0"),
+     "jobs.score.resources.instance_count: expected at least 1 (got 0)"),
+    (("max_concurrency_per_instance: 1", "max_concurrency_per_instance: 0"),
+     "jobs.score.max_concurrency_per_instance: expected at least 1 (got 0)"),
+    (("error_threshold: -1", "error_threshold: -7"),
+     "jobs.score.error_threshold: expected at least -1 (got -7)"),
+    (("      rows: ${{parent.outputs.scored}}", "      logs: ${{parent.outputs.scored}}"),
+     "jobs.score.outputs.logs: OUTPUT/score/logs is the local runner's own"),
+])
+def test_a_parallel_node_setting_azure_would_refuse_is_named_before_any_node_runs(tmp_path, change, message):
+    job = write_pipeline(tmp_path / "job", PIPELINE.replace(*change))
+    result = run_job(tmp_path, job)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr
+
+
+def test_an_output_folder_that_is_a_file_and_an_empty_pipeline_are_named(tmp_path, pipeline):
+    (tmp_path / "afile").write_text("x")
+    result = run_module("orchestration.prs", "--job", str(pipeline), "--output", "afile", cwd=tmp_path)
+    assert result.returncode == 2 and "--output afile: a file is in the way" in result.stderr
+    (pipeline.parent / "raw.txt").write_text("x")
+    bound = run_job(tmp_path, write_pipeline(tmp_path / "job2", PIPELINE.replace(
+        "    path: azureml://datastores/${{default_datastore}}/paths/scored/${{name}}/rows.txt",
+        "    path: ./raw/a.txt").replace("type: uri_file\n    path: ./raw/a.txt",
+                                         "type: uri_folder\n    path: ./raw/a.txt")))
+    assert bound.returncode == 2 and "Traceback" not in bound.stderr
+    assert "is a file (or lies below one); a uri_folder output needs a folder there" in bound.stderr
+    (tmp_path / "empty.yml").write_text("type: pipeline\njobs: {}\n")
+    empty = run_module("orchestration.prs", "--job", "empty.yml", "--output", "out", cwd=tmp_path)
+    assert empty.returncode == 2 and "jobs: a pipeline job needs at least one node" in empty.stderr

@@ -188,3 +188,18 @@ def test_a_fixed_entry_script_resumes_and_runs_only_what_failed(tmp_path, marker
     assert ran_before == [f"f{n:02d}.txt" for n in range(6)]
     assert (markers / "runs.txt").read_text().splitlines()[6:] == ["f05.txt"]  # only what failed
     assert sorted(output_rows(tmp_path)) == [f"f{n:02d}.txt" for n in range(6)]
+
+
+@pytest.mark.parametrize("damage", ["plan.json", "batches"])
+def test_a_resume_from_damaged_state_is_refused_with_the_reason(tmp_path, markers, damage):
+    from orchestration.prs.state import StatePaths
+
+    make_inputs(tmp_path / "in", ["ok"] * 4)
+    run(tmp_path, markers)
+    state = StatePaths.of(tmp_path / "out")
+    if damage == "plan.json":
+        state.plan.write_text("")
+    else:
+        state.batches.write_bytes(state.batches.read_bytes()[:5])
+    with pytest.raises(ResumeRefused, match="its state in .* cannot be read"):
+        run(tmp_path, markers, resume=True)
