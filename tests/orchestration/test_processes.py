@@ -26,14 +26,14 @@ def finish(command, tmp_path, timeout=60):
 
 
 def test_a_command_node_that_leaves_processes_running_ends_with_them_stopped(tmp_path):
-    (tmp_path / "job.yml").write_text(textwrap.dedent("""\
+    (tmp_path / "job.yml").write_text(textwrap.dedent(f"""\
         type: pipeline
         jobs:
           starts:
             type: command
             command: >-
-              sleep 987 & echo $! > a.pid;
-              setsid sleep 988 & echo $! > b.pid;
+              sleep 987 & echo $! > {tmp_path}/a.pid;
+              setsid sleep 988 & echo $! > {tmp_path}/b.pid;
               echo started
             environment: azureml:AzureML-sklearn-1.0@latest
         """))

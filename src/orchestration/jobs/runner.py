@@ -19,6 +19,7 @@ from orchestration.jobs.locations import (
 )
 from orchestration.jobs.nodes import Binder, BoundNode, execution_order
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan
+from orchestration.jobs.snapshot import snapshot
 from orchestration.prs.report import EXIT_FAILED, format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.prs.stopping import run_stoppable
@@ -193,17 +194,16 @@ def check_distinct_outputs(nodes: list[BoundNode]) -> None:
 
 
 def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Interpreter, out: Path) -> int:
-    """The node's command, bindings substituted, in bash, from its code folder; its exit code."""
+    """The node's command, bindings substituted, in bash, from a snapshot of its code; its exit code."""
     settings = node.settings
     if not settings.get("command"):
         raise UsageError(f"jobs.{node.name}.command: required for a command node")
     command = node.substitute(str(settings["command"]), "command")
     code = settings.get("code")
-    cwd = local_path(str(code), node.base, datastores, f"jobs.{node.name}.code") if code else node.base
-    if cwd.is_file():  # Azure's snapshot of a one-file `code` is a folder holding that file
-        cwd = cwd.parent
-    if not cwd.is_dir():
-        raise UsageError(f"jobs.{node.name}.code: {code} is not a folder (looked for {cwd})")
+    source = local_path(str(code), node.base, datastores, f"jobs.{node.name}.code") if code else None
+    if source is not None and not source.exists():
+        raise UsageError(f"jobs.{node.name}.code: {code} does not exist (looked for {source})")
+    cwd = snapshot(source, node.folder)
     for key in sorted(set(settings) & set(COMMAND_IGNORED)):
         log.info("jobs.%s.%s: ignored locally, %s", node.name, key, COMMAND_IGNORED[key])
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}

@@ -161,7 +161,7 @@ def test_a_stopped_job_leaves_no_process_of_its_command_node_behind(tmp_path, st
     outputs after the runner had exited)."""
     (tmp_path / "job.yml").write_text(
         "type: pipeline\njobs:\n  waits:\n    type: command\n"
-        "    command: sleep 60 & echo $! > child.pid; wait; echo late > after.txt\n"
+        f"    command: sleep 60 & echo $! > {tmp_path}/child.pid; wait; echo late > {tmp_path}/after.txt\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n")
     command = [sys.executable, "-m", "orchestration.prs", "--job", "job.yml", "--output", "out"]
     process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
@@ -253,7 +253,7 @@ def test_a_node_named_like_the_runners_own_folder_is_refused_and_the_users_data_
 def test_two_nodes_bound_to_one_pipeline_output_are_refused_before_either_runs(tmp_path):
     (tmp_path / "job.yml").write_text(
         "type: pipeline\noutputs:\n  shared:\n    type: uri_folder\njobs:\n"
-        + "".join(f"  {n}:\n    type: command\n    command: touch ${{{{outputs.o}}}}/{n} ran_{n}\n"
+        + "".join(f"  {n}:\n    type: command\n    command: touch ${{{{outputs.o}}}}/{n} {tmp_path}/ran_{n}\n"
                   "    environment: azureml:AzureML-sklearn-1.0@latest\n"
                   "    outputs:\n      o: ${{parent.outputs.shared}}\n" for n in ("first", "second")))
     result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
@@ -403,3 +403,22 @@ def test_an_output_folder_that_is_a_file_and_an_empty_pipeline_are_named(tmp_pat
     (tmp_path / "empty.yml").write_text("type: pipeline\njobs: {}\n")
     empty = run_module("orchestration.prs", "--job", "empty.yml", "--output", "out", cwd=tmp_path)
     assert empty.returncode == 2 and "jobs: a pipeline job needs at least one node" in empty.stderr
+
+
+def test_a_command_runs_in_a_snapshot_of_its_code_and_never_writes_into_the_source_tree(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text(
+        "import os, pathlib\nos.makedirs('outputs', exist_ok=True)\n"
+        "pathlib.Path('outputs/model.pkl').write_text('m')\npathlib.Path('train.log').write_text('log')\n"
+        "print('secret visible:', os.path.exists('secret.txt'))\n")
+    (source / "secret.txt").write_text("not uploaded")
+    (source / ".amlignore").write_text("secret.txt\n")
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  train:\n    type: command\n    code: ./src\n    command: python train.py\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "secret visible: False" in result.stdout  # .amlignore applies, as to Azure's upload
+    assert sorted(p.name for p in source.iterdir()) == [".amlignore", "secret.txt", "train.py"]
+    assert (tmp_path / "out" / "train" / ".code" / "outputs" / "model.pkl").read_text() == "m"
