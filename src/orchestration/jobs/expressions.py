@@ -2,9 +2,9 @@
 
 `$[[ ... ]]` marks an optional part of a command: kept (without the brackets) when every input it names
 has a value, dropped otherwise. Azure pastes values as they are; its paths never hold a space or a quote,
-local ones may, so a value `quoted` says is a path is quoted for the place it lands in the shell text
-(unquoted, inside '...', "..." or $'...', a comment, a here-document): one word, whatever it holds. Pure
-functions: no file, no process.
+local ones may, so a path that needs quoting is quoted for the place it lands in the shell text
+(unquoted, inside '...', "..." or $'...'), and refused where the command uses syntax whose quoting is
+not followed here (comments, here-documents, backticks, ${...}): one word, or exit 2. Pure functions.
 """
 from __future__ import annotations
 
@@ -34,16 +34,19 @@ def whole_reference(value: object) -> str | None:
     return None
 
 
-HEREDOC = re.compile(r"<<(-?)[ \t]*(?:'([^'\n]*)'|\"([^\"\n]*)\"|\\?([^\s;&|<>()]+))")
-WORD_START = " \t\n;&|()<>"
+SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+")  # what shlex.quote leaves bare: one word anywhere in bash
+# Bash syntax whose quoting the scanner below does not follow: a path that needs quoting is refused there.
+UNMODELLED = re.compile(r"<<|#|`|\$\{(?![A-Za-z_]\w*\})|\$\(\(|\bcase\b|\\\n")
+
+
+class UnsafePlacement(BindingError):
+    """A path that needs quoting lands in bash syntax whose quoting is not followed here."""
 
 
 def shell_context(text: str) -> str:
-    """The quoting in force at the end of the bash text `text`: "unquoted", "single", "double", "ansi"
-    ($'...'), "comment", or inside a here-document's body: "heredoc" (expanded: `$` and backslashes
-    matter) or "heredoc-literal" (its delimiter quoted). $(...) and `...` start unquoted again."""
+    """The quoting in force at the end of the bash text `text`: "unquoted", "single", "double" or "ansi"
+    ($'...'); $(...) starts unquoted again. Only for text UNMODELLED does not match."""
     stack = ["unquoted"]
-    heredocs: list[tuple[str, bool, bool]] = []  # (delimiter, literal, strip tabs), waiting for a newline
     index = 0
     while index < len(text):
         char, top = text[index], stack[-1]
@@ -64,32 +67,6 @@ def shell_context(text: str) -> str:
             elif pair == "$(":
                 stack.append("substitution")
                 index += 1
-            elif char == "`":
-                stack.append("backtick")
-        elif char == "\n" and heredocs:  # the bodies start on the next line, one after another
-            for delimiter, literal, strip in heredocs:
-                end = _heredoc_end(text, index + 1, delimiter, strip)
-                if end is None:
-                    return "heredoc-literal" if literal else "heredoc"
-                index = end
-            heredocs = []
-            continue
-        elif char == "#" and (index == 0 or text[index - 1] in WORD_START):
-            newline = text.find("\n", index)
-            if newline == -1:
-                return "comment"
-            index = newline
-            continue
-        elif (top == "unquoted" and pair == "<<" and text[index:index + 3] != "<<<"
-              and (match := HEREDOC.match(text, index))):
-            strip, single, double, bare = match.groups()
-            heredocs.append((single if single is not None else double if double is not None else bare,
-                             single is not None or double is not None or text[match.start(4) - 1] == "\\",
-                             bool(strip)))
-            index = match.end()
-            continue
-        elif char == "`" and top == "backtick":
-            stack.pop()
         elif char == ")" and top in ("substitution", "group"):
             stack.pop()
         elif pair == "$'":
@@ -100,8 +77,6 @@ def shell_context(text: str) -> str:
             index += 1
         elif char == "(":
             stack.append("group")
-        elif char == "`":
-            stack.append("backtick")
         elif char == "'":
             stack.append("single")
         elif char == '"':
@@ -109,20 +84,6 @@ def shell_context(text: str) -> str:
         index += 1
     top = stack[-1]
     return top if top in ("single", "double", "ansi") else "unquoted"
-
-
-def _heredoc_end(text: str, start: int, delimiter: str, strip_tabs: bool) -> int | None:
-    """Where the here-document whose body starts at `start` ends (the index of its closing line's
-    newline, or the end of the text), or None when `text` ends inside the body."""
-    position = start
-    while True:
-        newline = text.find("\n", position)
-        line = text[position:] if newline == -1 else text[position:newline]
-        if (line.lstrip("\t") if strip_tabs else line) == delimiter:
-            return len(text) if newline == -1 else newline
-        if newline == -1:
-            return None
-        position = newline + 1
 
 
 def shell_quoted(value: str, context: str) -> str:
@@ -133,20 +94,19 @@ def shell_quoted(value: str, context: str) -> str:
         return re.sub(r'([\\"$`])', r"\\\1", value)
     if context == "ansi":
         return re.sub(r"([\\'])", r"\\\1", value)
-    if context == "heredoc":  # no word splitting there; expansion still happens
-        return re.sub(r"([\\$`])", r"\\\1", value)
-    if context in ("heredoc-literal", "comment"):
-        return value
     return shlex.quote(value)
 
 
 def substitute(text: str, lookup: Callable[[str], str | None],
                quoted: Callable[[str], bool] = lambda expression: False) -> str:
     """Replaces every expression with lookup(expression); optional parts whose inputs have no value go.
-    Values for which `quoted(expression)` is true are quoted for bash where they land (shell_quoted).
+    A value `quoted(expression)` says is a path lands as one word of bash: pasted as it is when it needs
+    no quoting (as Azure's own paths), else quoted for where it lands, once every other value is in
+    place (a pasted literal can open or close a quote).
 
     Raises:
         BindingError: an expression outside an optional part has no value.
+        UnsafePlacement: a path that needs quoting lands in syntax not followed here (UNMODELLED).
     """
     def optional(match: re.Match[str]) -> str:
         part = match.group(1)
@@ -154,12 +114,24 @@ def substitute(text: str, lookup: Callable[[str], str | None],
             return ""
         return part
 
+    held: list[str] = []  # the paths that need quoting, in order; each stands in as \0N\0 meanwhile
+
     def required(match: re.Match[str]) -> str:
         value = lookup(match.group(1))
         if value is None:
             raise BindingError(f"${{{{{match.group(1)}}}}} has no value")
-        if quoted(match.group(1)):
-            return shell_quoted(value, shell_context(match.string[:match.start()]))
+        if quoted(match.group(1)) and not SHELL_SAFE.fullmatch(value):
+            held.append(value)
+            return f"\0{len(held) - 1}\0"
         return value
 
-    return EXPRESSION.sub(required, OPTIONAL.sub(optional, text))
+    text = EXPRESSION.sub(required, OPTIONAL.sub(optional, text))
+    if not held:
+        return text
+    construct = UNMODELLED.search(text.replace("\0", ""))
+    if construct:
+        raise UnsafePlacement(f"the path {held[0]!r} needs quoting, and the command uses "
+                              f"{construct.group().strip() or 'a line continuation'!r}, where this runner "
+                              "cannot tell how to quote it; use folders without spaces or shell characters")
+    return re.sub(r"\0(\d+)\0",
+                  lambda m: shell_quoted(held[int(m.group(1))], shell_context(m.string[:m.start()])), text)

@@ -84,6 +84,9 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
     nodes = [binder.bind(spec) for spec in order]  # every binding, before the first node runs
     check_distinct_outputs(nodes)
+    for node in nodes:  # every command's bindings too, before the first node runs
+        if node.kind == "command" and node.settings.get("command"):
+            node.substitute(str(node.settings["command"]), "command")
     # Recorded before any node runs. Created: only what binding made in OUTPUT (the next run removes it);
     # a path the YAML names is written, never removed, and may be rewritten by the next run only if it
     # did not exist before a local job run bound it.

@@ -40,20 +40,32 @@ def test_an_unquoted_value_is_pasted_as_azure_pastes_it():
     assert substitute("echo ${{inputs.data}}", {"inputs.data": "a b"}.get) == "echo a b"
 
 
-@pytest.mark.parametrize("command, file, content", [
-    ("# it's a comment\necho x > ${{outputs.model}}/f.txt", "f.txt", "x\n"),
-    ("cat > ${{outputs.model}}/g.txt <<EOF\nit's at ${{outputs.model}}\nEOF\n"
-     "echo y >> ${{outputs.model}}/g.txt", "g.txt", "it's at {path}\ny\n"),
-    ("cat > ${{outputs.model}}/h.txt <<'EOF'\nraw ${{outputs.model}}\nEOF", "h.txt", "raw {path}\n"),
-    ("cat <<-EOF > ${{outputs.model}}/i.txt\n\tin ${{outputs.model}}\n\tEOF", "i.txt", "in {path}\n"),
+@pytest.mark.parametrize("command", [
+    "# it's a comment\necho x > ${{outputs.model}}/f.txt",
+    "cat > ${{outputs.model}}/g.txt <<EOF\nit's\nEOF",
+    "tr a-z A-Z <<< 'x' >/dev/null; rm -rf ${{outputs.model}}/*",
+    "echo ${GREETING:- #x} > ${{outputs.model}}/g",
+    "x=`echo 'a`; touch ${{outputs.model}}",
+    'echo "${v:-\'"\'}"; touch ${{outputs.model}}',
+    "echo \"$(case a in a) echo \"'\";; esac)\"; touch ${{outputs.model}}",
+    "echo a \\\n ${{outputs.model}}",
 ])
-def test_a_path_after_a_comment_or_in_a_here_document_is_written_where_it_points(tmp_path, command, file,
-                                                                                 content):
+def test_a_path_that_needs_quoting_is_refused_where_bash_quoting_is_not_followed(command):
+    from orchestration.jobs.expressions import UnsafePlacement
+
+    with pytest.raises(UnsafePlacement, match="needs quoting, and the command uses"):
+        substitute(command, {"outputs.model": "/tmp/my out"}.get, quoted=lambda name: True)
+    safe = substitute(command, {"outputs.model": "/tmp/my_out"}.get, quoted=lambda name: True)
+    assert safe == command.replace("${{outputs.model}}", "/tmp/my_out")  # pasted as Azure pastes it
+
+
+def test_a_pasted_literal_that_opens_a_quote_is_followed_before_a_path_is_quoted(tmp_path):
     import subprocess
 
-    folder = tmp_path / "it's my $out dir"
+    folder = tmp_path / "out dir"
     folder.mkdir()
-    text = substitute(command, {"outputs.model": str(folder)}.get, quoted=lambda name: True)
-    subprocess.run(["bash", "-c", text], cwd=tmp_path, check=True)
-    assert (folder / file).read_text() == content.format(path=folder)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing beside it
+    values = {"inputs.note": "it's", "outputs.o": str(folder)}
+    text = substitute("echo ${{inputs.note}} fine'; touch ${{outputs.o}}/x", values.get,
+                      quoted=lambda name: name.startswith("outputs"))
+    subprocess.run(["bash", "-c", text], cwd=tmp_path, check=True, capture_output=True)
+    assert (folder / "x").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out dir"]

@@ -422,3 +422,18 @@ def test_a_command_runs_in_a_snapshot_of_its_code_and_never_writes_into_the_sour
     assert "secret visible: False" in result.stdout  # .amlignore applies, as to Azure's upload
     assert sorted(p.name for p in source.iterdir()) == [".amlignore", "secret.txt", "train.py"]
     assert (tmp_path / "out" / "train" / ".code" / "outputs" / "model.pkl").read_text() == "m"
+
+
+def test_a_path_that_cannot_be_quoted_where_it_lands_is_refused_before_any_node_runs(tmp_path):
+    (tmp_path / "My").mkdir()
+    (tmp_path / "My" / "keep.txt").write_text("precious")
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  first:\n    type: command\n    command: touch " + str(tmp_path / "ran") +
+        "\n    environment: azureml:AzureML-sklearn-1.0@latest\n"
+        "  clean:\n    type: command\n    outputs: {o: {type: uri_folder}}\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n"
+        "    command: |\n      tr a-z A-Z <<< x >/dev/null\n      rm -rf ${{outputs.o}}/*\n")
+    result = run_module("orchestration.prs", "--job", "job.yml", "--output", "My Data", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "jobs.clean.command: the path" in result.stderr and "needs quoting" in result.stderr
+    assert (tmp_path / "My" / "keep.txt").read_text() == "precious" and not (tmp_path / "ran").exists()
