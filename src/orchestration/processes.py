@@ -118,9 +118,11 @@ def kill_group(group: int) -> None:
 def stop_adopted(keep: Collection[int], grace: float = GRACE_SECONDS) -> list[int]:
     """Stops this process's children that are not in `keep` (orphans it adopted, see adopt_orphans) with
     all their descendants, and reaps them; returns the pids it stopped. A killed orphan's own children
-    are adopted in turn, so it goes on until no such child is left."""
+    are adopted in turn, so it goes on until no such child is left. The first round asks (SIGTERM, then
+    SIGKILL after `grace`); later ones kill at once: a process that forks an heir when asked to stop
+    must not keep a line of heirs alive."""
     stopped: list[int] = []
-    for _ in range(100):  # each round goes one generation deeper; a fork bomb must not hold us forever
+    for round_number in range(1000):  # each round is a generation deeper; a fork bomb must not hold us
         table = processes()
         me = os.getpid()
         strays = {pid for pid, (parent, _, _) in table.items() if parent == me and pid not in keep}
@@ -137,10 +139,12 @@ def stop_adopted(keep: Collection[int], grace: float = GRACE_SECONDS) -> list[in
             _reap(strays)
             return not _any_running(running)
 
-        _signal_all(running, signal.SIGTERM)
-        if not _wait(settled, grace):
-            _signal_all(running, signal.SIGKILL)
-            _wait(settled, KILLED_WAIT_SECONDS)
+        if round_number == 0:
+            _signal_all(running, signal.SIGTERM)
+            if _wait(settled, grace):
+                continue
+        _signal_all(running, signal.SIGKILL)
+        _wait(settled, KILLED_WAIT_SECONDS)
     return stopped
 
 

@@ -102,3 +102,35 @@ def test_stop_adopted_stops_an_orphan_and_its_children_but_not_what_was_kept(tmp
     finally:
         kept.kill()
         kept.wait()
+
+
+RESPAWNING = """\
+import os, pathlib, signal, sys, time
+folder = pathlib.Path(sys.argv[1])
+def heir(signum, frame):  # asked to stop, it leaves an heir in a new session and exits
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    if os.fork() == 0:
+        os.setsid()
+        (folder / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+        return
+    os._exit(0)
+signal.signal(signal.SIGTERM, heir)
+(folder / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def test_a_process_that_leaves_an_heir_when_asked_to_stop_is_stopped_with_its_heirs(tmp_path):
+    (tmp_path / "respawn.py").write_text(RESPAWNING)
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  j:\n    type: command\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n"
+        f"    command: setsid python3 {tmp_path}/respawn.py {tmp_path}/pids </dev/null >/dev/null 2>&1 & "
+        f"while [ -z \"$(ls {tmp_path}/pids)\" ]; do sleep 0.01; done\n")
+    code, out, err = finish([sys.executable, "-m", "orchestration.prs", "--job", "job.yml", "--output",
+                             "out"], tmp_path)
+    assert code == 0, err
+    pids = pids_in(tmp_path / "pids")
+    assert len(pids) >= 2 and not any(alive(pid) for pid in pids)  # the first, and at least one heir

@@ -69,9 +69,12 @@ def clear_previous_run(config: RunConfig, state: StatePaths, logs: Path) -> None
         log.info("nothing to resume in %s: starting a fresh run", config.output)
     marker = logs / RUN_MARKER
     previous_run = state.root.exists() or marker.exists()
-    previous_file = previous_output_file(marker) if previous_run else None
+    previous_file = previous_output_file(marker, config.output) if previous_run else None
     if previous_run and previous_file is None:  # a marker from before it named the file: as then
         previous_file = config.output_file
+    if previous_file is not None and previous_file != config.output_file and not \
+            previous_file.resolve().is_relative_to(config.output.resolve()):
+        previous_file = None  # a copied (or crafted) marker never reaches outside this output folder
     ours: set[Path] = {logs} if previous_run and not logs.is_symlink() else set()
     if previous_file is not None:
         ours.add(previous_file)
@@ -86,21 +89,24 @@ def clear_previous_run(config: RunConfig, state: StatePaths, logs: Path) -> None
     for written in {config.output_file, *([previous_file] if previous_file else [])}:
         written.unlink(missing_ok=True)
     logs.mkdir(parents=True)
+    written = config.output_file  # relative to the folder when in it: a copy of the folder names its own
+    if written.resolve().is_relative_to(config.output.resolve()):
+        written = written.resolve().relative_to(config.output.resolve())
     marker.write_text("logs/ and the output file of this folder are replaced by the next run\n"
-                      f"{OUTPUT_FILE_LINE}{config.output_file}\n", encoding="utf-8", errors="surrogateescape")
+                      f"{OUTPUT_FILE_LINE}{written}\n", encoding="utf-8", errors="surrogateescape")
 
 
 OUTPUT_FILE_LINE = "output_file: "
 
 
-def previous_output_file(marker: Path) -> Path | None:
-    """The output file the run that wrote `marker` wrote; None when it names none."""
+def previous_output_file(marker: Path, output: Path) -> Path | None:
+    """The output file the run that wrote `marker` (in `output`) wrote; None when it names none."""
     try:
         lines = marker.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError:
         return None
     named = [line.removeprefix(OUTPUT_FILE_LINE) for line in lines if line.startswith(OUTPUT_FILE_LINE)]
-    return Path(named[0]) if named else None
+    return output / named[0] if named else None  # an absolute one stays as it is
 
 
 def plan_recorder(config: RunConfig, state: StatePaths, started_ns: int) -> Callable[[Plan], None]:

@@ -127,3 +127,14 @@ def test_a_logs_folder_replaced_by_a_link_is_refused_and_its_target_kept(tmp_pat
     with pytest.raises(UsageError, match="logs already there, which no run of this runner wrote"):
         run(tmp_path, markers)
     assert (elsewhere / "keep.txt").read_text() == "mine"
+
+
+def test_a_copied_output_folder_never_deletes_the_original_runs_file(tmp_path, markers):
+    import shutil
+
+    make_inputs(tmp_path / "in", ["ok"] * 2)
+    assert run(tmp_path, markers, output=tmp_path / "A").exit_code == 0
+    shutil.copytree(tmp_path / "A", tmp_path / "B")
+    assert run(tmp_path, markers, output=tmp_path / "B", append_row_file_name="other.txt").exit_code == 0
+    assert (tmp_path / "A" / "parallel_run_step.txt").exists()  # A's own: B's copied marker names B's
+    assert run(tmp_path, markers, output=tmp_path / "B").exit_code == 0  # B's copy of it was B's run's
