@@ -15,7 +15,7 @@ from pathlib import Path
 from orchestration.errors import UsageError
 from orchestration.jobs.loading import load
 from orchestration.jobs.locations import (
-    DATASTORES_FOLDER, PYTHON_FOLDER, WRITTEN_RECORD, Datastores, local_path,
+    DATASTORES_FOLDER, PYTHON_FOLDER, RESERVED_NAMES, WRITTEN_RECORD, Datastores, local_path,
 )
 from orchestration.jobs.nodes import Binder, BoundNode, execution_order
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan
@@ -55,6 +55,9 @@ class Interpreter:
         """A folder whose `python` and `python3` run this interpreter, for the front of PATH. They are
         scripts, not links: a virtual environment is only recognised from its own bin/ folder."""
         folder = out / PYTHON_FOLDER
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise UsageError(f"--output {out}: {PYTHON_FOLDER} is a link or a file; it is the runner's own "
+                             "folder (its python for the command nodes): remove it")
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("python", "python3"):
             script = folder / name
@@ -152,8 +155,10 @@ def replace_previous_run(out: Path) -> frozenset[Path]:
         previous = {"created": previous, "written": []}
     for entry in previous.get("created", []):
         target = inside(out, entry)
+        if target is not None and target.relative_to(out.resolve()).parts[0] in RESERVED_NAMES:
+            target = None  # the datastores' folders (the user's data) are never a run's to remove
         if target is None:
-            log.warning("%s lists %s, which is not inside %s: left alone", record, entry, out)
+            log.warning("%s lists %s, which no run creates inside %s: left alone", record, entry, out)
         elif target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
@@ -206,7 +211,7 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     source = local_path(str(code), node.base, datastores, f"jobs.{node.name}.code") if code else None
     if source is not None and not source.exists():
         raise UsageError(f"jobs.{node.name}.code: {code} does not exist (looked for {source})")
-    cwd = snapshot(source, node.folder)
+    cwd = snapshot(source, node.folder, leave_out=out)
     for key in sorted(set(settings) & set(COMMAND_IGNORED)):
         log.info("jobs.%s.%s: ignored locally, %s", node.name, key, COMMAND_IGNORED[key])
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}

@@ -225,11 +225,19 @@ def test_a_record_that_names_a_path_outside_the_output_removes_nothing_there(tmp
     (tmp_path / "precious").mkdir()
     job = command_job(tmp_path, "a.yml", {"one": ("echo one", "")})
     assert run_module("orchestration.prs", "--job", job, "--output", "out", cwd=tmp_path).returncode == 0
+    data = tmp_path / "out" / "datastores" / "workspaceblobstore" / "precious.csv"
+    data.parent.mkdir(parents=True)
+    data.write_text("the user's")
     (tmp_path / "out" / ".written-by-local-job.json").write_text(json.dumps(
-        {"created": [str(tmp_path / "precious"), "../precious", "one"], "written": []}))
+        {"created": [str(tmp_path / "precious"), "../precious", "one", "datastores"], "written": []}))
     again = run_module("orchestration.prs", "--job", job, "--output", "out", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "precious").is_dir() and "which is not inside" in again.stderr
+    assert (tmp_path / "precious").is_dir() and "which no run creates inside" in again.stderr
+    assert data.read_text() == "the user's"
+    (tmp_path / "out" / ".python").rename(tmp_path / "mytools")
+    (tmp_path / "out" / ".python").symlink_to(tmp_path / "mytools")
+    linked = run_module("orchestration.prs", "--job", job, "--output", "out", cwd=tmp_path)
+    assert linked.returncode == 2 and ".python is a link or a file" in linked.stderr
 
 
 @pytest.mark.parametrize("kind", ["pipeline", "parallel"])
@@ -437,3 +445,22 @@ def test_a_path_that_cannot_be_quoted_where_it_lands_is_refused_before_any_node_
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "jobs.clean.command: the path" in result.stderr and "needs quoting" in result.stderr
     assert (tmp_path / "My" / "keep.txt").read_text() == "precious" and not (tmp_path / "ran").exists()
+
+
+def test_links_in_the_code_are_copied_as_their_contents_and_an_output_inside_the_code_is_left_out(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "cache").mkdir(parents=True)
+    (shared / "config.json").write_text("{}")
+    (shared / "cache" / "keep.bin").write_text("keep")
+    (tmp_path / "config.json").symlink_to(shared / "config.json")
+    (tmp_path / "cache").symlink_to(shared / "cache")
+    (tmp_path / "loop").symlink_to(tmp_path)  # a link back to the code folder itself
+    (tmp_path / "job.yml").write_text(
+        "type: pipeline\njobs:\n  a:\n    type: command\n    code: .\n"
+        "    command: echo overwritten > config.json && rm -rf cache/* && ls cache >/dev/null\n"
+        "    environment: azureml:AzureML-sklearn-1.0@latest\n")
+    for _ in range(2):  # the second run's code folder holds the first run's output
+        result = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert (shared / "config.json").read_text() == "{}" and (shared / "cache" / "keep.bin").exists()
+    assert not (tmp_path / "out" / "a" / ".code" / "out").exists()
