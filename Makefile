@@ -181,10 +181,20 @@ logs: $(VENV)/.installed
 # CONTAINER                                                                     #
 #################################################################################
 
-## Build the runtime image from docker/Dockerfile (needs a Docker engine)
+## Make sure a Docker engine runs: a running one, else (as root) Debian's, installed and started
+.PHONY: docker-engine
+docker-engine: $(VENV)/.installed
+	$(COMMAND) tools.docker_engine
+
+## Stop the Docker engine that make docker-engine started (never another)
+.PHONY: docker-engine-stop
+docker-engine-stop: $(VENV)/.installed
+	$(COMMAND) tools.docker_engine --stop
+
+## Build the runtime image from docker/Dockerfile (starts a Docker engine first where none runs)
 .PHONY: docker-build
 # BuildKit reads docker/Dockerfile.dockerignore: the daemon receives the dependency manifests, never .env.
-docker-build:
+docker-build: docker-engine
 	DOCKER_BUILDKIT=1 docker build --file docker/Dockerfile --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
 
 ## Push the runtime image to the workspace's registry (REGISTRY=<name>.azurecr.io, else looked up)
