@@ -193,7 +193,8 @@ docker-engine-stop: $(VENV)/.installed
 
 ## Build the runtime image from docker/Dockerfile (starts a Docker engine first where none runs)
 .PHONY: docker-build
-# BuildKit reads docker/Dockerfile.dockerignore: the daemon receives the dependency manifests, never .env.
+# BuildKit reads docker/Dockerfile.dockerignore, the legacy builder .dockerignore (the same): the daemon
+# receives the dependency manifests, never .env.
 docker-build: docker-engine
 	DOCKER_BUILDKIT=1 docker build --file docker/Dockerfile --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
 

@@ -92,6 +92,9 @@ def test_every_stage_copies_only_root_level_files_of_the_flat_build_context():
     lines = (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
     allowed = {line[1:] for line in lines if line.startswith("!")}
     assert "*" in lines and allowed == copied  # a local build sends the same files, nothing more
+    legacy = (ROOT / ".dockerignore").read_text().splitlines()  # what a builder without BuildKit reads
+    assert [line for line in legacy if not line.startswith("#")] == \
+        [line for line in lines if not line.startswith("#")]
 
 
 def test_devcontainer_builds_the_dev_stage_with_current_settings_and_no_secrets():
