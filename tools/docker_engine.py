@@ -22,6 +22,7 @@ from pathlib import Path
 
 from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
+from orchestration.processes import any_running
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +122,10 @@ def stop(state: Path) -> str:
         pid_file.unlink()
         return f"the engine started by make docker-engine (pid {pid}) had already stopped"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and running(pid):
+    while time.monotonic() < deadline and any_running([pid]):
         time.sleep(0.2)
     pid_file.unlink()
     return f"stopped the engine make docker-engine started (pid {pid})"
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, ended and not yet reaped, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 A command node's bash, or a worker's run(), may start processes and return without waiting for them
 (`sleep 60 &`, `subprocess.Popen(...)`). They stay in the starter's process group, unless they left it
-(setsid, a daemon). So the toolkit stops both: the groups it started (`stop_group`), and, having made
+(setsid, a daemon). So the toolkit stops both: the groups it started (`stop_groups`), and, having made
 itself the child subreaper (`adopt_orphans`, Linux), every orphan of its descendants, which the kernel
 then hands to it rather than to PID 1 (`stop_adopted`). Stopping is SIGTERM, then SIGKILL after a
 grace period, then a wait until nothing of it runs: SIGKILL is certain, but on a busy machine the kernel
@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -52,10 +51,10 @@ def children() -> set[int]:
     return {pid for pid, (parent, _, _) in processes().items() if parent == me}
 
 
-def _group_running(group: int) -> bool:
-    """Whether a process of the group still runs. Zombies do not count: an orphan's is only reaped by
-    its adopter, which in a container may be a PID 1 that never does it."""
-    return any(g == group and state != "Z" for _, g, state in processes().values())
+def running_in(groups: Collection[int]) -> dict[int, int]:
+    """pid -> process group of the processes of `groups` that still run. Zombies do not count: an
+    orphan's is only reaped by its adopter, which in a container may be a PID 1 that never does it."""
+    return {pid: group for pid, (_, group, state) in processes().items() if group in groups and state != "Z"}
 
 
 def _signal_group(group: int, number: int) -> None:
@@ -75,39 +74,18 @@ def _wait(done: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
-def stop_group(group: int, leader: subprocess.Popen | None = None, grace: float = GRACE_SECONDS) -> bool:
-    """Stops process group `group` (SIGTERM; SIGKILL after `grace` s) and returns once none of it runs;
-    `leader`, its first process, is reaped. False when nothing of the group was running."""
-    def gone() -> bool:
-        if leader is not None:
-            leader.poll()  # reaps the leader, which would otherwise count as running until reaped
-        return not _group_running(group)
-
-    if gone():
-        if leader is not None:
-            leader.wait()
-        return False
-    _signal_group(group, signal.SIGTERM)
-    if not _wait(gone, grace):
-        _signal_group(group, signal.SIGKILL)
-        _wait(gone, KILLED_WAIT_SECONDS)
-    if leader is not None:
-        leader.wait()
-    return True
-
-
 def stop_groups(groups: Collection[int], grace: float = GRACE_SECONDS) -> list[int]:
-    """Stops every process group in `groups` together (one grace for all); the pids that were running."""
-    table = processes()
-    running = [pid for pid, (_, group, state) in table.items() if group in groups and state != "Z"]
-    live = {table[pid][1] for pid in running}
+    """Stops every process group in `groups` together (SIGTERM; SIGKILL after `grace` s, one grace for
+    all) and returns once none of them runs: the pids that were running."""
+    running = running_in(groups)
+    live = set(running.values())  # only groups with a process: a group id no process holds may be reused
     for group in live:
         _signal_group(group, signal.SIGTERM)
-    if not _wait(lambda: not any(_group_running(g) for g in live), grace):
+    if live and not _wait(lambda: not running_in(live), grace):
         for group in live:
             _signal_group(group, signal.SIGKILL)
-        _wait(lambda: not any(_group_running(g) for g in live), KILLED_WAIT_SECONDS)
-    return running
+        _wait(lambda: not running_in(live), KILLED_WAIT_SECONDS)
+    return list(running)
 
 
 def kill_group(group: int) -> None:
@@ -137,7 +115,7 @@ def stop_adopted(keep: Collection[int], grace: float = GRACE_SECONDS) -> list[in
 
         def settled() -> bool:
             _reap(strays)
-            return not _any_running(running)
+            return not any_running(running)
 
         if round_number == 0:
             _signal_all(running, signal.SIGTERM)
@@ -148,6 +126,13 @@ def stop_adopted(keep: Collection[int], grace: float = GRACE_SECONDS) -> list[in
     return stopped
 
 
+def stop_leftovers(groups: Collection[int], keep: Collection[int], grace: float = GRACE_SECONDS) -> list[int]:
+    """Stops what is left of process groups `groups` and every adopted orphan not in `keep` (children
+    this process had before); the pids that were running."""
+    left = stop_groups(groups, grace)
+    return left + [pid for pid in stop_adopted(keep, grace) if pid not in left]
+
+
 def _signal_all(pids: Collection[int], number: int) -> None:
     for pid in pids:
         try:
@@ -156,7 +141,8 @@ def _signal_all(pids: Collection[int], number: int) -> None:
             pass
 
 
-def _any_running(pids: Collection[int]) -> bool:
+def any_running(pids: Collection[int]) -> bool:
+    """Whether any of `pids` runs (a zombie, ended and not yet reaped, does not)."""
     table = processes()
     return any(pid in table and table[pid][2] != "Z" for pid in pids)
 

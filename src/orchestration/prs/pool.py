@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from orchestration.processes import kill_group, stop_groups
+from orchestration.processes import kill_group
 from orchestration.prs import warm
 from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
@@ -176,7 +176,3 @@ class Pool:
             os.close(handle.sentinel)
         self.workers = [None] * len(self.workers)
         self.warm.reap(deadline)  # the ones let go at the start, on the same grace
-
-    def stop_leftovers(self) -> list[int]:
-        """Stops what the workers started and left running in their process groups; their pids."""
-        return stop_groups(self.groups)

@@ -14,7 +14,7 @@ from multiprocessing.connection import wait
 from typing import Any, TextIO
 
 from orchestration.errors import Stopped
-from orchestration.processes import adopt_orphans, children, stop_adopted
+from orchestration.processes import adopt_orphans, children, stop_leftovers
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import Work
 from orchestration.prs.claim import claim
@@ -201,10 +201,10 @@ def run_parallel(config: RunConfig, last: bool = False) -> Summary:
         return _run(config, last)
 
 
-def stop_leftovers(pool: Pool, ours: set[int]) -> None:
-    """Stops what init() or run() started and left running: nothing a run starts outlives it."""
-    left = pool.stop_leftovers()
-    left += [pid for pid in stop_adopted(ours) if pid not in left]
+def stop_entry_script_leftovers(pool: Pool, ours: set[int]) -> None:
+    """Stops what init() or run() started and left running, in the workers' process groups or orphaned:
+    nothing a run starts outlives it."""
+    left = stop_leftovers(pool.groups, ours)
     if left:
         log.warning("the entry script left %d process%s running (pid %s), stopped at the end of the run: "
                     "wait for what init() and run() start, or stop it in shutdown()", len(left),
@@ -265,7 +265,7 @@ def _run(config: RunConfig, last: bool) -> Summary:
                                 stop=latch.check)  # a signal now stops the merge: the run is Interrupted
         finally:
             pool.join()  # a signal once the logs are written changes nothing: the run has ended
-            stop_leftovers(pool, ours)
+            stop_entry_script_leftovers(pool, ours)
     if summary.items.total == 0 and status == "Completed":
         log.warning("no input items in %s (hidden files are skipped): nothing was run",
                     ", ".join(str(p) for p in config.inputs))

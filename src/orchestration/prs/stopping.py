@@ -20,7 +20,7 @@ from types import TracebackType
 
 from orchestration.errors import Stopped
 from orchestration.interrupts import STOP_SIGNALS, ignore_signals
-from orchestration.processes import adopt_orphans, children, processes, stop_adopted, stop_group
+from orchestration.processes import adopt_orphans, children, stop_leftovers
 
 
 class StopLatch:
@@ -85,13 +85,8 @@ def run_stoppable(argv: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[i
                     break
         finally:
             os.close(exited)
-            left = _running_in(process.pid)
-            stop_group(process.pid, process)
-            left += [pid for pid in stop_adopted(keep) if pid not in left]
+            left = stop_leftovers([process.pid], keep)
+            process.wait()
     if latch.received:
         raise Stopped(latch.received)
     return process.returncode, left
-
-
-def _running_in(group: int) -> list[int]:
-    return [pid for pid, (_, g, state) in processes().items() if g == group and state != "Z"]

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from orchestration.errors import Stopped
-from orchestration.processes import stop_group
+from orchestration.processes import stop_groups
 from orchestration.prs.stopping import StopLatch
 from tests.orchestration.prs.test_resume import alive
 
@@ -62,10 +62,11 @@ def test_stopping_a_group_kills_what_ignores_sigterm_once_the_grace_is_over(tmp_
     while not (pid_file.exists() and pid_file.read_text().strip()):
         time.sleep(0.01)
     started = time.monotonic()
-    assert stop_group(leader.pid, leader, grace=0.3)
+    assert stop_groups([leader.pid], grace=0.3)
+    leader.wait()
     assert time.monotonic() - started >= 0.3  # SIGTERM was ignored: SIGKILL after the grace
     assert leader.returncode == -signal.SIGKILL
-    # bash's child too, once stop_group returns: it waits for the kill to take effect, however busy the
+    # bash's child too, once stop_groups returns: it waits for the kill to take effect, however busy the
     # machine (a zombie at most, if PID 1 never reaps it)
     assert not alive(int(pid_file.read_text()))
 
