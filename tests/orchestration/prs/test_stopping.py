@@ -8,6 +8,7 @@ import time
 import pytest
 
 from orchestration.errors import Stopped
+from orchestration.interrupts import STOP_SIGNALS
 from orchestration.processes import stop_groups
 from orchestration.prs.stopping import StopLatch
 from tests.orchestration.prs.test_resume import alive
@@ -45,7 +46,7 @@ def test_a_signal_wakes_the_loop_through_the_pipe_and_the_first_one_counts():
 
 
 def test_the_previous_handlers_and_wakeup_fd_are_restored():
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     with StopLatch() as latch:
         assert signal.getsignal(signal.SIGINT) != before[signal.SIGINT]
         fd = latch.fd
@@ -74,7 +75,7 @@ def test_stopping_a_group_kills_what_ignores_sigterm_once_the_grace_is_over(tmp_
 def test_a_latch_that_ignores_on_exit_never_puts_the_raising_handlers_back():
     """The runner's command ends with its run: once the logs are written, a signal must not raise
     Stopped in the few calls left (the summary's print) and contradict them."""
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
         with StopLatch(ignore_on_exit=True):
             pass
