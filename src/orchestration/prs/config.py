@@ -149,7 +149,7 @@ class RunConfig:
 
     def result_fingerprint(self) -> str:
         """Hash of everything that shapes the mini-batches and what they produce (result_shaping)."""
-        return hashlib.sha256(json.dumps(self.result_shaping(), sort_keys=True).encode()).hexdigest()
+        return digest(self.result_shaping())
 
     def result_shaping(self) -> dict[str, object]:
         """Everything that shapes the mini-batches and what they produce, by name.
@@ -166,8 +166,8 @@ class RunConfig:
             "table": self.table,
             "partition_keys": list(self.partition_keys),
             "append_row_to": str(self.append_row_to) if self.append_row_to else None,
-            "arguments": _digest(list(self.arguments)),  # plan.json is written down: no credential in it
-            "environment_variables": _digest(self.environment_variables),
+            "arguments": digest(list(self.arguments)),  # plan.json is written down: no credential in it
+            "environment_variables": digest(self.environment_variables),
             "python": str(self.python) if self.python else None,
         })
         return shaping
@@ -185,6 +185,6 @@ class RunConfig:
         return values
 
 
-def _digest(value: object) -> str:
+def digest(value: object) -> str:
     """A value's SHA-256, enough to tell that it changed without writing it down."""
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()

@@ -20,7 +20,7 @@ from typing import Callable
 from orchestration.errors import UsageError
 from orchestration.prs.accounting import Accounting
 from orchestration.prs.backlog import Backlog
-from orchestration.prs.config import RunConfig
+from orchestration.prs.config import RunConfig, digest
 from orchestration.prs.planning import Plan, write_plan
 from orchestration.prs.state import (
     FAILED, SUCCEEDED, BatchRecord, StatePaths, decode_task, iter_records, read_task_lines, task_files,
@@ -151,8 +151,9 @@ def _resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Res
     previous = json.loads(state.plan.read_text())
     refuse = f"RESUME refused for {config.output}: {{}}; run without RESUME to start afresh"
     now, before = config.result_shaping(), previous.get("shaping", {})
+    fingerprint = digest(now)  # result_fingerprint(), without hashing the entry script again
     fixed_script = False
-    if previous.get("fingerprint") != config.result_fingerprint():
+    if previous.get("fingerprint") != fingerprint:
         differences = {key for key in now if now[key] != before.get(key)}
         fixed_script = differences == {"entry_script_sha256"}  # the same file, edited: a fix
         if not fixed_script:
@@ -170,19 +171,20 @@ def _resume(config: RunConfig, state: StatePaths, accounting: Accounting) -> Res
     changed = first_changed_file(state, plan.batches, config.input_type == "tabular", previous["started_ns"])
     if changed:
         raise ResumeRefused(refuse.format(f"{changed} changed after that run started"))
+    kept = 0
     with open(state.batches, "r+b") as records:
         for batch, record in iter_records(state.batches):
             if record.status == FAILED:  # a new chance
                 write_record(records.fileno(), batch, BatchRecord(items=record.items))
             elif record.status == SUCCEEDED:
                 accounting.recorded(batch, record.items, record.succeeded)
+                kept += 1
     if fixed_script:
-        kept = sum(1 for _, record in iter_records(state.batches) if record.status == SUCCEEDED)
         log.warning("the entry script %s changed since that run: its %d succeeded mini-batches are kept as "
                     "the earlier script produced them, and the failed and unfinished ones run with this one "
                     "(run without RESUME to redo them all)", config.entry_script, kept)
-        write_atomically(state.plan, json.dumps({**previous, "fingerprint": config.result_fingerprint(),
-                                                "shaping": now}, indent=2))
+        write_atomically(state.plan, json.dumps({**previous, "fingerprint": fingerprint, "shaping": now},
+                                                indent=2))
     existing = [int(p.stem) for p in state.parts.glob("*.rows")]
     backlog = Backlog.pending_in(state.batches)
     log.info("resuming the run in %s: %d mini-batches to do", config.output, backlog.left)
