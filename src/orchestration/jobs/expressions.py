@@ -97,6 +97,38 @@ def shell_quoted(value: str, context: str) -> str:
     return shlex.quote(value)
 
 
+HELD = re.compile(r"\0(\d+)\0")  # a held value's stand-in: no meaning to bash or shlex, one word piece
+
+
+def _hold(text: str, lookup: Callable[[str], str | None],
+          quoted: Callable[[str], bool]) -> tuple[str, list[str]]:
+    """`text` with every expression replaced by its value and the optional parts whose inputs have no
+    value dropped; a value `quoted` says is a path that needs quoting is held back, standing in as
+    \0N\0, so that what is around it can be read first. Returns the text and the held values.
+
+    Raises:
+        BindingError: an expression outside an optional part has no value.
+    """
+    def optional(match: re.Match[str]) -> str:
+        part = match.group(1)
+        if any(lookup(name) is None for name in references(part)):
+            return ""
+        return part
+
+    held: list[str] = []
+
+    def required(match: re.Match[str]) -> str:
+        value = lookup(match.group(1))
+        if value is None:
+            raise BindingError(f"${{{{{match.group(1)}}}}} has no value")
+        if quoted(match.group(1)) and not SHELL_SAFE.fullmatch(value):
+            held.append(value)
+            return f"\0{len(held) - 1}\0"
+        return value
+
+    return EXPRESSION.sub(required, OPTIONAL.sub(optional, text)), held
+
+
 def substitute(text: str, lookup: Callable[[str], str | None],
                quoted: Callable[[str], bool] = lambda expression: False) -> str:
     """Replaces every expression with lookup(expression); optional parts whose inputs have no value go.
@@ -108,24 +140,7 @@ def substitute(text: str, lookup: Callable[[str], str | None],
         BindingError: an expression outside an optional part has no value.
         UnsafePlacement: a path that needs quoting lands in syntax not followed here (UNMODELLED).
     """
-    def optional(match: re.Match[str]) -> str:
-        part = match.group(1)
-        if any(lookup(name) is None for name in references(part)):
-            return ""
-        return part
-
-    held: list[str] = []  # the paths that need quoting, in order; each stands in as \0N\0 meanwhile
-
-    def required(match: re.Match[str]) -> str:
-        value = lookup(match.group(1))
-        if value is None:
-            raise BindingError(f"${{{{{match.group(1)}}}}} has no value")
-        if quoted(match.group(1)) and not SHELL_SAFE.fullmatch(value):
-            held.append(value)
-            return f"\0{len(held) - 1}\0"
-        return value
-
-    text = EXPRESSION.sub(required, OPTIONAL.sub(optional, text))
+    text, held = _hold(text, lookup, quoted)
     if not held:
         return text
     construct = UNMODELLED.search(text.replace("\0", ""))
@@ -133,5 +148,17 @@ def substitute(text: str, lookup: Callable[[str], str | None],
         raise UnsafePlacement(f"the path {held[0]!r} needs quoting, and the command uses "
                               f"{construct.group().strip() or 'a line continuation'!r}, where this runner "
                               "cannot tell how to quote it; use folders without spaces or shell characters")
-    return re.sub(r"\0(\d+)\0",
-                  lambda m: shell_quoted(held[int(m.group(1))], shell_context(m.string[:m.start()])), text)
+    return HELD.sub(lambda m: shell_quoted(held[int(m.group(1))], shell_context(m.string[:m.start()])), text)
+
+
+def split_words(text: str, lookup: Callable[[str], str | None], quoted: Callable[[str], bool]) -> list[str]:
+    """`text` split into words as a shell splits them (shlex), its expressions replaced: literals are
+    pasted before the split, as Azure pastes them; a path `quoted` names is one word, or one piece of a
+    word, whatever it holds.
+
+    Raises:
+        BindingError: an expression outside an optional part has no value.
+        ValueError: a quote is not closed.
+    """
+    text, held = _hold(text, lookup, quoted)
+    return [HELD.sub(lambda m: held[int(m.group(1))], word) for word in shlex.split(text)]

@@ -7,16 +7,15 @@ Inputs bind to literals, local paths, datastore URIs, `${{parent.inputs.*}}` or
 from __future__ import annotations
 
 import dataclasses
-import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestration.errors import UsageError
-from orchestration.jobs.expressions import BindingError, substitute, whole_reference
+from orchestration.jobs.expressions import BindingError, split_words, substitute, whole_reference
 from orchestration.jobs.loading import JobFile, NodeSpec
 from orchestration.jobs.locations import DEFAULT_DATASTORE, RESERVED_NAMES, Datastores, local_path
+from orchestration.prs.claim import RUNNER_ENTRIES
 
 PATH_TYPES = ("uri_folder", "uri_file", "mltable", "custom_model", "mlflow_model", "triton_model")
 MERGED_SETTINGS = ("task", "resources", "retry_settings", "environment_variables")
@@ -73,22 +72,12 @@ class BoundNode:
     def arguments(self, text: str, what: str) -> list[str]:
         """`text` split into arguments as a shell splits them, with its bindings: literals pasted before
         the split, as Azure pastes them; a path is one argument, or part of one, whatever it holds."""
-        paths: list[str] = []
-
-        def lookup(expression: str) -> str | None:
-            value = self.lookup(expression)
-            if value is None or not self.is_path(expression):
-                return value
-            paths.append(value)
-            return f"\0{len(paths) - 1}\0"  # no shell meaning: split as one piece of a word
-
         try:
-            words = shlex.split(substitute(text, lookup))
+            return split_words(text, self.lookup, self.is_path)
         except BindingError as exc:
             raise UsageError(f"jobs.{self.name}.{what}: {exc}") from None
         except ValueError as exc:  # an unclosed quote
             raise UsageError(f"jobs.{self.name}.{what}: {exc} in {text!r}") from None
-        return [re.sub(r"\0(\d+)\0", lambda m: paths[int(m.group(1))], word) for word in words]
 
 
 def literal(value: Any) -> str:
@@ -180,7 +169,7 @@ class Binder:
         kind = str(settings.get("type"))
         if kind == "parallel":  # its folder is the runner's output, where the runner keeps these
             declared = set(spec.node.get("outputs") or {}) | set(component.spec.get("outputs") or {})
-            clash = sorted({"logs", ".prs-state", ".prs-lock"} & declared)
+            clash = sorted(set(RUNNER_ENTRIES) & declared)
             if clash:
                 raise UsageError(f"jobs.{spec.name}.outputs.{clash[0]}: OUTPUT/{spec.name}/{clash[0]} is the "
                                  "local runner's own; rename the output to run it locally")

@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orchestration.errors import UsageError
+from orchestration.prs.state import STATE_FOLDER
 
 LOCK_FILE = ".prs-lock"
+RUNNER_ENTRIES = ("logs", STATE_FOLDER, LOCK_FILE)  # what a run keeps in its output folder
 
 
 class OutputUnusable(UsageError):

@@ -27,13 +27,16 @@ RECORD_SIZE = _RECORD.size
 _OFFSET = struct.Struct("<Q")
 
 
+STATE_FOLDER = ".prs-state"
+
+
 @dataclass(frozen=True)
 class StatePaths:
     root: Path
 
     @classmethod
     def of(cls, output: Path) -> "StatePaths":
-        return cls(output / ".prs-state")
+        return cls(output / STATE_FOLDER)
 
     @property
     def tasks(self) -> Path:
