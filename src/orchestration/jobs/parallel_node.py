@@ -112,6 +112,47 @@ def near_prs_arguments(arguments: list[str]) -> list[str]:
     return found
 
 
+def run_values(node: BoundNode) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The ParallelRunConfig values a bound parallel node's YAML and program arguments set, checked as
+    Azure checks them, with no file read: the runner checks them before any node runs. Returns the
+    values, the entry script's own arguments, and the PRS arguments with no local meaning.
+
+    Raises:
+        UsageError: naming the key and what it expects.
+    """
+    settings, where = node.settings, f"jobs.{node.name}"
+    task = settings.get("task") or {}
+    own, applied, not_applicable = split_program_arguments(
+        node.arguments(str(task.get("program_arguments") or ""), "task.program_arguments"))
+    retry = settings.get("retry_settings") or {}
+    values: dict[str, Any] = {
+        "error_threshold": settings.get("error_threshold", -1),
+        "allowed_failed_count": settings.get("mini_batch_error_threshold", -1),
+        "run_max_try": _whole(retry.get("max_retries", 2), f"{where}.retry_settings.max_retries") + 1,
+        "run_invocation_timeout": retry.get("timeout", 60),
+        "logging_level": settings.get("logging_level", "INFO"),
+        "node_count": (settings.get("resources") or {}).get("instance_count", 1),
+        "process_count_per_node": settings.get("max_concurrency_per_instance", 1),
+    }
+    for name, text in applied.items():
+        target, convert = PRS_ARGUMENTS[name]  # type: ignore[misc]
+        try:
+            values[target] = convert(text)
+        except ValueError:
+            raise UsageError(f"{where}.task.program_arguments: --{name} {text!r} is not a "
+                             f"{convert.__name__}") from None
+    for target in ("error_threshold", "allowed_failed_count", "run_invocation_timeout", "node_count",
+                   "process_count_per_node"):
+        values[target] = _whole(values[target], f"{where}: {target}")
+    for target, key, least in LEAST_VALUES:
+        if values[target] < least:
+            raise UsageError(f"{where}.{key}: expected at least {least} (got {values[target]})")
+    if values["run_max_try"] < 1:
+        raise UsageError(f"{where}.retry_settings.max_retries: expected at least 0 "
+                         f"(got {values['run_max_try'] - 1})")
+    return values, own, not_applicable
+
+
 def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
                   python: Path | None = None) -> ParallelPlan:
     """The RunConfig of a bound parallel node.
@@ -151,34 +192,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
     except ValueError as exc:
         raise UsageError(f"{where}.mini_batch_size: {exc} (got {size_text!r})") from None
 
-    own, applied, not_applicable = split_program_arguments(
-        node.arguments(str(task.get("program_arguments") or ""), "task.program_arguments"))
-    retry = settings.get("retry_settings") or {}
-    values: dict[str, Any] = {
-        "error_threshold": settings.get("error_threshold", -1),
-        "allowed_failed_count": settings.get("mini_batch_error_threshold", -1),
-        "run_max_try": _whole(retry.get("max_retries", 2), f"{where}.retry_settings.max_retries") + 1,
-        "run_invocation_timeout": retry.get("timeout", 60),
-        "logging_level": settings.get("logging_level", "INFO"),
-        "node_count": (settings.get("resources") or {}).get("instance_count", 1),
-        "process_count_per_node": settings.get("max_concurrency_per_instance", 1),
-    }
-    for name, text in applied.items():
-        target, convert = PRS_ARGUMENTS[name]  # type: ignore[misc]
-        try:
-            values[target] = convert(text)
-        except ValueError:
-            raise UsageError(f"{where}.task.program_arguments: --{name} {text!r} is not a "
-                             f"{convert.__name__}") from None
-    for target in ("error_threshold", "allowed_failed_count", "run_invocation_timeout", "node_count",
-                   "process_count_per_node"):
-        values[target] = _whole(values[target], f"{where}: {target}")
-    for target, key, least in LEAST_VALUES:
-        if values[target] < least:
-            raise UsageError(f"{where}.{key}: expected at least {least} (got {values[target]})")
-    if values["run_max_try"] < 1:
-        raise UsageError(f"{where}.retry_settings.max_retries: expected at least 0 "
-                         f"(got {values['run_max_try'] - 1})")
+    values, own, not_applicable = run_values(node)
 
     append_to = whole_reference(task.get("append_row_to"))
     append_row_to = None

@@ -18,7 +18,7 @@ from orchestration.jobs.locations import (
     DATASTORES_FOLDER, PYTHON_FOLDER, RESERVED_NAMES, WRITTEN_RECORD, Datastores, local_path,
 )
 from orchestration.jobs.nodes import Binder, BoundNode, execution_order
-from orchestration.jobs.parallel_node import IGNORED, parallel_plan
+from orchestration.jobs.parallel_node import IGNORED, parallel_plan, run_values
 from orchestration.jobs.snapshot import snapshot
 from orchestration.prs.report import EXIT_FAILED, format_summary
 from orchestration.prs.scheduler import run_parallel
@@ -87,9 +87,11 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     log.info("job %s: %s", binder.name, " -> ".join(spec.name for spec in order))
     nodes = [binder.bind(spec) for spec in order]  # every binding, before the first node runs
     check_distinct_outputs(nodes)
-    for node in nodes:  # every command's bindings too, before the first node runs
+    for node in nodes:  # what each node's YAML alone decides, before the first node runs
         if node.kind == "command" and node.settings.get("command"):
             node.substitute(str(node.settings["command"]), "command")
+        elif node.kind == "parallel":
+            run_values(node)
     # Recorded before any node runs. Created: only what binding made in OUTPUT (the next run removes it);
     # a path the YAML names is written, never removed, and may be rewritten by the next run only if it
     # did not exist before a local job run bound it.

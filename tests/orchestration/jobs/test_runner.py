@@ -395,6 +395,7 @@ def test_a_parallel_node_setting_azure_would_refuse_is_named_before_any_node_run
     result = run_job(tmp_path, job)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert message in result.stderr
+    assert not list((tmp_path / "out" / "split" / "parts").glob("*"))  # split, the first node, never ran
 
 
 def test_an_output_folder_that_is_a_file_and_an_empty_pipeline_are_named(tmp_path, pipeline):
