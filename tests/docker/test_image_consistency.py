@@ -36,14 +36,14 @@ def test_base_image_is_a_supported_azure_ml_image_pinned_by_a_dated_tag():
 
 def test_stages_runtime_last_and_dev_separate():
     assert stages() == ["base", "dev", "runtime"]  # runtime last: what Azure ML and `docker build` produce
-    base = stage_text("base")
-    assert "uv sync --frozen --no-install-project" in base and "--extra" not in base  # runtime deps only
-    assert "--extra dev" in stage_text("dev")
+    runtime = stage_text("runtime")
+    assert "uv sync --frozen --no-install-project" in runtime and "--extra" not in runtime  # runtime only
+    assert "uv sync" not in stage_text("base") and "--extra dev" in stage_text("dev")
     assert "--extra dev" not in stage_text("runtime") and "npm" not in stage_text("runtime")
     assert "--extra bench" not in TEXT  # Dask and Ray are the benchmarks' peers, never in the image
     # Root at run time, as Azure ML's images: FUSE mounts of the steps' inputs; a person's user in dev.
     assert re.findall(r"^USER (\S+)$", stage_text("runtime"), flags=re.MULTILINE) == ["0"]
-    assert re.findall(r"^USER (\S+)$", stage_text("dev"), flags=re.MULTILINE) == ["${USER_UID}"]
+    assert re.findall(r"^USER (\S+)$", stage_text("dev"), flags=re.MULTILINE) == ["${USER_NAME}"]
     assert not re.search(r"^USER ", stage_text("base"), flags=re.MULTILINE)
 
 
@@ -102,8 +102,12 @@ def test_devcontainer_builds_the_dev_stage_with_current_settings_and_no_secrets(
     assert (ROOT / ".devcontainer" / config["build"]["dockerfile"]).resolve() == ROOT / DOCKERFILE
     assert config["build"]["target"] in stages() and config["build"]["target"] == "dev"
     settings = config["customizations"]["vscode"]["settings"]
-    assert settings["python.defaultInterpreterPath"] == "/opt/venv/bin/python"
-    assert "ENV VIRTUAL_ENV=/opt/venv" in TEXT
+    # The dev environment lives in the user's home: the CLI and VS Code chown it when they remap the uid.
+    venv = config["containerEnv"]["VENV"]
+    assert venv == "/home/toolkit/.venv" and config["remoteUser"] == "toolkit"
+    assert settings["python.defaultInterpreterPath"] == f"{venv}/bin/python"
+    assert "UV_PROJECT_ENVIRONMENT=/home/${USER_NAME}/.venv" in stage_text("dev")
+    assert re.search(r"^ARG USER_NAME=toolkit$", stage_text("dev"), flags=re.MULTILINE)
     assert not [key for key in settings if key.startswith("python.linting")]  # deprecated keys
     assert settings["python.testing.pytestEnabled"] is True and "flake8.args" in settings
     assert config["postCreateCommand"] == "make install"
@@ -115,3 +119,12 @@ def test_hadolint_passes():
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), str(ROOT / DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_dev_image_links_the_locks_node_as_make_install_does():
+    makefile = (ROOT / "Makefile").read_text()
+    make_links = re.findall(r"ln -sf \$\(NODE_HOME\)/(\S+) \$\(NODE_BIN\)/(\w+)", makefile)
+    image_links = re.findall(r'ln -s "\$\{node_home\}/(\S+)" "\$\{VIRTUAL_ENV\}/node/bin/(\w+)"', TEXT)
+    assert sorted(make_links) == sorted(image_links) and len(make_links) == 3
+    assert "NODE_BIN = $(abspath $(VENV))/node/bin" in makefile and "${VIRTUAL_ENV}/node/bin:" in TEXT
+    assert "nodejs" not in stage_text("dev").split("apt-get install")[1].split("\n")[0]  # not from apt

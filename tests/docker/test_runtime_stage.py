@@ -1,10 +1,10 @@
 """The runtime stage's Python environment, built as docker/Dockerfile builds it, runs the three steps.
 
-No Docker engine runs here, so the test does what the Dockerfile's base stage does — `uv sync --frozen
---no-install-project` from the lock, runtime dependencies only, no extra — into a temporary environment,
-and runs each step's cloud entry point there the way Azure ML runs it: from the `src/` snapshot as the
-working directory, with nothing of the development environment importable. A step that needs a dev-only or
-v2-only package fails here.
+Without a Docker engine (`make docker-test` builds the image itself), the test does what the runtime
+stage does — `uv sync --frozen --no-install-project` from the lock, runtime dependencies only, no
+extra — into a temporary environment, and runs each step's cloud entry point there the way Azure ML
+runs it: from the `src/` snapshot as the working directory, with nothing of the development environment
+importable. A step that needs a dev-only or v2-only package fails here.
 """
 import json
 import os
@@ -31,7 +31,7 @@ DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 
 @pytest.fixture(scope="module")
 def runtime_python(tmp_path_factory) -> Path:
-    (sync,) = re.findall(r"RUN (uv sync [^\n]*)", DOCKERFILE.split(" AS dev")[0])  # the base stage's
+    (sync,) = re.findall(r"(uv sync [^\n]*)", DOCKERFILE.split(" AS runtime")[1])  # the runtime stage's
     assert sync == "uv sync --frozen --no-install-project --no-cache"
     environment = tmp_path_factory.mktemp("runtime") / "venv"
     command = sync.split()[1:] + ["--python", sys.executable, "--quiet"]
