@@ -43,6 +43,9 @@ RESUME ?=
 JOB ?=
 DATASTORES ?= california_housing=data/datastore
 JOB_FLAGS ?=
+# CONTAINER=IMAGE: the workers (and a job's nodes) run in that image (make docker-build tags one)
+CONTAINER ?=
+CONTAINER_FLAG = $(if $(CONTAINER),--container $(CONTAINER))
 JOB_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),$(OUTPUT_DIR),$(LOCAL_OUTPUT_DIR)/job)
 
 # Azure targets
@@ -143,24 +146,25 @@ data: $(VENV)/.installed
 local-prepare: data
 	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR) --prepare-only
 
-## Run the extraction entry script locally on mini-batches (EXTRACT_INPUT, OUTPUT_DIR, ENTRY_SCRIPT, RESUME=1)
+## Run the extraction entry script locally on mini-batches (EXTRACT_INPUT, OUTPUT_DIR, ENTRY_SCRIPT, RESUME=1, CONTAINER)
 .PHONY: local-extract
 # The default input is prepared first, except on RESUME=1 (a fresh copy would count as changed input).
 local-extract: $(VENV)/.installed $(if $(RESUME),,$(if $(filter $(LOCAL_OUTPUT_DIR)/preparation,$(EXTRACT_INPUT)),local-prepare))
 	$(PYTHON) -m orchestration.prs --entry_script $(ENTRY_SCRIPT) --input $(EXTRACT_INPUT) \
-		--output $(OUTPUT_DIR) $(if $(RESUME),--resume)
+		--output $(OUTPUT_DIR) $(if $(RESUME),--resume) $(CONTAINER_FLAG)
 
-## Run the whole pipeline locally: data -> preparation -> extraction -> training (RESUME=1 finishes the last)
+## Run the whole pipeline locally: data -> preparation -> extraction -> training (RESUME=1, CONTAINER=IMAGE)
 .PHONY: local-run
 local-run: data
-	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR) $(if $(RESUME),--resume)
+	$(COMMAND) orchestration.local_pipeline --data-dir $(DATA_DIR) --output $(LOCAL_OUTPUT_DIR) $(if $(RESUME),--resume) \
+		$(CONTAINER_FLAG)
 
-## Run an Azure ML v2 pipeline job YAML locally, node by node (JOB=job.yml, OUTPUT_DIR, DATASTORES, JOB_FLAGS)
+## Run an Azure ML v2 pipeline job YAML locally, node by node (JOB=job.yml, OUTPUT_DIR, DATASTORES, CONTAINER)
 .PHONY: local-job
 local-job: data
 	@test -n "$(JOB)" || { echo "exit 2: JOB: expected a v2 job YAML (make local-job JOB=job.yml)" >&2; exit 2; }
 	$(PYTHON) -m orchestration.prs --job $(JOB) --output $(JOB_OUTPUT_DIR) \
-		$(foreach d,$(DATASTORES),--datastore $(d)) $(JOB_FLAGS)
+		$(foreach d,$(DATASTORES),--datastore $(d)) $(CONTAINER_FLAG) $(JOB_FLAGS)
 
 #################################################################################
 # AZURE ML                                                                      #

@@ -16,6 +16,7 @@ from pathlib import Path
 import steps
 from orchestration.cli import UsageError, run_command, setup_logging
 from orchestration.prs.config import RunConfig
+from orchestration.prs.container import container_problem
 from orchestration.prs.report import Summary, closing_line, format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import Settings, load_settings
@@ -37,10 +38,10 @@ class PipelineResult:
 
 
 def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path,
-                       resume: bool = False) -> PipelineResult:
+                       resume: bool = False, container: str | None = None) -> PipelineResult:
     """Runs the three steps under `out_root` (preparation/, extraction/, training/). With `resume`, the
     extraction goes on from where the last one stopped, on the files that run prepared (a fresh copy
-    would count as changed input)."""
+    would count as changed input). With `container`, the extraction's workers run in that image."""
     seconds: dict[str, float] = {}
     prepared = out_root / "preparation"
     started = time.perf_counter()
@@ -53,7 +54,8 @@ def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path,
 
     started = time.perf_counter()
     config = RunConfig.from_settings(
-        settings, entry_script=ENTRY_SCRIPT, inputs=(prepared,), output=out_root / "extraction", resume=resume
+        settings, entry_script=ENTRY_SCRIPT, inputs=(prepared,), output=out_root / "extraction",
+        resume=resume, container=container,
     )
     extraction = run_parallel(config)
     seconds["extraction"] = time.perf_counter() - started
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="finish the last run's extraction (RESUME=1): its prepared files, its rows")
     parser.add_argument("--prepare-only", action="store_true", help="the preparation step alone")
+    parser.add_argument("--container", metavar="IMAGE",
+                        help="run the extraction's workers in this Docker image")
     args = parser.parse_args(argv)
     settings = load_settings()
     setup_logging(settings.logging_level)
@@ -119,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         files = prepare(args.data_dir, args.output / "preparation")
         print(f"exit 0: prepared {files} files in {args.output / 'preparation'}")
         return 0
-    result = run_local_pipeline(settings, args.data_dir, args.output, resume=args.resume)
+    problem = container_problem(args.container, tabular=False) if args.container else ""
+    if problem:  # before anything is prepared
+        raise UsageError(problem)
+    result = run_local_pipeline(settings, args.data_dir, args.output, resume=args.resume,
+                                container=args.container)
     print(format_result(result))
     return result.extraction.exit_code if result.metrics is None else 0
 

@@ -154,7 +154,7 @@ def run_values(node: BoundNode) -> tuple[dict[str, Any], list[str], list[str]]:
 
 
 def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
-                  python: Path | None = None) -> ParallelPlan:
+                  python: Path | None = None, container: str | None = None) -> ParallelPlan:
     """The RunConfig of a bound parallel node.
 
     Raises:
@@ -222,7 +222,7 @@ def parallel_plan(node: BoundNode, datastores: Datastores, max_workers: int,
         allowed_failed_percent=values.pop("allowed_failed_percent", 100.0), arguments=tuple(own),
         environment_variables={str(k): str(v) for k, v in variables.items()},
         short_return_fails_mini_batch=values["error_threshold"] != -1, max_workers=max_workers, python=python,
-        **values,
+        container=container, **values,
     )
     return ParallelPlan(config, notes, warnings)
 

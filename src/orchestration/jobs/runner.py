@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from orchestration.jobs.loading import load
 from orchestration.jobs.locations import (
     DATASTORES_FOLDER, PYTHON_FOLDER, RESERVED_NAMES, WRITTEN_RECORD, Datastores, local_path,
 )
-from orchestration.jobs.nodes import Binder, BoundNode, execution_order
+from orchestration.jobs.nodes import PATH_TYPES, Binder, BoundNode, execution_order
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan, run_values
 from orchestration.jobs.snapshot import snapshot
+from orchestration.prs.container import docker_run, mounts_of, remove
 from orchestration.prs.report import EXIT_FAILED, format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.prs.stopping import run_stoppable
@@ -50,6 +52,7 @@ class Interpreter:
     """The Python that runs the job's code: `python` on the command nodes' PATH, the workers' executable."""
     executable: Path
     foreign: bool = False  # another than the toolkit's own (--python, LOCAL_PYTHON)
+    container: str | None = None  # a Docker image the nodes run in instead (--container)
 
     def path_folder(self, out: Path) -> Path:
         """A folder whose `python` and `python3` run this interpreter, for the front of PATH. They are
@@ -104,8 +107,8 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             code = run_command_node(node, datastores, interpreter, out)
             detail = f"exit code {code} (its output is above)" if code else ""
         else:
-            plan = parallel_plan(node, datastores, max_workers,
-                                 interpreter.executable if interpreter.foreign else None)
+            foreign = interpreter.executable if interpreter.foreign else None
+            plan = parallel_plan(node, datastores, max_workers, foreign, interpreter.container)
             target = plan.config.append_row_to
             if target and any(p == target or p in target.parents for p in rewritable):  # ours wrote it
                 plan = dataclasses.replace(plan, config=dataclasses.replace(
@@ -217,17 +220,35 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     for key in sorted(set(settings) & set(COMMAND_IGNORED)):
         log.info("jobs.%s.%s: ignored locally, %s", node.name, key, COMMAND_IGNORED[key])
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-    environment.update({str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()})
-    environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
+    variables = {str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()}
     log.info("jobs.%s: %s", node.name, command)
-    # bash by the path found here: the node's environment_variables may set a PATH without it
-    bash = shutil.which("bash") or "/bin/bash"
-    code, left = run_stoppable([bash, "-c", command], cwd, environment)
+    if interpreter.container:
+        name = f"toolkit-{uuid.uuid4().hex[:12]}"
+        argv = docker_run(interpreter.container, name, name, node_mounts(node, out), cwd, variables,
+                          ["bash", "-c", command])
+        try:
+            code, left = run_stoppable(argv, cwd, environment)
+        finally:
+            remove(name)  # still running if its client was killed
+    else:
+        environment.update(variables)
+        environment["PATH"] = f"{interpreter.path_folder(out)}{os.pathsep}{environment.get('PATH', '')}"
+        # bash by the path found here: the node's environment_variables may set a PATH without it
+        bash = shutil.which("bash") or "/bin/bash"
+        code, left = run_stoppable([bash, "-c", command], cwd, environment)
     if left:
         log.warning("jobs.%s: the command left %d process%s running (pid %s), stopped as the node ended: "
                     "wait for what a command starts in the background", node.name, len(left),
                     "es" * (len(left) > 1), ", ".join(map(str, sorted(left))))
     return code if code >= 0 else 128 - code
+
+
+def node_mounts(node: BoundNode, out: Path) -> dict[Path, bool]:
+    """What a command node reads and writes, for its container: the job's output folder (its code
+    snapshot and default outputs), its path inputs read-only, the folders of the paths it writes."""
+    read = [Path(value.text) for value in node.inputs.values() if value.type in PATH_TYPES and value.text]
+    written = [out] + [o.path.parent if o.type == "uri_file" else o.path for o in node.outputs.values()]
+    return mounts_of([p for p in read if p.exists()], [p for p in written if p.exists()])
 
 
 def closing_line(result: JobResult, out: Path) -> str:

@@ -40,6 +40,8 @@ def build_parser() -> ArgumentParser:
                         help="file: lists of paths; tabular: DataFrames from .csv/.jsonl/.parquet")
     parser.add_argument("--environment_variables", action="append", default=[], metavar="KEY=VALUE",
                         help="set in every worker; repeat for several")
+    parser.add_argument("--container", metavar="IMAGE", help="run the workers (and a job's nodes) in this "
+                        "Docker image, as you, with the paths they use mounted; this process stays here")
     parser.add_argument("--resume", action="store_true",
                         help="skip mini-batches that succeeded before in --output (same inputs, settings)")
     for flag, text in SETTING_FLAGS.items():
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         settings, entry_script=args.entry_script, inputs=tuple(args.inputs), output=args.output,
         input_type=args.input_type, arguments=tuple(arguments), resume=args.resume,
         environment_variables=parse_pairs(args.environment_variables, "--environment_variables"),
-        python=chosen_python(args.python, settings.local_python),
+        python=chosen_python(args.python, settings.local_python), container=args.container,
     )
     problems = config.validate()
     if problems:
@@ -129,7 +131,17 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
     folders = parse_pairs(args.datastore, "--datastore")
     datastores = Datastores(output / DATASTORES_FOLDER, {k: Path(v) for k, v in folders.items()})
     python = chosen_python(args.python, settings.local_python)
-    interpreter = Interpreter(python or Path(sys.executable), foreign=python is not None)
+    if python and args.container:
+        raise UsageError(f"--python {python} and --container {args.container}: give one; the container runs "
+                         "its own python")
+    if args.container:
+        from orchestration.prs.container import container_problem
+
+        problem = container_problem(args.container, tabular=False)
+        if problem:
+            raise UsageError(problem)
+    interpreter = Interpreter(python or Path(sys.executable), foreign=python is not None,
+                              container=args.container)
     result = run_job(args.job, output, datastores, parse_pairs(args.overrides, "--set", prefix="inputs."),
                      settings.local_worker_cap, interpreter)
     print(closing(result.exit_code, closing_line(result, output)))

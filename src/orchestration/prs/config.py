@@ -80,6 +80,7 @@ class RunConfig:
     short_return_fails_mini_batch: bool = True
     max_workers: int = 1  # local cap on worker processes
     python: Path | None = None  # the workers' interpreter (LOCAL_PYTHON, --python); None: this one
+    container: str | None = None  # a Docker image the workers run in (--container); None: this machine
     resume: bool = False
     # The output file may be replaced though no run in this output folder wrote it: the job runner's
     # record says its previous run did (a path the job's YAML names, outside the node's folder).
@@ -123,10 +124,17 @@ class RunConfig:
             problems.append(f"arguments: the first must start with '-' (got {self.arguments[0]!r})")
         for arg in reserved_arguments(self.arguments):
             problems.append(f"arguments: --{arg[2:].split('=', 1)[0]} is reserved by ParallelRunStep")
-        if self.python and not problems:
+        if self.python and self.container:
+            problems.append(f"--python {self.python} and --container {self.container}: give one; the "
+                            "container runs its own python")
+        elif self.python and not problems:
             from orchestration.prs.interpreter import interpreter_problem
 
             problems += filter(None, [interpreter_problem(self.python, self.input_type == "tabular")])
+        elif self.container and not problems:
+            from orchestration.prs.container import container_problem
+
+            problems += filter(None, [container_problem(self.container, self.input_type == "tabular")])
         return problems
 
     def driver_argv(self) -> list[str]:

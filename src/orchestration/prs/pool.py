@@ -20,6 +20,7 @@ from orchestration.processes import kill_group
 from orchestration.prs import warm
 from orchestration.prs.backlog import Lease
 from orchestration.prs.config import RunConfig
+from orchestration.prs.container import Containers
 from orchestration.prs.protocol import STOP, lease
 from orchestration.prs.state import SlotTable, StatePaths
 from orchestration.prs.worker import WorkerSpec
@@ -55,6 +56,7 @@ class Pool:
         self.node_init_failures = [0] * nodes  # consecutive, per node
         self.next_part = first_part
         self.groups: set[int] = set()  # every worker's process group: what run() starts stays in it
+        self.containers = Containers.for_run(config) if config.container else None
 
     def __iter__(self) -> Iterator[WorkerHandle]:
         return (handle for handle in self.workers if handle is not None)
@@ -84,7 +86,10 @@ class Pool:
         spec = WorkerSpec(config, self.state, self.logs, node, agent, self.next_part, slot)
         self.next_part += 1
         self.slots.reset(slot)
-        process, ours = self.warm.adopt(config.python) or warm.start_worker(config.python)
+        if self.containers:
+            process, ours = self.containers.start_worker()
+        else:
+            process, ours = self.warm.adopt(config.python) or warm.start_worker(config.python)
         parent_conn = Connection(ours.detach())
         try:
             parent_conn.send(spec)
@@ -123,6 +128,8 @@ class Pool:
         handle.conn.close()
         os.close(handle.sentinel)
         self.workers[slot] = None
+        if self.containers:
+            self.containers.remove(handle.process.pid)
 
     def waitables(self) -> dict[Any, int]:
         """Each live worker's connection and exit sentinel, mapped to its slot."""
@@ -176,3 +183,5 @@ class Pool:
             os.close(handle.sentinel)
         self.workers = [None] * len(self.workers)
         self.warm.reap(deadline)  # the ones let go at the start, on the same grace
+        if self.containers:
+            self.containers.close()

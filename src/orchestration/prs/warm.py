@@ -9,7 +9,7 @@ imported nothing of the entry script and runs init() once, after its spec arrive
 How many to start is predicted from the flags, the environment and `.env` (a plain `KEY=value` reading:
 the settings' own reading decides). A wrong guess costs only speed: a missing worker starts cold, an
 extra one reads end-of-file instead of a spec and exits. At most one per CPU is started ahead; only the
-toolkit's own interpreter is warmed (a `--python`/LOCAL_PYTHON run starts its workers cold).
+toolkit's own interpreter is warmed (a `--python`/LOCAL_PYTHON or `--container` run starts its workers cold).
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def regular_run(argv: list[str]) -> bool:
     if any(word in ("-h", "--help") for word in argv[:argv.index("--") if "--" in argv else None]):
         return False
     flags = flag_values(argv)
-    return "entry_script" in flags and not {"job", "python"} & set(flags)
+    return "entry_script" in flags and not {"job", "python", "container"} & set(flags)
 
 
 def count(text: str | None) -> int | None:

@@ -4,10 +4,8 @@ the host's uid, as VS Code does), `postCreateCommand` succeeds and `make lint te
 user, on a copy of this working tree."""
 from __future__ import annotations
 
-import grp
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -18,11 +16,10 @@ import pytest
 
 from orchestration.paths import ROOT
 from tests.azurite import NODE
-from tests.docker.built.conftest import docker
+from tests.docker.built.conftest import docker, host_user
 from tools.docker_base import pinned_base
 
 DEVCONTAINER = ROOT / os.environ.get("DEVCONTAINER", "tools/npm/node_modules/.bin/devcontainer")
-HOST_UID = 1001  # a host user other than the image's uid 1000, when the tests run as root
 
 
 def working_tree(target: Path) -> None:
@@ -36,29 +33,18 @@ def working_tree(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def as_host_user(uid: int, home: Path) -> list[str]:
-    """The command prefix that runs the CLI as that user, with the Docker socket's group."""
-    if os.geteuid() != 0:
-        return ["env", f"HOME={home}"]
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", f"--groups={grp.getgrnam('docker').gr_gid}",
-            "env", f"HOME={home}"]
-
-
 @pytest.fixture
 def workspace(base_image: str):
     """A copy of this working tree owned by the host user, its CLI command, and the container's label."""
     top = Path(tempfile.mkdtemp(prefix="toolkit-docker-test-"))  # not under pytest's root-only folder
     folder, home = top / "workspace", top / "home"
     working_tree(folder)
-    uid = HOST_UID if os.geteuid() == 0 else os.getuid()
     home.mkdir()
-    made_user = ""
-    if os.geteuid() == 0 and not any(entry.pw_uid == uid for entry in pwd.getpwall()):
-        made_user = f"toolkit-test-{uid}"  # the CLI asks `id -u -n`: the host user needs a name
-        subprocess.run(["useradd", "--uid", str(uid), "--user-group", "--no-create-home", "--home-dir",
-                        str(home), made_user], check=True)
+    uid, prefix = host_user(home)
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{uid}:{uid}", str(top)], check=True)
     label = f"toolkit.docker-test={uuid.uuid4().hex}"
-    command = [*as_host_user(uid, home), str(NODE), str(DEVCONTAINER)]
+    command = [*prefix, str(NODE), str(DEVCONTAINER)]
     options = ["--workspace-folder", str(folder), "--id-label", label]
     if base_image != pinned_base():
         # The pinned base cannot be pulled here: the same configuration, on the stand-in base.
@@ -68,8 +54,6 @@ def workspace(base_image: str):
         override = folder / ".devcontainer" / "on-the-stand-in-base.json"
         override.write_text(json.dumps(config, indent=2))
         options += ["--override-config", str(override)]
-    if os.geteuid() == 0:
-        subprocess.run(["chown", "-R", f"{uid}:{uid}", str(top)], check=True)
     yield folder, uid, command, options, label
     containers = docker("ps", "--all", "--quiet", "--filter", f"label={label}").stdout.split()
     images = {docker("inspect", "--format", "{{.Config.Image}}", c).stdout.strip() for c in containers}
@@ -78,8 +62,6 @@ def workspace(base_image: str):
     for image in images:  # the CLI's build of the dev stage, and its copy with the host user's uid
         docker("image", "rm", image, image.removesuffix("-uid"))
     shutil.rmtree(top)
-    if made_user:
-        subprocess.run(["userdel", made_user], check=True)
 
 
 @pytest.mark.timeout(2400)

@@ -34,6 +34,7 @@ REGULAR = ["--entry_script", "e.py", "--input", "in", "--output", "out"]
     (["--input", "in", "--output", "out"], {}, {}, 0),  # a usage error is coming
     (REGULAR + ["--python", "python3.8"], {}, {}, 0),  # only the toolkit's own interpreter is warmed
     (REGULAR, {"LOCAL_PYTHON": "python3.8"}, {}, 0),
+    (REGULAR + ["--container", "img:1"], {}, {}, 0),  # its workers are containers of the image
 ])
 def test_the_prediction_follows_flags_then_environment_then_dotenv(argv, environ, dotenv, expected):
     assert predicted_workers(argv, environ, dotenv, cpu_count=2) == expected

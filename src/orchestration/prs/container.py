@@ -1,0 +1,164 @@
+"""Workers inside a container image (`--container IMAGE`): the parent stays here, so every runner semantic
+(records, resume, thresholds, timeouts, signals, the lock) is the same as for workers on this machine.
+
+Each worker is `docker run` of the image's `python`, as the calling user (so files it writes are that
+user's), with what it reads and writes mounted at the same paths as here: the toolkit's code and the entry
+script's folder read-only, the inputs read-only, the output writable. No fd crosses into a container, so a
+worker connects back to the parent over a Unix socket in a folder mounted for it. The parent talks to the
+`docker run` client as to any worker: signals reach the worker through it (`--init` passes them on); a
+client killed (a timeout) leaves its container running, so the container is removed when its worker is
+reaped, and every container of the run when the run ends.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.paths import SRC
+from orchestration.prs.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+# The worker's entry point in the container: the same `main` as on this machine, on a socket it connects.
+WORKER_COMMAND = ("import socket, sys; from orchestration.prs.worker import main; "
+                  "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); main(s.detach())")
+LABEL = "toolkit.run"  # every container of a run carries it, so the run's end finds what is left
+CONNECT_SECONDS = 120  # a container's start (seconds), its interpreter's, and the worker module's imports
+PROBE = """\
+import sys
+if sys.version_info < (3, 8):
+    sys.exit("it is Python %d.%d; the worker needs 3.8 or newer" % sys.version_info[:2])
+import orchestration.prs.worker
+for package in sys.argv[1:]:
+    try:
+        __import__(package)
+    except ImportError:
+        sys.exit("tabular inputs need %s in the image" % package)
+"""
+
+
+def container_problem(image: str, tabular: bool) -> str:
+    """Why workers cannot run in `image` here, or ''. Checked once before the run, so that a wrong image
+    is one clear message rather than every worker failing to start."""
+    if not shutil.which("docker"):
+        return f"--container {image}: no docker command here; install Docker or run without --container"
+    try:
+        found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+                               capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return f"--container {image}: the Docker engine did not answer within 30 s"
+    if found.returncode == 0:
+        probe = subprocess.run(["docker", "run", "--rm", f"--volume={SRC}:{SRC}:ro",
+                                f"--env=PYTHONPATH={SRC}", f"--user={os.getuid()}:{os.getgid()}",
+                                "--env=HOME=/tmp", image, "python", "-c", PROBE,
+                                *(["pandas"] if tabular else [])],
+                               capture_output=True, text=True, timeout=300)
+        if probe.returncode:
+            lines = probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"]
+            return f"--container {image} cannot run the workers: {lines[-1]}"
+        return ""
+    if "no such image" in found.stderr.lower():
+        return (f"--container {image}: no such image here; build it (make docker-build) or pull it "
+                "(docker pull)")
+    return f"--container {image}: no Docker engine answers; start one (make docker-engine)"
+
+
+def docker_run(image: str, name: str, label: str, mounts: dict[Path, bool], workdir: Path,
+               environment: dict[str, str], argv: list[str]) -> list[str]:
+    """The `docker run` command line of `argv` in `image`, as the calling user, with each of `mounts`
+    (path: writable) at the same path; only `environment` is passed in (this machine's PATH, HOME and
+    Python settings would be wrong there)."""
+    volumes = [f"--volume={path}:{path}:{'rw' if writable else 'ro'}" for path, writable in mounts.items()]
+    variables = [f"--env={key}={value}" for key, value in {"HOME": "/tmp", **environment}.items()]
+    return ["docker", "run", "--rm", "--init", f"--name={name}", f"--label={LABEL}={label}",
+            f"--user={os.getuid()}:{os.getgid()}", *variables, f"--workdir={workdir}", *volumes, image, *argv]
+
+
+def remove(*names: str) -> None:
+    """Removes containers (still running when their `docker run` client was killed)."""
+    if names:
+        subprocess.run(["docker", "rm", "--force", *names], capture_output=True, timeout=120)
+
+
+def mounts_of(read: list[Path], written: list[Path]) -> dict[Path, bool]:
+    """One mount per path (resolved), writable where any use writes it."""
+    mounts = {path.resolve(): False for path in read}
+    mounts.update({path.resolve(): True for path in written})
+    return mounts
+
+
+@dataclass
+class Containers:
+    """The worker containers of one run."""
+    image: str
+    mounts: dict[Path, bool]  # path: writable, each mounted at the same path in the container
+    sockets: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="toolkit-workers-")))
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    names: dict[int, str] = field(default_factory=dict)  # docker run client pid -> its container's name
+    started: int = 0
+
+    @classmethod
+    def for_run(cls, config: RunConfig) -> "Containers":
+        """What the run's workers read (the toolkit, the entry script's folder, the inputs, an MLTable's
+        folder) and write (the output, the folder of an append_row_to file)."""
+        assert config.container
+        read = [SRC, config.entry_script.parent, *config.inputs]
+        read += [Path(config.table["root"])] if config.table else []
+        written = [config.output] + ([config.append_row_to.parent] if config.append_row_to else [])
+        return cls(config.container, mounts_of(read, written))
+
+    def command(self, name: str, socket_path: Path) -> list[str]:
+        return docker_run(self.image, name, self.run, {**self.mounts, self.sockets: True}, self.sockets,
+                          {"PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"},
+                          ["python", "-c", WORKER_COMMAND, str(socket_path)])
+
+    def start_worker(self) -> tuple[subprocess.Popen, socket.socket]:
+        """A worker in a new container, and this side of its connection (closed if it never connected)."""
+        self.started += 1
+        name = f"toolkit-{self.run}-{self.started}"
+        path = self.sockets / f"{self.started}.sock"
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.settimeout(0.2)
+        # A process group of its own, as every worker (prs.warm.start_worker).
+        process = subprocess.Popen(self.command(name, path), stdin=subprocess.DEVNULL, process_group=0)
+        self.names[process.pid] = name
+        deadline = time.monotonic() + CONNECT_SECONDS
+        try:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                    connection.settimeout(None)
+                    return process, connection
+                except socket.timeout:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log.error("worker container %s did not connect (exit code %s)", name, process.poll())
+                        ours, theirs = socket.socketpair()
+                        theirs.close()
+                        return process, ours  # the pool sees the worker gone
+        finally:
+            listener.close()
+            path.unlink(missing_ok=True)
+
+    def remove(self, pid: int) -> None:
+        """Removes the container of a reaped worker, still running if its client was killed."""
+        name = self.names.pop(pid, None)
+        if name:
+            remove(name)
+
+    def close(self) -> None:
+        """Removes every container of the run that is left, and the sockets' folder."""
+        left = subprocess.run(["docker", "ps", "--all", "--quiet", "--filter", f"label={LABEL}={self.run}"],
+                              capture_output=True, text=True, timeout=120).stdout.split()
+        remove(*left)
+        self.names.clear()
+        shutil.rmtree(self.sockets, ignore_errors=True)

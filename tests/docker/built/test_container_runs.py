@@ -1,0 +1,129 @@
+"""`--container IMAGE`: the workers and a job's nodes run in the image, the runner stays here. The same rows
+as a run on this machine; files owned by the calling user; nothing of the run's left running after it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestration.paths import ROOT
+from orchestration.prs.container import LABEL
+from tests.conftest import clean_env
+from tests.docker.built.conftest import docker
+from tests.orchestration.jobs.conftest import write_pipeline
+from tools.make_data import load_bundled, write_files
+
+ENTRY = ROOT / "src" / "steps" / "extract_entry.py"
+
+SLEEPY = """\
+import time
+from pathlib import Path
+
+def init():
+    pass
+
+def run(mini_batch):
+    for path in mini_batch:
+        if Path(path).read_text() == "hang":
+            time.sleep(600)
+    return [Path(path).name for path in mini_batch]
+"""
+
+
+def runner(*args: str, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "orchestration.prs", *args], cwd=cwd,
+                          env=clean_env(), capture_output=True, text=True, timeout=900)
+
+
+def containers_left() -> list[str]:
+    return docker("ps", "--all", "--quiet", "--filter", f"label={LABEL}").stdout.split()
+
+
+def rows(path: Path) -> list[str]:
+    return sorted(path.read_text().splitlines())
+
+
+def test_workers_in_the_image_give_the_rows_of_a_host_run(runtime_image, tmp_path):
+    raw = tmp_path / "raw"
+    write_files(load_bundled()[:2000], raw, count=40)
+    here = runner("--entry_script", str(ENTRY), "--input", str(raw), "--output", "here",
+                  "--mini_batch_size", "3", cwd=tmp_path)
+    assert here.returncode == 0, here.stderr
+    inside = runner("--entry_script", str(ENTRY), "--input", str(raw), "--output", "inside",
+                    "--mini_batch_size", "3", "--container", runtime_image, cwd=tmp_path)
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.strip().splitlines()[-1].startswith("exit 0: ")
+    produced = rows(tmp_path / "inside" / "extraction_output.txt")
+    assert len(produced) == 2000 and produced == rows(tmp_path / "here" / "extraction_output.txt")
+    assert containers_left() == []
+
+
+def test_what_the_workers_write_is_the_callers_whatever_user_the_image_runs_as(dev_image, tmp_path):
+    # The dev image runs as its own user (uid 1000); the workers run as the caller all the same.
+    assert docker("run", "--rm", dev_image, "id", "-u").stdout.strip() == "1000" != str(os.getuid())
+    raw = tmp_path / "raw"
+    write_files(load_bundled()[:100], raw, count=4)
+    inside = runner("--entry_script", str(ENTRY), "--input", str(raw), "--output", "inside",
+                    "--container", dev_image, cwd=tmp_path)
+    assert inside.returncode == 0, inside.stderr
+    written = list((tmp_path / "inside").rglob("*"))
+    assert len(rows(tmp_path / "inside" / "extraction_output.txt")) == 100
+    assert written and {p.lstat().st_uid for p in written} == {os.getuid()}
+    assert containers_left() == []
+
+
+def test_a_worker_past_its_timeout_is_killed_with_its_container_and_the_run_goes_on(runtime_image, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a", "b", "c"):
+        (data / name).write_text("fine")
+    (data / "slow").write_text("hang")
+    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    result = runner("--entry_script", "sleepy.py", "--input", "data", "--output", "out", "--mini_batch_size",
+                    "1", "--run_invocation_timeout", "5", "--run_max_try", "1", "--container", runtime_image,
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr  # one failed mini-batch of 4 is within the default limits
+    assert rows(tmp_path / "out" / "extraction_output.txt") == ["a", "b", "c"]
+    summary = json.loads((tmp_path / "out" / "logs" / "summary.json").read_text())
+    assert summary["items"]["failed"] == 1 and "run() exceeded 5s, worker" in result.stderr
+    assert containers_left() == []
+
+
+def test_ctrl_c_stops_a_run_in_containers_as_any_run_and_leaves_no_container(runtime_image, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a", "b", "c"):
+        (data / name).write_text("hang")
+    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    command = ["--entry_script", "sleepy.py", "--input", "data", "--output", "out", "--mini_batch_size", "1",
+               "--container", runtime_image]
+    run = subprocess.Popen([sys.executable, "-m", "orchestration.prs", *command], cwd=tmp_path,
+                           env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(containers_left()) < 2 and time.monotonic() < deadline:  # both workers are in run()
+        time.sleep(0.5)
+    time.sleep(1)
+    run.send_signal(signal.SIGINT)
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 130
+    assert out.strip().splitlines()[-1].startswith("exit 130: stopped; run again with --resume")
+    assert containers_left() == []
+
+
+def test_a_job_runs_its_command_and_parallel_nodes_in_the_image_with_the_hosts_outputs(runtime_image,
+                                                                                       tmp_path):
+    job = write_pipeline(tmp_path / "job")  # command (split) -> parallel (score) -> command (report)
+    here = runner("--job", str(job), "--output", "here", cwd=tmp_path)
+    assert here.returncode == 0, here.stderr
+    inside = runner("--job", str(job), "--output", "inside", "--container", runtime_image, cwd=tmp_path)
+    assert inside.returncode == 0, inside.stderr
+    outputs = ["split/parts/part00.txt", "split/parts/part04.txt",
+               "datastores/workspaceblobstore/scored/demo/rows.txt", "report/summary"]
+    for output in outputs:
+        assert (tmp_path / "inside" / output).read_text() == (tmp_path / "here" / output).read_text()
+    assert (tmp_path / "inside" / "report" / "summary").read_text() == "5 rows\n"
+    assert containers_left() == []
