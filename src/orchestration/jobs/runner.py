@@ -224,10 +224,10 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     log.info("jobs.%s: %s", node.name, command)
     if interpreter.container:
         name = f"toolkit-{uuid.uuid4().hex[:12]}"
-        argv = docker_run(interpreter.container, name, name, node_mounts(node, out), cwd, variables,
+        argv = docker_run(interpreter.container, name, name, node_mounts(node, out), cwd, list(variables),
                           ["bash", "-c", command])
-        try:
-            code, left = run_stoppable(argv, cwd, environment)
+        try:  # the variables' values reach the container through the client's environment, not its argv
+            code, left = run_stoppable(argv, cwd, {**environment, **variables})
         finally:
             remove(name)  # still running if its client was killed
     else:
@@ -245,8 +245,10 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
 
 def node_mounts(node: BoundNode, out: Path) -> dict[Path, bool]:
     """What a command node reads and writes, for its container: the job's output folder (its code
-    snapshot and default outputs), its path inputs read-only, the folders of the paths it writes."""
-    read = [Path(value.text) for value in node.inputs.values() if value.type in PATH_TYPES and value.text]
+    snapshot and default outputs), its path inputs read-only (and a string input naming an existing
+    absolute path), the folders of the paths it writes."""
+    read = [Path(value.text) for value in node.inputs.values() if value.text and (
+        value.type in PATH_TYPES or (value.text.startswith("/") and len(Path(value.text).parts) > 2))]
     written = [out] + [o.path.parent if o.type == "uri_file" else o.path for o in node.outputs.values()]
     return mounts_of([p for p in read if p.exists()], [p for p in written if p.exists()])
 

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         settings, entry_script=args.entry_script, inputs=tuple(args.inputs), output=args.output,
         input_type=args.input_type, arguments=tuple(arguments), resume=args.resume,
         environment_variables=parse_pairs(args.environment_variables, "--environment_variables"),
-        python=chosen_python(args.python, settings.local_python), container=args.container,
+        python=chosen_python(args.python, "" if args.container else settings.local_python),
+        container=args.container,
     )
     problems = config.validate()
     if problems:
@@ -130,7 +131,7 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
         raise UsageError(f"--output {args.output}: a file is in the way; expected a folder")
     folders = parse_pairs(args.datastore, "--datastore")
     datastores = Datastores(output / DATASTORES_FOLDER, {k: Path(v) for k, v in folders.items()})
-    python = chosen_python(args.python, settings.local_python)
+    python = chosen_python(args.python, "" if args.container else settings.local_python)
     if python and args.container:
         raise UsageError(f"--python {python} and --container {args.container}: give one; the container runs "
                          "its own python")

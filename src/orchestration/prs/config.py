@@ -177,6 +177,7 @@ class RunConfig:
             "arguments": digest(list(self.arguments)),  # plan.json is written down: no credential in it
             "environment_variables": digest(self.environment_variables),
             "python": str(self.python) if self.python else None,
+            "container": self.container,
         })
         return shaping
 

@@ -164,10 +164,14 @@ class Pool:
                 except OSError:
                     pass
             else:
+                if self.containers:
+                    self.containers.remove(handle.process.pid)
                 kill_group(handle.process.pid)
 
     def kill(self, handle: WorkerHandle) -> None:
         """Kills the worker and what its run() started (past its timeout, say)."""
+        if self.containers:
+            self.containers.remove(handle.process.pid)
         kill_group(handle.process.pid)
 
     def join(self) -> None:
@@ -177,6 +181,8 @@ class Pool:
             try:
                 handle.process.wait(max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:
+                if self.containers:
+                    self.containers.remove(handle.process.pid)
                 kill_group(handle.process.pid)
                 handle.process.wait()
             handle.conn.close()
