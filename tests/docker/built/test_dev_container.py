@@ -44,7 +44,7 @@ def workspace(base_image: str):
     if os.geteuid() == 0:
         subprocess.run(["chown", "-R", f"{uid}:{uid}", str(top)], check=True)
     label = f"toolkit.docker-test={uuid.uuid4().hex}"
-    command = [*prefix, str(NODE), str(DEVCONTAINER)]
+    command = [*prefix, f"TMPDIR={home}", str(NODE), str(DEVCONTAINER)]  # its cache goes with the rest
     options = ["--workspace-folder", str(folder), "--id-label", label]
     if base_image != pinned_base():
         # The pinned base cannot be pulled here: the same configuration, on the stand-in base.
