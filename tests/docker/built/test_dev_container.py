@@ -44,7 +44,12 @@ def workspace(base_image: str):
     if os.geteuid() == 0:
         subprocess.run(["chown", "-R", f"{uid}:{uid}", str(top)], check=True)
     label = f"toolkit.docker-test={uuid.uuid4().hex}"
-    command = [*prefix, f"TMPDIR={home}", str(NODE), str(DEVCONTAINER)]  # its cache goes with the rest
+    # The CLI and the lock's node, copied where that user can reach them (a clone may lie in a folder
+    # only its owner can enter); its cache in TMPDIR goes with the rest.
+    cli = top / "cli"
+    shutil.copytree(DEVCONTAINER.resolve().parent, cli)
+    shutil.copy2(NODE.resolve(), cli / "node")
+    command = [*prefix, f"TMPDIR={home}", str(cli / "node"), str(cli / DEVCONTAINER.resolve().name)]
     options = ["--workspace-folder", str(folder), "--id-label", label]
     if base_image != pinned_base():
         # The pinned base cannot be pulled here: the same configuration, on the stand-in base.
@@ -54,7 +59,7 @@ def workspace(base_image: str):
         override = folder / ".devcontainer" / "on-the-stand-in-base.json"
         override.write_text(json.dumps(config, indent=2))
         options += ["--override-config", str(override)]
-    yield folder, uid, command, options, label
+    yield folder, uid, command, options, label, top
     containers = docker("ps", "--all", "--quiet", "--filter", f"label={label}").stdout.split()
     images = {docker("inspect", "--format", "{{.Config.Image}}", c).stdout.strip() for c in containers}
     if containers:
@@ -66,15 +71,15 @@ def workspace(base_image: str):
 
 @pytest.mark.timeout(2400)
 def test_the_dev_container_comes_up_for_another_uid_and_make_lint_test_passes_inside(workspace):
-    folder, uid, command, options, label = workspace
-    up = subprocess.run([*command, "up", *options], capture_output=True, text=True, timeout=1800)
+    folder, uid, command, options, label, top = workspace
+    up = subprocess.run([*command, "up", *options], capture_output=True, text=True, timeout=1800, cwd=top)
     assert up.returncode == 0, up.stderr[-3000:]
     outcome = json.loads(up.stdout.strip().splitlines()[-1])
     assert outcome["outcome"] == "success" and outcome["remoteUser"] == "toolkit"
 
     def inside(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
         return subprocess.run([*command, "exec", *options, *args], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, cwd=top)
 
     whoami = inside("sh", "-c", "id -u; echo $VENV; node --version; command -v node")
     assert whoami.returncode == 0, whoami.stderr
