@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON_BIN ?= python3
-# The dev container sets VENV=/opt/venv, the image's environment.
+# The dev container sets VENV=/home/toolkit/.venv, the image's environment.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 UV := $(VENV)/bin/uv

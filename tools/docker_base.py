@@ -95,7 +95,7 @@ def make_stand_in(ca_bundle: Path = CA_BUNDLE) -> None:
     if not shutil.which("debootstrap"):
         if not shutil.which("apt-get"):
             raise UsageError("the stand-in base needs debootstrap, and there is no apt to install it: "
-                             "build with a reachable BASE_IMAGE instead")
+                             "install debootstrap, or build where the pinned base can be pulled")
         log.info("installing debootstrap")
         apt_install("debootstrap")
     with tempfile.TemporaryDirectory(prefix="stand-in-") as folder:
