@@ -1,7 +1,10 @@
-"""The package directions hold: steps ← orchestration ← tools (an arrow points at what may be imported).
+"""The package directions hold: steps ← orchestration ← tools (an arrow points at what may be imported),
+and inside orchestration: the shared modules ← prs (the runner) ← jobs ← cloud, local_pipeline.
 
 `src/steps` runs inside Azure ML from a snapshot of `src/` and must not need the orchestration side (its
-settings, pydantic, the runner); `orchestration` must not need the developer tools.
+settings, pydantic, the runner); `orchestration` must not need the developer tools. Inside orchestration,
+the runner is a general ParallelRunStep emulator that v2 jobs, the local pipeline and the Azure glue use,
+never the reverse. `__main__.py` files are entry points outside the layers: they may dispatch upward.
 """
 import ast
 from pathlib import Path
@@ -34,6 +37,64 @@ def violations(layer: str) -> list[str]:
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_no_layer_imports_a_layer_above_it(layer):
     assert violations(layer) == []
+
+
+# Each group of orchestration (a sub-package, or a top-level module) and its layer; a group imports its
+# own layer's shared modules and lower layers only, and groups of layer 3 do not import each other.
+SHARED = ("errors", "paths", "secrets", "parallel_fields", "interrupts", "processes", "cli", "settings")
+LAYER_OF = {**dict.fromkeys(SHARED, 0), "prs": 1, "jobs": 2, "cloud": 3, "local_pipeline": 3}
+RULES = {0: "the shared modules import nothing above them", 1: "prs (the runner) imports only the shared "
+         "modules", 2: "jobs imports prs and the shared modules", 3: "cloud and local_pipeline import "
+         "what is below them, never each other"}
+ORCHESTRATION = ROOT / "src" / "orchestration"
+
+
+def group_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "orchestration" and len(parts) > 1 else None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports by absolute name, including imports inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def group_edges() -> dict[tuple[str, str], list[str]]:
+    """(importing group, imported group) -> the importing files; entry points left out."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(ORCHESTRATION.rglob("*.py")):
+        if path.name == "__main__.py" or path.parent == ORCHESTRATION and path.name == "__init__.py":
+            continue
+        mine = path.relative_to(ORCHESTRATION).parts[0].removesuffix(".py")
+        for module in imported_modules(path):
+            theirs = group_of(module)
+            if theirs and theirs != mine:
+                edges.setdefault((mine, theirs), []).append(str(path.relative_to(ROOT)))
+    return edges
+
+
+def test_every_orchestration_group_has_a_layer():
+    groups = {path.name.removesuffix(".py") for path in ORCHESTRATION.iterdir()
+              if path.suffix == ".py" or (path.is_dir() and (path / "__init__.py").exists())}
+    assert groups - {"__init__", "__main__"} == set(LAYER_OF)
+
+
+def test_inside_orchestration_imports_point_down_only():
+    broken = [f"{files[0]} imports orchestration.{theirs}: {RULES[LAYER_OF[mine]]}"
+              for (mine, theirs), files in sorted(group_edges().items())
+              if LAYER_OF[theirs] > LAYER_OF[mine] or (LAYER_OF[theirs] == LAYER_OF[mine] == 3)]
+    assert broken == []
+
+
+def test_no_two_orchestration_groups_import_each_other():
+    edges = group_edges()
+    assert [pair for pair in edges if (pair[1], pair[0]) in edges] == []
 
 
 def test_the_check_sees_imports_inside_functions(tmp_path):

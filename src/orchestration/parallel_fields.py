@@ -104,3 +104,13 @@ def v2_values(settings: Any) -> dict[str, Any]:
         else:
             values[f.v2] = value
     return values
+
+
+# ParallelRunStep refuses user arguments that collide with its own flags (its driver's own flags): every
+# field it passes to the driver (NODE_COUNT is not), plus these.
+RESERVED_ARGUMENTS = tuple(f.name for f in FIELDS if f.name != "node_count") + ("output", "partition_keys")
+
+
+def reserved_arguments(arguments: tuple[str, ...]) -> list[str]:
+    """The arguments ParallelRunStep refuses: `--<reserved>` or `--<reserved>=...`."""
+    return [a for a in arguments if a.startswith("--") and a[2:].split("=", 1)[0] in RESERVED_ARGUMENTS]

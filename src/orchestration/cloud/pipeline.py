@@ -14,9 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestration.prs.config import reserved_arguments
 from orchestration.errors import SettingsError
-from orchestration.parallel_fields import v1_values
+from orchestration.parallel_fields import reserved_arguments, v1_values
 from orchestration.paths import ROOT, SRC
 from orchestration.settings import Settings
 

@@ -7,13 +7,12 @@ pipeline job (or a parallel component) instead, its settings taken from the YAML
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, closing, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, setup_logging
 from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
 from orchestration.prs.report import format_summary
@@ -87,8 +86,8 @@ def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     flags, arguments = split_arguments(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(flags)
-    if args.job:
-        return run_job_command(args, arguments)
+    if args.job:  # `python -m orchestration.prs` sends --job to orchestration.jobs.command
+        raise UsageError("--job: run it as python -m orchestration.prs --job FILE.yml")
     missing = [flag for flag, value in (("--entry_script", args.entry_script), ("--input", args.inputs))
                if not value]
     if missing:
@@ -109,41 +108,3 @@ def main(argv: list[str] | None = None) -> int:
     summary = run_parallel(config, last=True)
     print(format_summary(summary))
     return summary.exit_code
-
-
-def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
-    from orchestration.jobs.locations import DATASTORES_FOLDER, Datastores
-    from orchestration.jobs.runner import Interpreter, closing_line, run_job
-
-    given = [f"--{flag.removesuffix('s') if flag == 'inputs' else flag}"
-             for flag in ("entry_script", "inputs", "resume", "environment_variables", *SETTING_FLAGS)
-             if getattr(args, flag) not in (None, [], False) and flag != "local_max_workers"]
-    if args.input_type != "file":
-        given.append("--input_type")
-    if given or arguments:
-        what = ", ".join(given + (["arguments after --"] if arguments else []))
-        raise UsageError(f"--job: {what} cannot be given with a job; its YAML sets them")
-    workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
-    settings = load_settings(**workers)
-    setup_logging(settings.logging_level)
-    output = args.output.resolve()
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"--output {args.output}: a file is in the way; expected a folder")
-    folders = parse_pairs(args.datastore, "--datastore")
-    datastores = Datastores(output / DATASTORES_FOLDER, {k: Path(v) for k, v in folders.items()})
-    python = chosen_python(args.python, "" if args.container else settings.local_python)
-    if python and args.container:
-        raise UsageError(f"--python {python} and --container {args.container}: give one; the container runs "
-                         "its own python")
-    if args.container:
-        from orchestration.prs.container import container_problem
-
-        problem = container_problem(args.container, tabular=False)
-        if problem:
-            raise UsageError(problem)
-    interpreter = Interpreter(python or Path(sys.executable), foreign=python is not None,
-                              container=args.container)
-    result = run_job(args.job, output, datastores, parse_pairs(args.overrides, "--set", prefix="inputs."),
-                     settings.local_worker_cap, interpreter)
-    print(closing(result.exit_code, closing_line(result, output)))
-    return result.exit_code

@@ -8,21 +8,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestration.parallel_fields import FIELDS, local_values
+from orchestration.parallel_fields import FIELDS, local_values, reserved_arguments
 from orchestration.secrets import masked_arguments, masked_environment
 
 if TYPE_CHECKING:  # workers import this module; they need not load pydantic
     from orchestration.settings import Settings
-
-# ParallelRunStep refuses user arguments that collide with its own flags ([STEP] in the spec): every
-# field it passes to the driver (NODE_COUNT is not), plus these.
-RESERVED_ARGUMENTS = tuple(f.name for f in FIELDS if f.name != "node_count") + ("output", "partition_keys")
-
-
-def reserved_arguments(arguments: tuple[str, ...]) -> list[str]:
-    """The arguments ParallelRunStep refuses: `--<reserved>` or `--<reserved>=...`."""
-    return [a for a in arguments if a.startswith("--") and a[2:].split("=", 1)[0] in RESERVED_ARGUMENTS]
-
 
 TABULAR_SUFFIXES = (".csv", ".parquet", ".jsonl")
 
