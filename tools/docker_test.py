@@ -18,7 +18,7 @@ import time
 
 from orchestration.cli import UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
-from tools.docker_base import pinned_base, resolve
+from tools.docker_base import docker, pinned_base, resolve
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,12 @@ TESTS = ROOT / "tests" / "docker" / "built"
 
 
 def image_id(tag: str) -> str:
-    found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
-                           text=True)
+    found = docker("image", "inspect", "--format", "{{.Id}}", tag)
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
 def image_megabytes(tag: str) -> int:
-    found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", tag], capture_output=True,
-                           text=True, check=True)
-    return int(found.stdout) // 2**20
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout) // 2**20
 
 
 def builder() -> dict[str, str]:
@@ -56,7 +53,7 @@ def build(target: str, tag: str, base: str) -> float:
     if built.returncode:
         raise UsageError(f"the {target} image did not build (its output is above); fix docker/Dockerfile")
     if before and before != image_id(tag):
-        subprocess.run(["docker", "image", "rm", before], capture_output=True)  # fails if still in use: kept
+        docker("image", "rm", before)  # fails if still in use: kept
     return time.monotonic() - started
 
 

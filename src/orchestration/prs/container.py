@@ -24,6 +24,7 @@ from pathlib import Path
 
 from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
+from orchestration.prs.interpreter import OLDEST, PROBE  # the same check as for --python
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +36,6 @@ CONNECT_SECONDS = 120  # a container's start (seconds), its interpreter's, and t
 # What a worker gets from this machine's environment in the container (the run's own environment
 # variables travel in its spec): its imports, and unbuffered output.
 WORKER_VARIABLES = {"PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"}
-PROBE = """\
-import sys
-if sys.version_info < (3, 8):
-    sys.exit("it is Python %d.%d; the worker needs 3.8 or newer" % sys.version_info[:2])
-import orchestration.prs.worker
-for package in sys.argv[1:]:
-    try:
-        __import__(package)
-    except ImportError:
-        sys.exit("tabular inputs need %s in the image" % package)
-"""
 
 
 def container_problem(image: str, tabular: bool) -> str:
@@ -61,7 +51,7 @@ def container_problem(image: str, tabular: bool) -> str:
     if found.returncode == 0:
         probe = subprocess.run(["docker", "run", "--rm", f"--volume={SRC}:{SRC}:ro",
                                 f"--env=PYTHONPATH={SRC}", f"--user={os.getuid()}:{os.getgid()}",
-                                "--env=HOME=/tmp", image, "python", "-c", PROBE,
+                                "--env=HOME=/tmp", image, "python", "-c", PROBE.format(oldest=OLDEST),
                                 *(["pandas"] if tabular else [])],
                                capture_output=True, text=True, timeout=300)
         if probe.returncode:

@@ -76,13 +76,16 @@ def test_what_the_workers_write_is_the_callers_whatever_user_the_image_runs_as(d
     assert containers_left() == []
 
 
+def sleepy_run(folder: Path, files: dict[str, str]) -> None:
+    """SLEEPY as folder/sleepy.py, and folder/data with `files` (name: "fine" or "hang")."""
+    (folder / "data").mkdir()
+    for name, text in files.items():
+        (folder / "data" / name).write_text(text)
+    (folder / "sleepy.py").write_text(SLEEPY)
+
+
 def test_a_worker_past_its_timeout_is_killed_with_its_container_and_the_run_goes_on(runtime_image, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in ("a", "b", "c"):
-        (data / name).write_text("fine")
-    (data / "slow").write_text("hang")
-    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    sleepy_run(tmp_path, {"a": "fine", "b": "fine", "c": "fine", "slow": "hang"})
     result = runner("--entry_script", "sleepy.py", "--input", "data", "--output", "out", "--mini_batch_size",
                     "1", "--run_invocation_timeout", "5", "--run_max_try", "1", "--container", runtime_image,
                     cwd=tmp_path)
@@ -94,11 +97,7 @@ def test_a_worker_past_its_timeout_is_killed_with_its_container_and_the_run_goes
 
 
 def test_ctrl_c_stops_a_run_in_containers_as_any_run_and_leaves_no_container(runtime_image, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in ("a", "b", "c"):
-        (data / name).write_text("hang")
-    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    sleepy_run(tmp_path, {"a": "hang", "b": "hang", "c": "hang"})
     command = ["--entry_script", "sleepy.py", "--input", "data", "--output", "out", "--mini_batch_size", "1",
                "--container", runtime_image]
     run = subprocess.Popen([sys.executable, "-m", "orchestration.prs", *command], cwd=tmp_path,

@@ -17,6 +17,7 @@ import pytest
 from orchestration.paths import ROOT
 from tests.azurite import NODE
 from tests.docker.built.conftest import docker, host_user
+from tests.docker.test_image_consistency import devcontainer
 from tools.docker_base import pinned_base
 
 DEVCONTAINER = ROOT / os.environ.get("DEVCONTAINER", "tools/npm/node_modules/.bin/devcontainer")
@@ -53,8 +54,7 @@ def workspace(base_image: str):
     options = ["--workspace-folder", str(folder), "--id-label", label]
     if base_image != pinned_base():
         # The pinned base cannot be pulled here: the same configuration, on the stand-in base.
-        config = json.loads("\n".join(line for line in (folder / ".devcontainer" / "devcontainer.json")
-                                      .read_text().splitlines() if not line.strip().startswith("//")))
+        config = devcontainer()  # the working tree's, which the workspace copies
         config["build"]["args"] = {"BASE_IMAGE": base_image}
         override = folder / ".devcontainer" / "on-the-stand-in-base.json"
         override.write_text(json.dumps(config, indent=2))
