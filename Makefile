@@ -129,7 +129,7 @@ $(NPM_TOOLS): tools/npm/package.json tools/npm/package-lock.json $(VENV)/.instal
 ## Run the test suite (installs the Azurite emulator first)
 .PHONY: test
 test: $(VENV)/.installed $(NPM_TOOLS)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist worksteal
 
 #################################################################################
 # LOCAL PIPELINE                                                                #

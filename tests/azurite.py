@@ -32,6 +32,35 @@ def connection_string(port: int, key: str = KEY) -> str:
             f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};")
 
 
+def start_azurite(port: int) -> tuple[subprocess.Popen | None, str]:
+    """(the running emulator, '') once it accepts connections on `port`, or (None, what it printed)."""
+    process = subprocess.Popen(
+        [str(NODE), str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+         "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not listens(process.pid, port):  # itself: another test process's azurite may hold the port
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            return None, process.communicate()[0]
+        time.sleep(0.05)
+    return process, ""
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a socket listening on 127.0.0.1:`port` (read from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:  # it has exited
+        return False
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[int]:
     """Starts azurite-blob in memory on a free port; yields the port. Fails (never skips) if missing."""
@@ -39,22 +68,13 @@ def azurite() -> Iterator[int]:
         pytest.fail(f"{AZURITE} is missing: run `make test`, which installs it (npm ci in tools/npm)")
     if not NODE.exists():
         pytest.fail(f"{NODE} is missing: run `make install`, which links the lock's Node.js there")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(NODE), str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
-         "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    for _ in range(3):  # a free port can be taken by another test process before azurite binds it
+        port = free_port()
+        process, output = start_azurite(port)
+        if process is not None:
             break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"azurite did not start: {process.stdout.read() if process.stdout else ''}")
-            time.sleep(0.1)
+    else:
+        pytest.fail(f"azurite did not start: {output}")
     yield port
     process.terminate()
     process.wait(10)

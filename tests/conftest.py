@@ -1,13 +1,22 @@
 """Shared fixtures: every test runs in its own folder, with no toolkit setting leaking in from outside."""
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import logging
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from orchestration.cli import outcome
+from orchestration.interrupts import STOP_SIGNALS
 from orchestration.paths import ROOT, SRC  # noqa: F401  (tests import them from here)
 from orchestration.settings import Settings
 
@@ -29,12 +38,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """cwd is an empty folder (so no developer's .env is read) and no setting comes from the environment."""
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield tmp_path
+    root.handlers[:] = handlers  # a command run in-process set up its logging: it ends with the test
+    root.setLevel(level)
 
 
 def clean_env(**values: str) -> dict[str, str]:
@@ -53,6 +66,44 @@ def run_module(
         [sys.executable, "-m", module, *args], cwd=cwd, env=clean_env(**env), capture_output=True,
         text=True, timeout=timeout,
     )
+
+
+def invoke(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Runs `module`'s main(args) in this process, ending as its `python -m` command ends (the exit code
+    and closing line of orchestration.cli.outcome), with its stdout and stderr captured at the file
+    descriptors, so that what its child processes print is there too, in order: the command's behaviour
+    without an interpreter's start-up. What only a process shows (its entry point, signals, the exit
+    itself) is tested with run_module."""
+    main = importlib.import_module(module).main
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    dispositions = {number: signal.getsignal(number) for number in STOP_SIGNALS}  # a run may ignore them
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            streams = [io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), write_through=True,
+                                        errors="backslashreplace") for fd in (1, 2)]
+            with contextlib.chdir(cwd), contextlib.redirect_stdout(streams[0]), \
+                    contextlib.redirect_stderr(streams[1]):
+                code = outcome(lambda: main(list(args)))
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            root.handlers[:] = handlers
+            root.setLevel(level)
+            for number, disposition in dispositions.items():
+                signal.signal(number, disposition)
+        texts = []
+        for file in (out, err):
+            file.seek(0)
+            texts.append(file.read().decode(errors="backslashreplace"))
+    return subprocess.CompletedProcess([module, *args], code, *texts)
 
 
 def record_text(record_id: int, **overrides: str) -> str:

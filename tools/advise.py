@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, at_least_one, UsageError, closing, run_command, setup_logging
 from orchestration.prs.report import Summary
 from orchestration.settings import load_settings
 from tools.bench import best_of, run_locally
@@ -96,7 +96,8 @@ def recommend(m: Measurement, total_items: int, cores: int, target_s: float, max
     return Plan(size, cores, nodes, minutes, reachable)
 
 
-def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratch: Path) -> Measurement:
+def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratch: Path,
+            repeat: int = REPEAT) -> Measurement:
     """Two one-worker runs (1, then 10 items per mini-batch). The difference of their times outside run()
     is the cost per mini-batch (wall, and CPU of parent and worker together); the rest is start-up. The
     difference of their times inside run() is run()'s own cost per call; the rest is per item."""
@@ -104,7 +105,7 @@ def measure(entry_script: Path, sample: Path, arguments: tuple[str, ...], scratc
     for size in CALIBRATION_SIZES:
         out = scratch / f"calibrate-{size}"
         trials = []
-        for _ in range(REPEAT):  # the fastest of a few: this machine's noise is one-sided
+        for _ in range(repeat):  # the fastest of a few: this machine's noise is one-sided
             before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             summary = local_run(entry_script, sample, arguments, out, workers=1, size=size)
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the cloud service's seconds per mini-batch outside run() (assumed)")
     parser.add_argument("--node-startup-s", type=float, default=NODE_STARTUP_S,
                         help="a node's start-up from zero, seconds (assumed)")
+    parser.add_argument("--repeat", type=at_least_one, default=REPEAT,
+                        help="each local measurement: the fastest of N")
     parser.add_argument("arguments", nargs="*", help="after --: the entry script's own arguments")
     args = parser.parse_args(argv)
     setup_logging("WARNING")
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = tuple(args.arguments)
     with tempfile.TemporaryDirectory(prefix="advise-") as tmp:
         scratch = Path(tmp)
-        m = measure(args.entry_script, args.input, arguments, scratch)
+        m = measure(args.entry_script, args.input, arguments, scratch, args.repeat)
         total = args.items or m.items
         plan = recommend(m, total, cores, args.target_minutes * 60, args.max_nodes,
                          settings.run_invocation_timeout, args.batch_overhead_s, args.node_startup_s)
@@ -167,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         checks = []
         for workers in (1, 2):
             predicted = predict_local(m, m.items, workers, local_size, os.cpu_count() or 1)
-            measured = best_of(REPEAT, lambda: local_run(args.entry_script, args.input, arguments,
-                                                         scratch / f"check-{workers}", workers, local_size))
+            out = scratch / f"check-{workers}"
+            measured = best_of(args.repeat, lambda: local_run(args.entry_script, args.input, arguments, out,
+                                                              workers, local_size))
             checks.append((workers, predicted, measured))
     print(f"measured on {m.items} sample items ({args.entry_script}):")
     print(f"  run() per item {m.item_s * 1000:.2f} ms (sd {m.item_sd * 1000:.2f} ms, "

@@ -14,7 +14,6 @@ memory and whole-process timings are `tools/bench_cli.py`'s.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import multiprocessing
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, at_least_one, UsageError, closing, run_command, setup_logging
 from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
 from orchestration.prs.planning import sorted_listing
@@ -126,10 +125,10 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
     parser.add_argument("--mini-batch-size", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--chunksize", type=int, default=64, help="the tuned Pool.imap chunksize")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, at_least_one, UsageError, closing, run_command, setup_logging
 from orchestration.paths import SRC
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m tools.bench_cli", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
     parser.add_argument("--mini-batch-size", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--arithmetic-iterations", type=int, default=24_000_000,
                         help="the machine-scaling probe's work (about 2 s in one process here)")
     parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 1_000_000])

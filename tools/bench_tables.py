@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import ArgumentParser, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, at_least_one, closing, run_command, setup_logging
 from tools import bench_peers
 from tools.bench import best_of, run_locally
 
@@ -108,7 +108,7 @@ def runner(path: Path, script: Path, out: Path, workers: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m tools.bench_tables", description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=500, help="size of the CSV")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     setup_logging("WARNING")

@@ -13,7 +13,6 @@ Prints the base to use (the one line a Makefile reads); says what it did in one 
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import shutil
@@ -23,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
 from tools.docker_engine import apt_install
 
@@ -138,7 +137,7 @@ def resolve(pinned: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pinned", default=None, help="the base to use when it can be had "
                         "(default: the Dockerfile's BASE_IMAGE)")
     args = parser.parse_args(argv)

@@ -10,7 +10,6 @@ one line naming what is missing, exit 2.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
 from orchestration.processes import any_running
 
@@ -128,7 +127,7 @@ def stop(state: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stop", action="store_true", help="stop the engine this tool started")
     parser.add_argument("--state", type=Path, default=STATE, help="its pid file and log")
     args = parser.parse_args(argv)

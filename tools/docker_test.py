@@ -9,14 +9,13 @@ Ends in one line with the build and test times and what stays on disk.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import subprocess
 import sys
 import time
 
-from orchestration.cli import UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
 from tools.docker_base import docker, pinned_base, resolve
 
@@ -58,7 +57,7 @@ def build(target: str, tag: str, base: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", default="docker-test", help="the tag of the images it builds and tests")
     args = parser.parse_args(argv)
     setup_logging()

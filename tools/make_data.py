@@ -8,7 +8,6 @@ COUNT files per copy, so COUNT=20640 gives one record per file, the original sam
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
 import gzip
 import hashlib
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from orchestration.cli import UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT
 from steps.extract import VALUE_FIELDS
 
@@ -172,7 +171,7 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to (re)create (DATA_DIR)")
     parser.add_argument("--count", type=int, default=100, help="files per copy of the data (COUNT)")
     parser.add_argument("--scale", type=int, default=1, help="copies of the data, unique ids (SCALE)")

@@ -8,7 +8,6 @@ the faults injected and the rows lost, which must be 0 (exit 1 otherwise).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestration.cli import UsageError, closing, run_command, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
 from orchestration.paths import ROOT, SRC
 from orchestration.prs.stopping import StopLatch
 
@@ -123,7 +122,7 @@ def one_run(number: int, rng: random.Random, scratch: Path, counts: Counter,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tools.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120, help="stop starting runs after this long")
     parser.add_argument("--runs", type=int, default=0, help="stop after this many runs (0: no limit)")
     parser.add_argument("--seed", type=int, default=None, help="repeat a soak exactly (faults, inputs)")

@@ -6,7 +6,6 @@ No Azure account and no `.env` are needed; settings come from the environment / 
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import time
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import steps
-from orchestration.cli import UsageError, run_command, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, run_command, setup_logging
 from orchestration.prs.config import RunConfig
 from orchestration.prs.container import container_problem
 from orchestration.prs.report import Summary, closing_line, format_summary
@@ -108,7 +107,8 @@ def format_result(result: PipelineResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m orchestration.local_pipeline",
+                            description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="the local datastore folder")
     parser.add_argument("--output", type=Path, required=True, help="LOCAL_OUTPUT_DIR")
     parser.add_argument("--resume", action="store_true",

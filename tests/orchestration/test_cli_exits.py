@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, run_module
+from tests.conftest import clean_env, invoke, run_module
 
 # A command module whose import waits for a "release" file, then whose main() waits: a marker file says
 # which stage it is in.
@@ -106,6 +106,20 @@ def test_a_bad_argument_ends_with_exit_2_naming_it(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == \
         "exit 2: COUNT: expected a whole number from 1 to 20640 (got 0)"
+
+
+@pytest.mark.parametrize("module, flag", [
+    ("orchestration.local_pipeline", "--data-dir"), ("orchestration.cloud.cli", "--sdk"),
+    ("tools.make_data", "--count"), ("tools.bench", "--repeat"), ("tools.bench_cli", "--repeat"),
+    ("tools.bench_tables", "--repeat"), ("tools.advise", "--repeat"), ("tools.soak", "--runs"),
+    ("tools.docker_engine", "--nonsense"), ("tools.docker_base", "--nonsense"),
+    ("tools.docker_test", "--nonsense"),
+])
+def test_every_command_ends_a_mistyped_argument_in_one_exit_2_line(tmp_path, module, flag):
+    result = invoke(module, flag, "0" if flag in ("--repeat", "--count") else "", cwd=tmp_path)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and last.startswith("exit 2: ") and "Traceback" not in result.stderr, \
+        result.stderr
 
 
 @pytest.mark.parametrize("entry_point", sorted((Path(__file__).parents[2] / "src").rglob("__main__.py")),

@@ -7,7 +7,7 @@ import pytest
 from orchestration.local_pipeline import run_local_pipeline
 from orchestration.settings import load_settings
 from tools.make_data import load_bundled, write_files
-from tests.conftest import run_module
+from tests.conftest import invoke, run_module
 
 
 def test_whole_pipeline_on_a_few_files(tmp_path):
@@ -82,8 +82,8 @@ def test_a_stopped_local_run_finishes_with_resume_on_the_files_it_prepared(tmp_p
     assert "RESUME=1" in out.strip().splitlines()[-1], out
     prepared = tmp_path / "out" / "preparation" / "housing-00000.txt"
     before = prepared.stat().st_ctime_ns
-    resumed = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out", "--resume",
-                         cwd=tmp_path)
+    resumed = invoke("orchestration.local_pipeline", "--data-dir", "store", "--output", "out", "--resume",
+                     cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming the run in" in resumed.stderr and prepared.stat().st_ctime_ns == before
     rows = (tmp_path / "out" / "extraction" / "extraction_output.txt").read_text().splitlines()
@@ -95,16 +95,16 @@ def test_the_preparation_replaces_only_what_a_local_preparation_wrote(tmp_path):
     notes = tmp_path / "out" / "preparation" / "notes.md"
     notes.parent.mkdir(parents=True)
     notes.write_text("mine")
-    refused = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out",
-                         cwd=tmp_path)
+    refused = invoke("orchestration.local_pipeline", "--data-dir", "store", "--output", "out",
+                     cwd=tmp_path)
     assert refused.returncode == 2 and "holds files that no local preparation wrote" in refused.stderr
     assert notes.read_text() == "mine"
-    inside = run_module("orchestration.local_pipeline", "--data-dir", "out/preparation", "--output", "out",
-                        cwd=tmp_path)
+    inside = invoke("orchestration.local_pipeline", "--data-dir", "out/preparation", "--output", "out",
+                    cwd=tmp_path)
     assert inside.returncode == 2 and "overlap" in inside.stderr and notes.read_text() == "mine"
     notes.unlink()
     for _ in range(2):  # the second replaces the first's copy
-        done = run_module("orchestration.local_pipeline", "--data-dir", "store", "--output", "out",
-                          "--prepare-only", cwd=tmp_path)
+        done = invoke("orchestration.local_pipeline", "--data-dir", "store", "--output", "out",
+                      "--prepare-only", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "exit 0: prepared 2 files in out/preparation"

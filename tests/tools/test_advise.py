@@ -1,7 +1,7 @@
 """make advise: the sizing arithmetic, and the command on a small sample."""
 import pytest
 
-from tests.conftest import run_module
+from tests.conftest import invoke, run_module
 from tools.advise import Measurement, predict_local, recommend
 from tools.make_data import load_bundled, write_files
 
@@ -41,12 +41,12 @@ def test_a_cost_per_call_of_run_is_paid_per_mini_batch_not_per_item():
 
 def test_the_command_measures_a_sample_and_prints_settings_and_its_check(tmp_path):
     write_files(load_bundled(), tmp_path / "sample", count=40)
-    result = run_module("tools.advise", "--entry_script", "/dev/null", "--input", "sample", cwd=tmp_path)
+    result = invoke("tools.advise", "--entry_script", "/dev/null", "--input", "sample", cwd=tmp_path)
     assert result.returncode == 2 and "expected an existing script" in result.stderr
     from orchestration.local_pipeline import ENTRY_SCRIPT
 
     result = run_module("tools.advise", "--entry_script", str(ENTRY_SCRIPT), "--input", "sample", "--items",
-                        "2064000", "--vm-size", "STANDARD_D4S_V3", cwd=tmp_path)
+                        "2064000", "--vm-size", "STANDARD_D4S_V3", "--repeat", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "measured on 40 sample items" in out and "PROCESS_COUNT_PER_NODE=4" in out

@@ -10,7 +10,7 @@ from tools import make_data
 from tools.make_data import (
     MARKER, RAW_FILE, DataSourceError, file_slices, load_bundled, load_sklearn, write_files,
 )
-from tests.conftest import run_module
+from tests.conftest import invoke, run_module
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +96,13 @@ def test_sklearn_source_gives_identical_records(tmp_path, table):
     assert np.array_equal(load_sklearn(str(tmp_path)), table)
 
 
-def test_sklearn_source_offline_names_the_bundled_source(tmp_path):
+@pytest.mark.filterwarnings("ignore:Retry downloading:UserWarning")  # scikit-learn's, before it gives up
+def test_sklearn_source_offline_names_the_bundled_source(tmp_path, monkeypatch):
     # An unreachable proxy makes the download fail at once, as on a machine without internet.
-    result = run_module(
-        "tools.make_data", "--out", str(tmp_path / "d"), "--source", "sklearn", cwd=tmp_path, timeout=120,
-        SCIKIT_LEARN_DATA=str(tmp_path / "empty"), HTTPS_PROXY="http://127.0.0.1:9",
-        https_proxy="http://127.0.0.1:9",
-    )
+    for name, value in (("SCIKIT_LEARN_DATA", str(tmp_path / "empty")), ("HTTPS_PROXY", "http://127.0.0.1:9"),
+                        ("https_proxy", "http://127.0.0.1:9")):
+        monkeypatch.setenv(name, value)
+    result = invoke("tools.make_data", "--out", str(tmp_path / "d"), "--source", "sklearn", cwd=tmp_path)
     assert result.returncode == 2
     assert "SOURCE=bundled" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "d").exists()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import UsageError, closing, setup_logging
+from orchestration.cli import ArgumentParser, UsageError, closing, setup_logging
 from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
 from orchestration.cloud.pipeline import (
     ROOT, build_environment, build_steps, check_for_azure, check_storage, pipeline_plan,
@@ -259,8 +259,8 @@ DRY_RUNS = ("provision", "upload", "publish", "run")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.cloud",
-                                     description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m orchestration.cloud",
+                            description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--dry-run", action="store_true", help="show what would happen; no network call")
     parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON; for SDK v2 "

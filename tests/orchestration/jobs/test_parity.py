@@ -4,20 +4,20 @@ import json
 
 from orchestration.local_pipeline import run_local_pipeline
 from orchestration.settings import load_settings
-from tests.conftest import run_module
+from tests.conftest import invoke
 from tools.make_data import load_bundled, write_files
 
 
 def test_the_published_job_yaml_runs_locally_with_the_rows_and_metrics_of_local_run(tmp_path):
     write_files(load_bundled(), tmp_path / "datastore" / "raw", count=20)
-    published = run_module("orchestration.cloud", "--sdk", "v2", "--dry-run", "--plan-file", "job.yml",
-                           "publish", cwd=tmp_path)
+    published = invoke("orchestration.cloud.cli", "--sdk", "v2", "--dry-run", "--plan-file", "job.yml",
+                       "publish", cwd=tmp_path)
     assert published.returncode == 0, published.stderr
     code = [line.split(":", 1)[1].strip() for line in (tmp_path / "job.yml").read_text().splitlines()
             if line.strip().startswith("code:")]
     assert code and all(not path.startswith("/") for path in code)  # relative to the plan: runs anywhere
-    job = run_module("orchestration.prs", "--job", "job.yml", "--output", "out", "--datastore",
-                     f"california_housing={tmp_path / 'datastore'}", cwd=tmp_path)
+    job = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", "--datastore",
+                 f"california_housing={tmp_path / 'datastore'}", cwd=tmp_path)
     assert job.returncode == 0, job.stdout + job.stderr
     assert job.stdout.strip().splitlines()[-1].startswith(
         "exit 0: job job ran: preparation (command, ") and "extraction (parallel, " in job.stdout
