@@ -128,8 +128,10 @@ $(NPM_TOOLS): tools/npm/package.json tools/npm/package-lock.json $(VENV)/.instal
 
 ## Run the test suite (installs the Azurite emulator first)
 .PHONY: test
+# On every core; bytecode written (where PYTHONDONTWRITEBYTECODE is set, each of the suite's hundreds of
+# interpreters would compile the tests and tools it imports again).
 test: $(VENV)/.installed $(NPM_TOOLS)
-	$(VENV)/bin/pytest -n auto --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist worksteal
 
 #################################################################################
 # LOCAL PIPELINE                                                                #

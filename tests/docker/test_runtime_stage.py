@@ -1,10 +1,11 @@
 """The runtime stage's Python environment, built as docker/Dockerfile builds it, runs the three steps.
 
-Without a Docker engine (`make docker-test` builds the image itself), the test does what the runtime
-stage does — `uv sync --frozen --no-install-project` from the lock, runtime dependencies only, no
-extra — into a temporary environment, and runs each step's cloud entry point there the way Azure ML
-runs it: from the `src/` snapshot as the working directory, with nothing of the development environment
-importable. A step that needs a dev-only or v2-only package fails here.
+Without a Docker engine (`make docker-test` builds the image itself), the test runs the runtime stage's
+own command — `uv sync --frozen --no-install-project`, runtime dependencies only, no extra — on a copy of
+the development environment (hard links: its bytecode compiled, as the image's is), which removes every
+other package; then it runs each step's cloud entry point there the way Azure ML runs it: from the
+`src/` snapshot as the working directory, with nothing of the development environment importable. A
+step that needs a dev-only or v2-only package fails here.
 """
 import json
 import os
@@ -31,10 +32,14 @@ DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 
 @pytest.fixture(scope="module")
 def runtime_python(tmp_path_factory) -> Path:
+    """The runtime stage's environment: the development one, copied as hard links (its bytecode
+    compiled, as the image's is), then synced by the runtime stage's own command, which removes every
+    package outside the runtime dependencies."""
     (sync,) = re.findall(r"(uv sync [^\n]*)", DOCKERFILE.split(" AS runtime")[1])  # the runtime stage's
     assert sync == "uv sync --frozen --no-install-project --no-cache"
     environment = tmp_path_factory.mktemp("runtime") / "venv"
-    command = sync.split()[1:] + ["--python", sys.executable, "--quiet"]
+    subprocess.run(["cp", "-al", sys.prefix, str(environment)], check=True)
+    command = sync.split()[1:] + ["--quiet"]
     command.remove("--no-cache")  # the same packages, linked from the cache that `make install` filled
     result = subprocess.run([str(UV), *command], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(environment)})
