@@ -13,11 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn, TextIO
 
-from orchestration.errors import SettingsError, Stopped, UsageError
+from orchestration.errors import EXIT_USAGE, SettingsError, Stopped, UsageError
 from orchestration.interrupts import STOP_SIGNALS, ignore_signals, note_signals
 from orchestration.secrets import mask
-
-EXIT_BAD_SETTINGS = 2
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +104,15 @@ def outcome(main: Callable[[], int]) -> int:
     except SettingsError as exc:
         print("\n".join(f"error: {problem}" for problem in exc.problems), file=sys.stderr)
         count = len(exc.problems)
-        print(closing(EXIT_BAD_SETTINGS, f"{count} invalid setting{'s' * (count > 1)}; set "
+        print(closing(EXIT_USAGE, f"{count} invalid setting{'s' * (count > 1)}; set "
                       f"{'them' if count > 1 else 'it'} in .env or the environment (see .env.example)"),
               file=sys.stderr)
-        return EXIT_BAD_SETTINGS
+        return EXIT_USAGE
     except UsageError as exc:
         for line in exc.details:
             print(line, file=sys.stderr)
-        print(closing(EXIT_BAD_SETTINGS, str(exc)), file=sys.stderr)
-        return EXIT_BAD_SETTINGS
+        print(closing(EXIT_USAGE, str(exc)), file=sys.stderr)
+        return EXIT_USAGE
     except (Stopped, KeyboardInterrupt) as exc:
         code = exc.exit_code if isinstance(exc, Stopped) else Stopped.EXIT_CODES["SIGINT"]
         print(closing(code, f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}"), file=sys.stderr)

@@ -4,6 +4,12 @@ from __future__ import annotations
 import signal
 from typing import NoReturn
 
+# Every command's exit code, said in its last line (`exit N: ...`); a signal's is Stopped.EXIT_CODES.
+EXIT_OK = 0
+EXIT_FAILED = 1  # the service, or a check the command ran, said no
+EXIT_USAGE = 2  # a bad setting or argument (UsageError, SettingsError), as argparse and make use 2
+EXIT_RUN_FAILED = 42  # a local run ended Failed (a threshold, or no worker left): apart from the above
+
 
 class UsageError(Exception):
     """A bad argument or input given by the user (not a bug): reported without a traceback, exit 2.

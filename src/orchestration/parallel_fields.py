@@ -1,10 +1,14 @@
 """The ParallelRunConfig fields, declared once: each field's setting, help, and its place in the driver's
 command line, the resume fingerprint, SDK v1 and SDK v2.
 
-Everything that lists these fields is generated from FIELDS: the runner's flags (`prs/cli.py`),
-`RunConfig.from_settings`, the driver argv and the fingerprint (`prs/config.py`), the v1 plan
-(`cloud/pipeline.py`) and the v2 mapping (`cloud/pipeline_v2.py`). A new field is one line here (plus its
-setting in `settings.py`). A leaf module: the workers import it, so it imports nothing of the toolkit.
+Everything that lists these fields is generated from FIELDS: the settings' defaults (`settings.py`, and
+the warm start's prediction in `prs/warm.py`), the runner's flags (`prs/cli.py`), `RunConfig.from_settings`,
+the driver argv and the fingerprint (`prs/config.py`), the v1 plan (`cloud/pipeline.py`) and the v2 mapping
+(`cloud/pipeline_v2.py`). What is written elsewhere is checked against it by tests/orchestration/
+test_parallel_fields.py: the settings' types and bounds, RunConfig's and the accounting's defaults, a v2
+job's keys read back (`jobs/parallel_node.py`), .env.example and the docs' settings table. A new field is
+one line here, plus its typed setting in `settings.py` and its behaviour. A leaf module: the workers
+import it, so it imports nothing of the toolkit.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ def _same(value: Any) -> Any:
 @dataclass(frozen=True)
 class ParallelField:
     name: str  # ParallelRunConfig's parameter = RunConfig's attribute = the runner's --flag = setting, lower
+    default: Any  # the setting's default (Settings, .env.example); RunConfig's are ParallelRunConfig's
     help: str  # after "SETTING: " in the runner's --help
     local: Callable[[Any], Any] = _same  # the setting's value -> RunConfig's (e.g. "10KB" -> 10240)
     driver: str | None = "{}"  # how the ParallelRunStep driver passes it to the entry script; None: not
@@ -57,28 +62,31 @@ class ParallelField:
 
 # In the order the ParallelRunStep driver puts them on the entry script's command line.
 FIELDS = (
-    ParallelField("mini_batch_size", "files per mini-batch, or bytes for tabular input (1024KB, 10MB)",
+    ParallelField("mini_batch_size", "5", "files per mini-batch, or bytes for tabular input (1024KB, 10MB)",
                   local=parse_mini_batch_size, shapes_output=True, v2="mini_batch_size",
                   to_v2=lambda v: str(parse_mini_batch_size(v))),
-    ParallelField("error_threshold", "failed items tolerated; -1 ignores all", v2="error_threshold"),
-    ParallelField("output_action", "append_row or summary_only", shapes_output=True),  # v2: append_row_to
-    ParallelField("logging_level", "DEBUG, INFO or WARNING", v2="logging_level"),
-    ParallelField("run_invocation_timeout", "seconds one run() call may take", v2="retry_settings.timeout"),
+    ParallelField("error_threshold", 10, "failed items tolerated; -1 ignores all", v2="error_threshold"),
+    ParallelField("output_action", "append_row", "append_row or summary_only",
+                  shapes_output=True),  # v2: append_row_to
+    ParallelField("logging_level", "INFO", "DEBUG, INFO or WARNING", v2="logging_level"),
+    ParallelField("run_invocation_timeout", 60, "seconds one run() call may take",
+                  v2="retry_settings.timeout"),
     # RUN_MAX_TRY counts attempts, max_retries counts retries (Learn: default 2, i.e. 3 attempts).
-    ParallelField("run_max_try", "attempts per mini-batch that raised, timed out or lost its worker",
+    ParallelField("run_max_try", 3, "attempts per mini-batch that raised, timed out or lost its worker",
                   v2="retry_settings.max_retries", to_v2=lambda v: v - 1),
-    ParallelField("allowed_failed_count", "failed mini-batches tolerated; -1 ignores all",
+    ParallelField("allowed_failed_count", -1, "failed mini-batches tolerated; -1 ignores all",
                   v2="mini_batch_error_threshold"),
     # No v2 field: the migration guide puts it into the program arguments.
-    ParallelField("allowed_failed_percent", "percent of failed mini-batches tolerated; 100 ignores",
+    ParallelField("allowed_failed_percent", 100.0, "percent of failed mini-batches tolerated; 100 ignores",
                   driver="{:g}", v2="program_arguments", to_v2=lambda v: f"--allowed_failed_percent {v:g}"),
-    ParallelField("append_row_file_name", "the merged output file in --output", driver=None,
-                  shapes_output=True),  # driver: only with append_row; v2: the output's path
-    ParallelField("process_count_per_node", "emulated processes per node", driver=None,
+    ParallelField("append_row_file_name", "extraction_output.txt", "the merged output file in --output",
+                  driver=None, shapes_output=True),  # driver: only with append_row; v2: the output's path
+    ParallelField("process_count_per_node", 2, "emulated processes per node", driver=None,
                   v2="max_concurrency_per_instance"),  # driver: after --output
-    ParallelField("node_count", "emulated nodes", driver=None, v2="instance_count"),
+    ParallelField("node_count", 2, "emulated nodes", driver=None, v2="instance_count"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
+SETTING_DEFAULTS = {f.name: f.default for f in FIELDS}
 
 
 def local_values(settings: Any) -> dict[str, Any]:

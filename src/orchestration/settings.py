@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestration.errors import SettingsError
+from orchestration.parallel_fields import SETTING_DEFAULTS as PARALLEL
 from orchestration.parallel_fields import parse_mini_batch_size
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,18 @@ class Settings(BaseSettings):
     pipeline_name: str = "california-housing-pipeline"
     input_dir: str = "raw"
 
-    # --- ParallelRunStep
-    mini_batch_size: str = "5"
-    error_threshold: int = Field(10, ge=-1)
-    allowed_failed_count: int = Field(-1, ge=-1)
-    allowed_failed_percent: float = Field(100, ge=0, le=100)
-    node_count: int = Field(2, ge=1)
-    process_count_per_node: int = Field(2, ge=1)
-    run_invocation_timeout: int = Field(60, gt=0)
-    run_max_try: int = Field(3, gt=0)
-    output_action: str = "append_row"
-    append_row_file_name: str = "extraction_output.txt"
-    logging_level: str = "INFO"
+    # --- ParallelRunStep: the fields of orchestration.parallel_fields, with their defaults
+    mini_batch_size: str = PARALLEL["mini_batch_size"]
+    error_threshold: int = Field(PARALLEL["error_threshold"], ge=-1)
+    allowed_failed_count: int = Field(PARALLEL["allowed_failed_count"], ge=-1)
+    allowed_failed_percent: float = Field(PARALLEL["allowed_failed_percent"], ge=0, le=100)
+    node_count: int = Field(PARALLEL["node_count"], ge=1)
+    process_count_per_node: int = Field(PARALLEL["process_count_per_node"], ge=1)
+    run_invocation_timeout: int = Field(PARALLEL["run_invocation_timeout"], gt=0)
+    run_max_try: int = Field(PARALLEL["run_max_try"], gt=0)
+    output_action: str = PARALLEL["output_action"]
+    append_row_file_name: str = PARALLEL["append_row_file_name"]
+    logging_level: str = PARALLEL["logging_level"]
 
     # --- Local runs (no Azure counterpart)
     local_max_workers: int = Field(0, ge=0)  # 0 = the machine's CPU count

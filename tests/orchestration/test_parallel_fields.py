@@ -66,3 +66,24 @@ def test_the_driver_argv_keeps_the_services_exact_order(tmp_path):
         "--output_action", "--logging_level", "--run_invocation_timeout", "--run_max_try",
         "--create_snapshot_at_runtime", "--allowed_failed_count", "--allowed_failed_percent",
         "--append_row_file_name", "--output", "--process_count_per_node", "--input_fds_0"]
+
+
+def test_run_config_and_the_accounting_default_to_what_parallel_run_config_defaults_to():
+    """RunConfig (and the accounting's Limits) stand for ParallelRunConfig, so their defaults are the
+    SDK's where its signature gives one, and the runtime's documented ones where it gives None."""
+    import inspect
+
+    from azureml.pipeline.steps import ParallelRunConfig
+
+    from orchestration.prs.accounting import Limits
+
+    run_config = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    sdk = {name: p.default for name, p in inspect.signature(ParallelRunConfig.__init__).parameters.items()
+           if name in FIELD_NAMES and p.default not in (inspect.Parameter.empty, None)}
+    assert sdk == {"logging_level": "INFO", "run_invocation_timeout": 60, "run_max_try": 3}
+    assert {name: run_config[name] for name in sdk} == sdk
+    # None in the signature: the runtime's defaults (Learn's ParallelRunConfig reference)
+    assert (run_config["allowed_failed_count"], run_config["allowed_failed_percent"]) == (-1, 100.0)
+    assert run_config["append_row_file_name"] == "parallel_run_step.txt"
+    limits = {f.name: f.default for f in dataclasses.fields(Limits)}
+    assert limits == {name: run_config[name] for name in limits}

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from orchestration.settings import SettingsError, load_settings, parse_mini_batch_size
@@ -99,6 +101,16 @@ def test_env_example_documents_every_setting_with_its_default():
     assert from_example == load_settings(env_file=None)  # the example's values are the defaults
     table = (ROOT / "docs" / "settings.md").read_text()
     assert [key for key in keys if f"`{key}`" not in table] == []  # the settings table
+    defaults = load_settings(env_file=None)
+    for row in table.splitlines():
+        cells = row.split(" | ")
+        if not row.startswith("| `") or len(cells) < 3:
+            continue
+        names = re.findall(r"`([A-Z_]+)`", cells[0])
+        values = re.findall(r"`([^`]*)`", cells[1]) or [""] * len(names)  # —: empty
+        assert len(values) == len(names), row
+        for name, value in zip(names, values):  # the table's default is the setting's, as read
+            assert load_settings(env_file=None, **{name: value}) == defaults, (name, value)
 
 
 @pytest.mark.parametrize("name", ["rows $(id).txt", "rows.txt; rm -rf /", "a b.txt", "'q'.txt", "-rows.txt",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.cli import ArgumentParser, UsageError, closing, setup_logging
+from orchestration.errors import EXIT_FAILED, EXIT_OK
 from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
 from orchestration.cloud.pipeline import (
     ROOT, build_environment, build_steps, check_for_azure, check_storage, pipeline_plan,
@@ -151,10 +152,10 @@ def report(what: str, status: str, succeeded: bool, failed_steps: Callable[[], I
     """A run's last line and exit code: its status; on failure its failed steps and where its logs are."""
     if not succeeded:
         failed = ", ".join(failed_steps()) or "none reported"
-        print(closing(1, f"{what} {status} (failed steps: {failed}); read the logs in {logs_at}"))
-        return 1
-    print(closing(0, f"{what} {status}; {done}"))
-    return 0
+        print(closing(EXIT_FAILED, f"{what} {status} (failed steps: {failed}); read the logs in {logs_at}"))
+        return EXIT_FAILED
+    print(closing(EXIT_OK, f"{what} {status}; {done}"))
+    return EXIT_OK
 
 
 def report_v2(result: Any, target: Path) -> int:
@@ -290,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         if not is_service_error(exc):
             raise
         print(f"error: {args.command} failed: {one_line(exc)}", file=sys.stderr)
-        print(closing(1, f"{args.command} failed; check the Azure login (az login, or the AZURE_* service "
-                         "principal variables) and the workspace settings; LOGGING_LEVEL=DEBUG shows more"),
-              file=sys.stderr)
-        return 1
+        print(closing(EXIT_FAILED, f"{args.command} failed; check the Azure login (az login, or the AZURE_* "
+                                   "service principal variables) and the workspace settings; "
+                                   "LOGGING_LEVEL=DEBUG shows more"), file=sys.stderr)
+        return EXIT_FAILED
 
 
 # The packages whose exceptions mean "the service or the way to it said no": one line, not a traceback.

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.errors import UsageError
+from orchestration.errors import EXIT_RUN_FAILED, UsageError
 from orchestration.jobs.loading import load
 from orchestration.jobs.locations import (
     DATASTORES_FOLDER, PYTHON_FOLDER, RESERVED_NAMES, WRITTEN_RECORD, Datastores, local_path,
@@ -22,7 +22,7 @@ from orchestration.jobs.nodes import PATH_TYPES, Binder, BoundNode, execution_or
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan, run_values
 from orchestration.jobs.snapshot import snapshot
 from orchestration.prs.container import docker_run, mounts_of, remove
-from orchestration.prs.report import EXIT_FAILED, format_summary
+from orchestration.prs.report import format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.prs.stopping import run_stoppable
 from orchestration.secrets import SECRET_VARIABLES
@@ -129,7 +129,7 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
                 result.exit_code = code
         if code:
             # A command's own exit code is a failure, never a stop: a stop raises Stopped in this process
-            result.exit_code = result.exit_code or EXIT_FAILED
+            result.exit_code = result.exit_code or EXIT_RUN_FAILED
             result.failed = f"{node.name} ({node.kind}) {detail}"
             result.not_run = [n.name for n in nodes[index + 1:]]
             return result

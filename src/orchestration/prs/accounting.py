@@ -7,7 +7,7 @@ checked against these counts, as ParallelRunConfig documents them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from orchestration.prs.protocol import ERROR, RESULTS, SUCCESS, Report
@@ -18,17 +18,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Limits:
-    """The settings the accounting applies."""
+    """The settings the accounting applies: RunConfig's fields of the same names and defaults (a test
+    keeps them so)."""
     run_max_try: int = 3
     error_threshold: int = 10  # failed items; -1 ignores all
     allowed_failed_count: int = -1  # failed mini-batches; -1 ignores all
     allowed_failed_percent: float = 100.0  # of all mini-batches, once all are scheduled; 100 ignores all
-    short_return_fails: bool = True  # a short return fails its mini-batch (not for v2 with -1 items)
+    short_return_fails_mini_batch: bool = True  # a short return fails it (not for v2 with -1 items)
 
     @classmethod
     def of(cls, config: "RunConfig") -> "Limits":
-        return cls(config.run_max_try, config.error_threshold, config.allowed_failed_count,
-                   config.allowed_failed_percent, config.short_return_fails_mini_batch)
+        return cls(**{limit.name: getattr(config, limit.name) for limit in fields(cls)})
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Accounting:
         self.done_batches += 1
         if succeeded < items:
             self.failed_items += items - succeeded
-        if succeeded < items and self.limits.short_return_fails:
+        if succeeded < items and self.limits.short_return_fails_mini_batch:
             self.live_failed.add(batch)
             self.reasons[batch] = f"run() returned {succeeded} of {items} items"
         else:

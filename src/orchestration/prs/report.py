@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.errors import Stopped
+from orchestration.errors import EXIT_RUN_FAILED, Stopped
 from orchestration.prs.accounting import Accounting
 from orchestration.prs.config import RunConfig
 from orchestration.prs.state import (
@@ -24,7 +24,6 @@ from orchestration.prs.state import (
 from orchestration.prs.protocol import ATTEMPT_COLUMNS
 
 MAX_LISTED_FAILURES = 1000
-EXIT_FAILED = 42  # the exit code of a failed run (scheduler.EXIT_FAILED)
 log = logging.getLogger(__name__)  # failed mini-batches described item by item in summary.json
 
 
@@ -210,7 +209,7 @@ def summarize(config: RunConfig, state: StatePaths, logs: Path, outcome: tuple[s
             reason = (f"stopped by {exc.signal_name} while the output was merged; every row is kept in the "
                       "run's state: run again with --resume to write it")
         except OSError as exc:
-            status, code = "Failed", EXIT_FAILED
+            status, code = "Failed", EXIT_RUN_FAILED
             reason = (f"cannot write {config.output_file}: {exc.strerror or exc}; every row is kept in "
                       "the run's state: free some space and run again with --resume")
     summary = Summary(

@@ -13,7 +13,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Any, TextIO
 
-from orchestration.errors import Stopped
+from orchestration.errors import EXIT_OK, EXIT_RUN_FAILED, Stopped
 from orchestration.processes import adopt_orphans, children, stop_leftovers
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import Work
@@ -24,7 +24,7 @@ from orchestration.prs.progress import Progress
 from orchestration.prs.protocol import (
     BROKEN, CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Report,
 )
-from orchestration.prs.report import EXIT_FAILED, Summary, summarize
+from orchestration.prs.report import Summary, summarize
 from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
 from orchestration.prs.state import (
     FAILED, BatchRecord, SlotTable, StatePaths, read_record, write_record,
@@ -33,7 +33,6 @@ from orchestration.prs.stopping import StopLatch
 
 log = logging.getLogger(__name__)
 
-EXIT_COMPLETED = 0
 PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini-batches
 
 
@@ -234,7 +233,7 @@ def _run(config: RunConfig, last: bool) -> Summary:
              config.process_count_per_node, config.max_workers)
     work = (Work(resumed.backlog, plan=resumed.plan) if resumed
             else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
-    status, reason, code = "Completed", "", EXIT_COMPLETED
+    status, reason, code = "Completed", "", EXIT_OK
     with StopLatch(ignore_on_exit=last) as latch:  # a signal is acted on by the loop and the merge only
         lost = lost_log.open("a", encoding="utf-8", errors="backslashreplace")
         scheduler = Scheduler(config, work, pool, lost, accounting, latch)
@@ -243,7 +242,7 @@ def _run(config: RunConfig, last: bool) -> Summary:
             pool.start()
             reason = scheduler.loop(state)
             if reason:
-                status, code = "Failed", EXIT_FAILED
+                status, code = "Failed", EXIT_RUN_FAILED
         except Stopped as exc:
             status, reason, code = "Interrupted", f"stopped by {exc.signal_name}", exc.exit_code
         except BaseException:  # a planning error (e.g. an unreadable tabular file) or a bug

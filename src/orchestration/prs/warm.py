@@ -6,10 +6,12 @@ worker module before it can run init(). Started first, the workers import while 
 wait for their WorkerSpec; `Pool.spawn` adopts one per slot. Each is still a fresh interpreter that has
 imported nothing of the entry script and runs init() once, after its spec arrives.
 
-How many to start is predicted from the flags, the environment and `.env` (a plain `KEY=value` reading:
-the settings' own reading decides). A wrong guess costs only speed: a missing worker starts cold, an
-extra one reads end-of-file instead of a spec and exits. At most one per CPU is started ahead; only the
-toolkit's own interpreter is warmed (a `--python`/LOCAL_PYTHON or `--container` run starts its workers cold).
+How many to start is predicted from the flags, the environment and `.env`: a plain `KEY=value` reading
+here, as python-dotenv's import alone (30 ms) would cost half the time it saves; the settings' own
+reading decides, and a test checks the two agree on the counts. A wrong guess costs only speed: a missing
+worker starts cold, an extra one reads end-of-file instead of a spec and exits. At most one per CPU is
+started ahead; only the toolkit's own interpreter is warmed (a `--python`/LOCAL_PYTHON or `--container`
+run starts its workers cold).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestration.parallel_fields import SETTING_DEFAULTS
 from orchestration.paths import SRC
 from orchestration.secrets import SECRET_VARIABLES
 
@@ -29,8 +32,10 @@ from orchestration.secrets import SECRET_VARIABLES
 # its package name, the name the pickled WorkerSpec refers to.
 WORKER_COMMAND = "import sys; from orchestration.prs.worker import main; main(int(sys.argv[1]))"
 
-# The settings' defaults (orchestration.settings, kept in step by a test), without importing them.
-DEFAULT_COUNTS = {"node_count": 2, "process_count_per_node": 2, "local_max_workers": 0}
+# The settings' defaults, without importing pydantic; LOCAL_MAX_WORKERS's is 0, the CPU count.
+DEFAULT_COUNTS = {"node_count": SETTING_DEFAULTS["node_count"],
+                  "process_count_per_node": SETTING_DEFAULTS["process_count_per_node"],
+                  "local_max_workers": 0}
 
 
 def worker_environment() -> dict[str, str]:

@@ -94,7 +94,8 @@ def test_work_hands_out_lost_mini_batches_first_then_retries_then_the_backlog():
 
 def test_without_short_return_failures_an_empty_return_fails_items_but_not_its_mini_batch():
     """v2 with error_threshold -1: a run() that returns [] (a model trained per partition) is done."""
-    accounting = Accounting(Limits(error_threshold=-1, allowed_failed_count=0, short_return_fails=False))
+    accounting = Accounting(Limits(error_threshold=-1, allowed_failed_count=0,
+                                   short_return_fails_mini_batch=False))
     accounting.finished(Report(0, PARTIAL, 5, 0, ""))
     assert accounting.failed_items == 5 and not accounting.live_failed and accounting.reasons == {}
     assert accounting.breach(total_batches=1, all_scheduled=True) == ""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
-from orchestration.prs.report import EXIT_FAILED
+from orchestration.errors import EXIT_RUN_FAILED
 from orchestration.prs.container import LABEL, Containers, argument_paths, docker_run, mounts_of
 from tests.conftest import run_module
 
@@ -98,9 +98,9 @@ def test_a_worker_container_that_never_starts_is_a_counted_failure_not_a_crash(t
                         "--process_count_per_node", "1", cwd=tmp_path,
                         PATH=f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
     assert "Traceback" not in result.stderr
-    assert result.returncode == EXIT_FAILED, result.stderr  # its node gave up on init(), as on Azure ML
+    assert result.returncode == EXIT_RUN_FAILED, result.stderr  # its node gave up on init(), as on Azure ML
     assert "did not connect (docker run exited 125)" in result.stderr
-    assert result.stdout.strip().splitlines()[-1].startswith(f"exit {EXIT_FAILED}: ")
+    assert result.stdout.strip().splitlines()[-1].startswith(f"exit {EXIT_RUN_FAILED}: ")
 
 
 def test_a_local_python_setting_does_not_stand_in_the_way_of_a_container(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from orchestration.paths import SRC
 from orchestration.prs import warm
 from orchestration.prs.warm import WarmWorkers, predicted_workers, read_dotenv, start_worker
-from orchestration.settings import Settings
+from orchestration.settings import Settings, load_settings
 from tests.orchestration.prs.conftest import make_inputs, output_rows, run
 
 REGULAR = ["--entry_script", "e.py", "--input", "in", "--output", "out"]
@@ -50,6 +50,8 @@ def test_dotenv_lines_are_read_as_the_settings_read_them(tmp_path: Path):
     dotenv.write_text("# compute\nnode_count=3\nexport PROCESS_COUNT_PER_NODE = '4'  # per node\n"
                       "LOCAL_MAX_WORKERS\n")
     assert read_dotenv(dotenv) == {"NODE_COUNT": "3", "PROCESS_COUNT_PER_NODE": "4"}
+    settings = load_settings(dotenv)  # python-dotenv's reading, through the settings
+    assert (settings.node_count, settings.process_count_per_node) == (3, 4)
     assert read_dotenv(tmp_path / "missing") == {}
 
 
