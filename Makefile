@@ -254,7 +254,7 @@ bench: $(VENV)/.installed
 	$(BENCH_EXTRA)
 	$(COMMAND) tools.make_data --out $(BENCH_DIR) --count 20640 --scale 5
 	$(COMMAND) tools.bench --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench.json
-	$(COMMAND) tools.bench_cli --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench_cli.json
+	$(COMMAND) tools.bench_processes --data $(BENCH_DIR) --json $(LOCAL_OUTPUT_DIR)/bench_processes.json
 
 ## Benchmark the runner on a table: a CSV (TABLE_MB) and its parquet copy against chunked pandas loops
 .PHONY: bench-tables

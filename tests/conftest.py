@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import outcome
+from orchestration.commands import run_main
 from orchestration.interrupts import STOP_SIGNALS
 from orchestration.paths import ROOT, SRC  # noqa: F401  (tests import them from here)
 from orchestration.settings import Settings
@@ -70,7 +70,7 @@ def run_module(
 
 def invoke(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Runs `module`'s main(args) in this process, ending as its `python -m` command ends (the exit code
-    and closing line of orchestration.cli.outcome), with its stdout and stderr captured at the file
+    and closing line of orchestration.commands.run_main), with its stdout and stderr captured at the file
     descriptors, so that what its child processes print is there too, in order: the command's behaviour
     without an interpreter's start-up. What only a process shows (its entry point, signals, the exit
     itself) is tested with run_module."""
@@ -89,7 +89,7 @@ def invoke(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                                         errors="backslashreplace") for fd in (1, 2)]
             with contextlib.chdir(cwd), contextlib.redirect_stdout(streams[0]), \
                     contextlib.redirect_stderr(streams[1]):
-                code = outcome(lambda: main(list(args)))
+                code = run_main(lambda: main(list(args)))
         finally:
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)

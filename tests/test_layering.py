@@ -41,7 +41,8 @@ def test_no_layer_imports_a_layer_above_it(layer):
 
 # Each group of orchestration (a sub-package, or a top-level module) and its layer; a group imports its
 # own layer's shared modules and lower layers only, and groups of layer 3 do not import each other.
-SHARED = ("errors", "paths", "secrets", "parallel_fields", "interrupts", "processes", "cli", "settings")
+SHARED = ("errors", "paths", "secrets", "parallel_fields", "interrupts", "processes", "stopping", "commands",
+          "settings")
 LAYER_OF = {**dict.fromkeys(SHARED, 0), "prs": 1, "jobs": 2, "cloud": 3, "local_pipeline": 3}
 RULES = {0: "the shared modules import nothing above them", 1: "prs (the runner) imports only the shared "
          "modules", 2: "jobs imports prs and the shared modules", 3: "cloud and local_pipeline import "

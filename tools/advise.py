@@ -23,8 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, at_least_one, UsageError, closing, run_command, setup_logging
-from orchestration.prs.report import Summary
+from orchestration.commands import (
+    ArgumentParser, UsageError, at_least_one, last_line, run_command, setup_logging,
+)
+from orchestration.prs.outputs import Summary
 from orchestration.settings import load_settings
 from tools.bench import best_of, run_locally
 
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {workers} worker{'s' * (workers > 1)}: predicted {predicted:.2f} s, measured "
               f"{measured:.2f} s ({error:+.0%})")
     verdict = "within 15 %" if worst <= 0.15 else "off by more than 15 %: use a larger sample"
-    print(closing(0, f"advice printed; the local prediction is {verdict}"))
+    print(last_line(0, f"advice printed; the local prediction is {verdict}"))
     return 0
 
 

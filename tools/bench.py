@@ -10,7 +10,7 @@ returned rows to one file, in this process (or its children), one after another:
 
 Then the runner's scheduling overhead with a no-op entry script. Times are the best of --repeat rounds,
 each round running every contender once (round robin), so that a slow spell hits them alike. The parent's
-memory and whole-process timings are `tools/bench_cli.py`'s.
+memory and whole-process timings are `tools/bench_processes.py`'s.
 """
 from __future__ import annotations
 
@@ -25,11 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import ArgumentParser, at_least_one, UsageError, closing, run_command, setup_logging
+from orchestration.commands import (
+    ArgumentParser, UsageError, at_least_one, last_line, run_command, setup_logging,
+)
 from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
-from orchestration.prs.planning import sorted_listing
-from orchestration.prs.report import Summary
+from orchestration.prs.listing import sorted_listing
+from orchestration.prs.outputs import Summary
 from orchestration.prs.scheduler import run_parallel
 from tools import bench_peers
 
@@ -198,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "files": files, "mini_batches": len(batches), "seconds": figures, "noop_seconds": noop_time,
         }, indent=2))
-    print(closing(0, f"benchmark done, every contender's rows identical to the serial loop's"
-                     f"{f'; figures in {args.json}' if args.json else ''}"))
+    print(last_line(0, f"benchmark done, every contender's rows identical to the serial loop's"
+                    f"{f'; figures in {args.json}' if args.json else ''}"))
     return 0
 
 

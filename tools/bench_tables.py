@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import ArgumentParser, at_least_one, closing, run_command, setup_logging
+from orchestration.commands import ArgumentParser, at_least_one, last_line, run_command, setup_logging
 from tools import bench_peers
 from tools.bench import best_of, run_locally
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"rows": rows, "csv_mb": size_mb, "seconds": figures}, indent=2))
     if ray_start is not None:
         print(f"Ray's local cluster started in {ray_start:.1f} s, before (and not in) its timed runs")
-    print(closing(0, f"table benchmark done{f'; figures in {args.json}' if args.json else ''}"))
+    print(last_line(0, f"table benchmark done{f'; figures in {args.json}' if args.json else ''}"))
     return 0
 
 

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
 from orchestration.paths import ROOT
 from tools.docker_engine import apt_install
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     base, line = resolve(args.pinned or pinned_base())
     print(base)
-    print(closing(0, line), file=sys.stderr)
+    print(last_line(0, line), file=sys.stderr)
     return 0
 
 

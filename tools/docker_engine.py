@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
 from orchestration.paths import ROOT
 from orchestration.processes import any_running
 
@@ -133,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     if args.stop:
-        print(closing(0, stop(args.state)))
+        print(last_line(0, stop(args.state)))
         return 0
     machine = look()
     step = next_step(machine)
     if step == "use":
-        print(closing(0, f"a Docker engine is running (server {machine.server_version}); nothing started"))
+        print(last_line(0, f"a Docker engine is running (server {machine.server_version}); nothing started"))
         return 0
     if step not in ("start", "install"):
         raise UsageError(step)
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         apt_install("docker.io")
     pid, driver = start(args.state)
     which = "Debian's newly installed" if step == "install" else "the installed"
-    print(closing(0, f"started {which} Docker engine {server_version()} ({driver} storage, pid {pid}, log "
-                     f"{args.state / 'dockerd.log'}); make docker-engine-stop stops it"))
+    print(last_line(0, f"started {which} Docker engine {server_version()} ({driver} storage, pid {pid}, log "
+                    f"{args.state / 'dockerd.log'}); make docker-engine-stop stops it"))
     return 0
 
 

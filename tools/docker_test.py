@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
 from orchestration.errors import EXIT_FAILED
 from orchestration.paths import ROOT
 from tools.docker_base import docker, pinned_base, resolve
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     seconds["tests"] = time.monotonic() - started
     times = ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
     if tested.returncode:
-        print(closing(EXIT_FAILED, f"the images' tests failed ({times}); their output is above"))
+        print(last_line(EXIT_FAILED, f"the images' tests failed ({times}); their output is above"))
         return EXIT_FAILED
     kept = f"{runtime} {image_megabytes(runtime)} MB, {dev} {image_megabytes(dev)} MB (shared layers once)"
     which = "the stand-in" if base != pinned_base() else "the pinned"
-    print(closing(0, f"the runtime and dev images passed on {which} base ({times}); kept: {kept}"))
+    print(last_line(0, f"the runtime and dev images passed on {which} base ({times}); kept: {kept}"))
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
 from orchestration.paths import ROOT
 from steps.extract import VALUE_FIELDS
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataSourceError as exc:
         raise UsageError(str(exc)) from None
     written = write_files(table, args.out, args.count, args.scale)
-    print(closing(0, f"wrote {len(table) * args.scale} records in {written} files to {args.out}"))
+    print(last_line(0, f"wrote {len(table) * args.scale} records in {written} files to {args.out}"))
     return 0
 
 

@@ -22,9 +22,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, closing, run_command, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
 from orchestration.paths import ROOT, SRC
-from orchestration.prs.stopping import StopLatch
+from orchestration.stopping import StopLatch
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     code = 0 if lost == 0 else 1
-    print(closing(code, f"soak (seed {seed}): {runs} runs, faults {json.dumps(faults)}, refusals "
-                        f"{json.dumps(refusals)}, rows lost {lost}"
-                        + ("" if code == 0 else f"; replay with --seed {seed} --keep")))
+    print(last_line(code, f"soak (seed {seed}): {runs} runs, faults {json.dumps(faults)}, refusals "
+                          f"{json.dumps(refusals)}, rows lost {lost}"
+                          + ("" if code == 0 else f"; replay with --seed {seed} --keep")))
     return code
 
 

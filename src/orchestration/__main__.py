@@ -7,7 +7,7 @@ if __name__ == "__main__":
     from orchestration.interrupts import note_signals
 
     noted = note_signals()  # before any other import: a Ctrl-C from here on ends in one line
-    from orchestration.cli import launch
+    from orchestration.commands import launch
 
     if len(sys.argv) < 2:
         sys.exit("usage: python -m orchestration MODULE [ARGS...]")

@@ -1,5 +1,5 @@
 """The first step of every `python -m` entry point: SIGINT, SIGTERM and SIGHUP are noted, not raised,
-until the command's imports are done (`orchestration.cli.launch` then acts on them); and its last: once
+until the command's imports are done (`orchestration.commands.launch` then acts on them); and its last: once
 the command has ended, they are ignored, so that none can change its exit code or print a traceback,
 even during the interpreter's teardown (where Python puts back the default handlers, but leaves an
 ignored signal be).

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import steps
-from orchestration.cli import ArgumentParser, UsageError, run_command, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
 from orchestration.prs.config import RunConfig
 from orchestration.prs.container import container_problem
-from orchestration.prs.report import Summary, closing_line, format_summary
+from orchestration.prs.outputs import Summary, format_summary, run_outcome
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import Settings, load_settings
 from steps.prepare import copy_files, iter_files
@@ -91,7 +91,7 @@ def prepare(data_dir: Path, prepared: Path) -> int:
 
 def format_result(result: PipelineResult) -> str:
     lines = [f"files prepared: {result.files}",
-             "extraction: " + format_summary(result.extraction, closing=False)]
+             "extraction: " + format_summary(result.extraction, with_last_line=False)]
     if result.metrics:
         m = result.metrics
         lines.append(
@@ -102,7 +102,7 @@ def format_result(result: PipelineResult) -> str:
     if result.metrics:
         lines.append("exit 0: the pipeline ran: preparation, extraction and training")
     else:
-        lines.append(closing_line(result.extraction))
+        lines.append(last_line(result.extraction.exit_code, run_outcome(result.extraction)))
     return "\n".join(lines)
 
 

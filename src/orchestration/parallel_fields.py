@@ -3,7 +3,7 @@ command line, the resume fingerprint, SDK v1 and SDK v2.
 
 Everything that lists these fields is generated from FIELDS: the settings' defaults (`settings.py`, and
 the warm start's prediction in `prs/warm.py`), the runner's flags (`prs/cli.py`), `RunConfig.from_settings`,
-the driver argv and the fingerprint (`prs/config.py`), the v1 plan (`cloud/pipeline.py`) and the v2 mapping
+the driver argv and the fingerprint (`prs/config.py`), the v1 plan (`cloud/pipeline_v1.py`) and the v2 mapping
 (`cloud/pipeline_v2.py`). What is written elsewhere is checked against it by tests/orchestration/
 test_parallel_fields.py: the settings' types and bounds, RunConfig's and the accounting's defaults, a v2
 job's keys read back (`jobs/parallel_node.py`), .env.example and the docs' settings table. A new field is

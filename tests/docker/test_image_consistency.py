@@ -6,7 +6,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES, DOCKERFILE
+from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES, DOCKERFILE
 from orchestration.paths import ROOT
 
 TEXT = (ROOT / "docker" / "Dockerfile").read_text()

@@ -19,7 +19,7 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from orchestration.cloud.blob_store import container_for, upload_folder
-from orchestration.cloud.pipeline import ENTRY_SCRIPT, MODEL_NAME, PREPARE_SCRIPT, TRAIN_SCRIPT
+from orchestration.cloud.pipeline_v1 import ENTRY_SCRIPT, MODEL_NAME, PREPARE_SCRIPT, TRAIN_SCRIPT
 from orchestration.settings import load_settings
 from orchestration.paths import ROOT, SRC
 from tests.azurite import connection_string

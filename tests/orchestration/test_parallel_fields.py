@@ -3,7 +3,7 @@ fingerprint, the v1 plan and the v2 mapping."""
 import dataclasses
 from pathlib import Path
 
-from orchestration.cloud.pipeline import pipeline_plan
+from orchestration.cloud.pipeline_v1 import pipeline_plan
 from orchestration.cloud.pipeline_v2 import parallel_settings
 from orchestration.parallel_fields import FIELD_NAMES, FIELDS, v2_values
 from orchestration.prs.cli import build_parser

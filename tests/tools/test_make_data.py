@@ -4,7 +4,7 @@ import joblib
 import numpy as np
 import pytest
 
-from orchestration.cli import UsageError
+from orchestration.commands import UsageError
 from steps.extract import FIELDS, parse_records
 from tools import make_data
 from tools.make_data import (

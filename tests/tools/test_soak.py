@@ -75,7 +75,7 @@ def test_a_signal_while_the_soak_removes_its_folders_neither_kills_it_nor_leaves
     script.write_text(
         "import os, signal\n"
         "import tools.soak as soak\n"
-        "from orchestration.cli import run_command\n"
+        "from orchestration.commands import run_command\n"
         "real = soak.shutil.rmtree\n"
         "def rmtree(path, **options):\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from orchestration.cli import ArgumentParser, UsageError, closing, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, last_line, setup_logging
 from orchestration.errors import EXIT_FAILED, EXIT_OK
 from orchestration.cloud.blob_store import BlobStoreError, container_for, upload_folder
-from orchestration.cloud.pipeline import (
+from orchestration.cloud.pipeline_v1 import (
     ROOT, build_environment, build_steps, check_for_azure, check_storage, pipeline_plan,
 )
 from orchestration.secrets import mask
@@ -54,10 +54,10 @@ def emit(text: str, plan_file: Path | None, what: str) -> None:
     """A dry run's plan, to the plan file or to stdout (then the closing line goes to stderr)."""
     if plan_file:
         plan_file.write_text(text)
-        print(closing(0, f"dry run: wrote {what} to {plan_file}; nothing was sent to Azure"))
+        print(last_line(0, f"dry run: wrote {what} to {plan_file}; nothing was sent to Azure"))
     else:
         sys.stdout.write(text)
-        print(closing(0, f"dry run: {what} above; nothing was sent to Azure"), file=sys.stderr)
+        print(last_line(0, f"dry run: {what} above; nothing was sent to Azure"), file=sys.stderr)
 
 
 def provision(settings: Settings, args: argparse.Namespace) -> int:
@@ -69,17 +69,17 @@ def provision(settings: Settings, args: argparse.Namespace) -> int:
         emit(json.dumps({"dry_run": True, "would_create_if_missing": plan}, indent=2) + "\n", args.plan_file,
              "what provision would create")
         return 0
-    from orchestration.cloud import workspace
+    from orchestration.cloud import workspace_v1
 
-    ws = workspace.connect(settings)
-    _, compute_diff = workspace.ensure_compute(ws, plan["compute"])
-    _, store_diff = workspace.ensure_datastore(ws, settings)
+    ws = workspace_v1.connect(settings)
+    _, compute_diff = workspace_v1.ensure_compute(ws, plan["compute"])
+    _, store_diff = workspace_v1.ensure_datastore(ws, settings)
     for what, diff in (("compute", compute_diff), ("datastore", store_diff)):
         for key, (actual, wanted) in diff.items():
             log.warning("existing %s differs from the settings: %s is %s, settings say %s",
                         what, key, actual, wanted)
-    print(closing(0, f"compute {plan['compute']['name']} and datastore {plan['datastore']['name']} "
-                     "are ready"))
+    print(last_line(0, f"compute {plan['compute']['name']} and datastore {plan['datastore']['name']} "
+                    "are ready"))
     return 0
 
 
@@ -101,11 +101,11 @@ def upload(settings: Settings, args: argparse.Namespace) -> int:
         emit(json.dumps(plan, indent=2) + "\n", args.plan_file, "what upload would send")
         return 0
     try:
-        report = upload_folder(container_for(settings), args.data_dir, settings.input_dir)
+        uploaded = upload_folder(container_for(settings), args.data_dir, settings.input_dir)
     except BlobStoreError as exc:
         raise UsageError(str(exc)) from None
-    print(closing(0, f"uploaded {report.transferred} files ({report.bytes} bytes), {report.skipped} already "
-                     f"up to date, to {settings.aml_blob_container_name}/{settings.input_dir}/"))
+    print(last_line(0, f"uploaded {uploaded.transferred} files ({uploaded.bytes} bytes), {uploaded.skipped} "
+                       f"already up to date, to {settings.aml_blob_container_name}/{settings.input_dir}/"))
     return 0
 
 
@@ -123,7 +123,7 @@ def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
     else:
         environment = workspace_v2.build_environment(client, settings)
     component = workspace_v2.publish(client, build_pipeline_job(settings, environment))
-    print(closing(0, f"registered pipeline component {component.name}:{component.version}"))
+    print(last_line(0, f"registered pipeline component {component.name}:{component.version}"))
     return 0
 
 
@@ -147,20 +147,20 @@ def job_yaml(job: Any, plan_file: Path | None) -> str:
     return yaml.safe_dump(relative(document), sort_keys=False, allow_unicode=True)
 
 
-def report(what: str, status: str, succeeded: bool, failed_steps: Callable[[], Iterable[str]],
-           logs_at: Path, done: str) -> int:
+def finish_run(what: str, status: str, succeeded: bool, failed_steps: Callable[[], Iterable[str]],
+               logs_at: Path, done: str) -> int:
     """A run's last line and exit code: its status; on failure its failed steps and where its logs are."""
     if not succeeded:
         failed = ", ".join(failed_steps()) or "none reported"
-        print(closing(EXIT_FAILED, f"{what} {status} (failed steps: {failed}); read the logs in {logs_at}"))
+        print(last_line(EXIT_FAILED, f"{what} {status} (failed steps: {failed}); read the logs in {logs_at}"))
         return EXIT_FAILED
-    print(closing(EXIT_OK, f"{what} {status}; {done}"))
+    print(last_line(EXIT_OK, f"{what} {status}; {done}"))
     return EXIT_OK
 
 
-def report_v2(result: Any, target: Path) -> int:
-    return report(f"job {result.name}", result.status, result.status == "Completed",
-                  lambda: result.failed_steps, target, f"results in {target}")
+def finish_run_v2(result: Any, target: Path) -> int:
+    return finish_run(f"job {result.name}", result.status, result.status == "Completed",
+                      lambda: result.failed_steps, target, f"results in {target}")
 
 
 def run_v2(settings: Settings, args: argparse.Namespace) -> int:
@@ -176,7 +176,7 @@ def run_v2(settings: Settings, args: argparse.Namespace) -> int:
     client = workspace_v2.connect(settings)
     name = workspace_v2.submit_and_wait(client, job)
     target = ROOT / "outputs" / "azure" / name
-    return report_v2(workspace_v2.download(client, name, target), target)
+    return finish_run_v2(workspace_v2.download(client, name, target), target)
 
 
 def publish(settings: Settings, args: argparse.Namespace) -> int:
@@ -188,21 +188,21 @@ def publish(settings: Settings, args: argparse.Namespace) -> int:
         emit(json.dumps({"dry_run": True, "sdk": "v1", **plan}, indent=2) + "\n", args.plan_file,
              "the pipeline plan")
         return 0
-    from orchestration.cloud import workspace
+    from orchestration.cloud import workspace_v1
 
-    ws = workspace.connect(settings)
-    compute = workspace.compute_target(ws, plan["compute_target"])
-    store = workspace.datastore(ws, plan["datastore"]["name"])
+    ws = workspace_v1.connect(settings)
+    compute = workspace_v1.compute_target(ws, plan["compute_target"])
+    store = workspace_v1.datastore(ws, plan["datastore"]["name"])
     steps = build_steps(plan, build_environment(plan, ws), compute, store)
-    published, endpoint = workspace.publish(ws, plan, steps)
-    print(closing(0, f"published pipeline {published.id} as the default of endpoint {endpoint.name}"))
+    published, endpoint = workspace_v1.publish(ws, plan, steps)
+    print(last_line(0, f"published pipeline {published.id} as the default of endpoint {endpoint.name}"))
     return 0
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.sdk == "v2":
         return run_v2(settings, args)
-    from orchestration.cloud import workspace
+    from orchestration.cloud import workspace_v1
 
     plan = pipeline_plan(settings)
     if args.dry_run:
@@ -211,16 +211,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         emit(json.dumps({"dry_run": True, "sdk": "v1", "would_submit": submission}, indent=2) + "\n",
              args.plan_file, "what run would submit")
         return 0
-    ws = workspace.connect(settings)
-    pipeline_run = workspace.submit(ws, plan)
+    ws = workspace_v1.connect(settings)
+    pipeline_run = workspace_v1.submit(ws, plan)
     log.info("submitted run %s: %s", pipeline_run.id, pipeline_run.get_portal_url())
     pipeline_run.wait_for_completion(show_output=True, raise_on_error=False)
     status = pipeline_run.get_status()
     target = ROOT / "outputs" / "azure" / pipeline_run.id
-    steps = workspace.step_runs(pipeline_run)
-    workspace.download_results(steps, target, settings.append_row_file_name)
-    return report(f"run {pipeline_run.id}", status, status == "Finished",
-                  lambda: workspace.failed_steps(steps), target / "logs", f"results in {target}")
+    steps = workspace_v1.step_runs(pipeline_run)
+    workspace_v1.download_results(steps, target, settings.append_row_file_name)
+    return finish_run(f"run {pipeline_run.id}", status, status == "Finished",
+                      lambda: workspace_v1.failed_steps(steps), target / "logs", f"results in {target}")
 
 
 def logs(settings: Settings, args: argparse.Namespace) -> int:
@@ -230,24 +230,25 @@ def logs(settings: Settings, args: argparse.Namespace) -> int:
         from orchestration.cloud import workspace_v2
 
         target = ROOT / "outputs" / "azure" / args.run_id
-        return report_v2(workspace_v2.download(workspace_v2.connect(settings), args.run_id, target), target)
-    from orchestration.cloud import workspace
+        client = workspace_v2.connect(settings)
+        return finish_run_v2(workspace_v2.download(client, args.run_id, target), target)
+    from orchestration.cloud import workspace_v1
 
     plan = pipeline_plan(settings)
-    ws = workspace.connect(settings)
-    pipeline_run = workspace.find_run(ws, plan, args.run_id)
+    ws = workspace_v1.connect(settings)
+    pipeline_run = workspace_v1.find_run(ws, plan, args.run_id)
     target = ROOT / "outputs" / "azure" / args.run_id / "logs"
-    steps = workspace.step_runs(pipeline_run)
-    workspace.download_logs(steps, target)
+    steps = workspace_v1.step_runs(pipeline_run)
+    workspace_v1.download_logs(steps, target)
     status = pipeline_run.get_status()
-    return report(f"run {args.run_id}", status, status == "Finished",
-                  lambda: workspace.failed_steps(steps), target, f"logs in {target}")
+    return finish_run(f"run {args.run_id}", status, status == "Finished",
+                      lambda: workspace_v1.failed_steps(steps), target, f"logs in {target}")
 
 
 def registry(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestration.cloud import workspace
+    from orchestration.cloud import workspace_v1
 
-    print(workspace.registry_login_server(workspace.connect(settings)))
+    print(workspace_v1.registry_login_server(workspace_v1.connect(settings)))
     return 0
 
 
@@ -290,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if not is_service_error(exc):
             raise
-        print(f"error: {args.command} failed: {one_line(exc)}", file=sys.stderr)
-        print(closing(EXIT_FAILED, f"{args.command} failed; check the Azure login (az login, or the AZURE_* "
-                                   "service principal variables) and the workspace settings; "
-                                   "LOGGING_LEVEL=DEBUG shows more"), file=sys.stderr)
+        print(f"error: {args.command} failed: {service_message(exc)}", file=sys.stderr)
+        print(last_line(EXIT_FAILED, f"{args.command} failed; check the Azure login (az login, or the "
+                        "AZURE_* service principal variables) and the workspace settings; "
+                        "LOGGING_LEVEL=DEBUG shows more"), file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -305,7 +306,7 @@ def is_service_error(exc: BaseException) -> bool:
     return any(cls.__module__.split(".")[0] in SERVICE_PACKAGES for cls in type(exc).__mro__[:-2])
 
 
-def one_line(exc: BaseException) -> str:
+def service_message(exc: BaseException) -> str:
     """What the service said, in one line, secrets masked.
 
     azureml-core's exceptions carry it in `.message` ("ClassName:" heads their text); azure-ai-ml's

@@ -17,7 +17,7 @@ bindings, and the training step reads its rows from a `uri_file` input, so it ne
 import re
 from typing import Any
 
-from orchestration.cloud.pipeline import (
+from orchestration.cloud.pipeline_v1 import (
     ENTRY_SCRIPT, EXPERIMENT_NAME, PREPARE_SCRIPT, SOURCE_DIRECTORY, STEP_NAMES, TRAIN_SCRIPT,
     check_for_azure,
 )

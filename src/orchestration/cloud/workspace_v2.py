@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestration.cloud.pipeline import BUILD_DOCKERFILE, stage_build_context
-from orchestration.cloud.workspace import SERVICE_PRINCIPAL, authentication_kind
+from orchestration.cloud.pipeline_v1 import BUILD_DOCKERFILE, stage_build_context
+from orchestration.cloud.workspace_v1 import SERVICE_PRINCIPAL, authentication_kind
 from orchestration.settings import AZURE_WORKSPACE, Settings
 
 log = logging.getLogger(__name__)

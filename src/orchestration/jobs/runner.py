@@ -22,9 +22,9 @@ from orchestration.jobs.nodes import PATH_TYPES, Binder, BoundNode, execution_or
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan, run_values
 from orchestration.jobs.snapshot import snapshot
 from orchestration.prs.container import docker_run, mounts_of, remove
-from orchestration.prs.report import format_summary
+from orchestration.prs.outputs import format_summary
 from orchestration.prs.scheduler import run_parallel
-from orchestration.prs.stopping import run_stoppable
+from orchestration.stopping import run_stoppable
 from orchestration.secrets import SECRET_VARIABLES
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
             if problems:
                 raise UsageError.listing([f"jobs.{node.name}: {problem}" for problem in problems])
             summary = run_parallel(plan.config)
-            print(f"--- {node.name}\n{format_summary(summary, closing=False)}")
+            print(f"--- {node.name}\n{format_summary(summary, with_last_line=False)}")
             code = summary.exit_code
             logs = plan.config.output / "logs"
             detail = f"{summary.status}: {summary.reason}; logs in {logs}" if code else ""
@@ -253,7 +253,8 @@ def node_mounts(node: BoundNode, out: Path) -> dict[Path, bool]:
     return mounts_of([p for p in read if p.exists()], [p for p in written if p.exists()])
 
 
-def closing_line(result: JobResult, out: Path) -> str:
+def job_outcome(result: JobResult, out: Path) -> str:
+    """What happened, for the command's last line."""
     if result.exit_code == 0:
         outputs = "".join(f"; {name} in {path}" for name, path in result.outputs.items()
                           if not path.is_relative_to(out))

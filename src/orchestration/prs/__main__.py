@@ -1,5 +1,5 @@
 """`python -m orchestration.prs`: run an entry script locally like ParallelRunStep, or with `--job`, an
-Azure ML v2 job (orchestration.jobs.command: an entry point may dispatch to the layer above it)."""
+Azure ML v2 job (orchestration.jobs.cli: an entry point may dispatch to the layer above it)."""
 
 if __name__ == "__main__":
     import sys
@@ -7,11 +7,11 @@ if __name__ == "__main__":
     from orchestration.interrupts import note_signals
 
     noted = note_signals()  # before any other import: a Ctrl-C from here on ends in one line
-    from orchestration.cli import launch
+    from orchestration.commands import launch
     from orchestration.prs import warm
 
     flags = sys.argv[1:sys.argv.index("--")] if "--" in sys.argv else sys.argv[1:]
     # --job, or what argparse takes for it (--jo, --job=FILE)
     job = any(len(name) > 3 and "--job".startswith(name) for name in (f.split("=")[0] for f in flags))
     # The workers start first: their start-up overlaps the runner's own imports.
-    launch("orchestration.jobs.command" if job else "orchestration.prs.cli", first=warm.start, noted=noted)
+    launch("orchestration.jobs.cli" if job else "orchestration.prs.cli", first=warm.start, noted=noted)

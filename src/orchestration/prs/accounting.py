@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
-from orchestration.prs.protocol import ERROR, RESULTS, SUCCESS, Report
+from orchestration.prs.protocol import ERROR, RESULTS, SUCCESS, Shortfall
 
 if TYPE_CHECKING:
     from orchestration.prs.config import RunConfig
@@ -52,7 +52,7 @@ class Accounting:
                 self.live_failed.discard(batch)
                 self.reasons.pop(batch, None)
 
-    def finished(self, report: Report) -> None:
+    def finished(self, report: Shortfall) -> None:
         """A mini-batch whose run() returned: done, with any missing items failed."""
         self.attempts[report.result] += 1
         self.recorded(report.batch, report.items, report.succeeded)

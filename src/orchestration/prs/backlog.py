@@ -157,7 +157,7 @@ class Planner(threading.Thread):
         self.join()
 
 
-class Work:
+class WorkQueue:
     """Everything still to hand out: retries first, singly, then the backlog as the planner fills it."""
 
     def __init__(self, backlog: Backlog, planner: Planner | None = None, plan: Plan | None = None):
@@ -165,7 +165,7 @@ class Work:
         self.retry: deque[tuple[int, int]] = deque()  # (mini-batch, attempt)
 
     @classmethod
-    def planned_by(cls, config: RunConfig, state: StatePaths, on_done: Callable[[Plan], None]) -> "Work":
+    def planned_by(cls, config: RunConfig, state: StatePaths, on_done: Callable[[Plan], None]) -> "WorkQueue":
         """Work that the planner thread will publish once `start()` is called."""
         return cls(Backlog.while_planning(), Planner(config, state, on_done))
 

@@ -12,10 +12,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, UsageError, setup_logging
+from orchestration.commands import ArgumentParser, UsageError, setup_logging
 from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
-from orchestration.prs.report import format_summary
+from orchestration.prs.outputs import format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import load_settings
 
@@ -86,7 +86,7 @@ def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     flags, arguments = split_arguments(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(flags)
-    if args.job:  # `python -m orchestration.prs` sends --job to orchestration.jobs.command
+    if args.job:  # `python -m orchestration.prs` sends --job to orchestration.jobs.cli
         raise UsageError("--job: run it as python -m orchestration.prs --job FILE.yml")
     missing = [flag for flag, value in (("--entry_script", args.entry_script), ("--input", args.inputs))
                if not value]

@@ -9,8 +9,8 @@ from typing import NamedTuple
 # ("stop",) asks for shutdown() and exit.
 LEASE, STOP = "lease", "stop"
 # Worker -> parent: ("ready",) after init(); ("init_failed", reason, traceback);
-# ("done", first, count, [Report, ...]): mini-batches first .. first+count-1 of the lease are finished,
-# in full (SUCCESS) except those with a Report (PARTIAL or ERROR): one small message per flush, however
+# ("done", first, count, [Shortfall, ...]): mini-batches first .. first+count-1 of the lease are finished,
+# in full (SUCCESS) except those with a Shortfall (PARTIAL or ERROR): one small message per flush, however
 # many mini-batches it covers; ("broken", reason) before it exits because it cannot write its rows or
 # records (a full disk).
 READY, INIT_FAILED, DONE, BROKEN = "ready", "init_failed", "done", "broken"
@@ -25,7 +25,7 @@ def lease(first: int, count: int, attempt: int) -> tuple[str, int, int, int]:
     return (LEASE, first, count, attempt)
 
 
-class Report(NamedTuple):
+class Shortfall(NamedTuple):
     """What a worker tells the parent about an attempt of a mini-batch that did not return in full."""
     batch: int
     result: str  # PARTIAL or ERROR (TIMEOUT and CRASH are the parent's findings)
@@ -58,11 +58,11 @@ def attempt_line(batch: int, attempt: int, items: int, succeeded: int, result: s
             f'"{error.replace(chr(34), chr(39))}"\n')
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def flattened(text: str, limit: int = 300) -> str:
     """A reason fit for a CSV cell or a summary line."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 def exception_reason(exc: BaseException) -> str:
-    return one_line(f"{type(exc).__name__}: {exc}")
+    return flattened(f"{type(exc).__name__}: {exc}")

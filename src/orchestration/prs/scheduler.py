@@ -16,20 +16,20 @@ from typing import Any, TextIO
 from orchestration.errors import EXIT_OK, EXIT_RUN_FAILED, Stopped
 from orchestration.processes import adopt_orphans, children, stop_leftovers
 from orchestration.prs.accounting import Accounting, Limits
-from orchestration.prs.backlog import Work
+from orchestration.prs.backlog import WorkQueue
 from orchestration.prs.claim import claim
 from orchestration.prs.config import RunConfig
 from orchestration.prs.pool import Pool, WorkerHandle
 from orchestration.prs.progress import Progress
 from orchestration.prs.protocol import (
-    BROKEN, CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Report,
+    BROKEN, CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Shortfall,
 )
-from orchestration.prs.report import Summary, summarize
+from orchestration.prs.outputs import Summary, summarize
 from orchestration.prs.resume import clear_previous_run, plan_recorder, resume
 from orchestration.prs.state import (
     FAILED, BatchRecord, SlotTable, StatePaths, read_record, write_record,
 )
-from orchestration.prs.stopping import StopLatch
+from orchestration.stopping import StopLatch
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini
 
 
 class Scheduler:
-    def __init__(self, config: RunConfig, work: Work, pool: Pool, lost_attempts: TextIO,
+    def __init__(self, config: RunConfig, work: WorkQueue, pool: Pool, lost_attempts: TextIO,
                  accounting: Accounting, latch: StopLatch):
         self.config, self.work, self.pool, self.lost_attempts = config, work, pool, lost_attempts
         self.accounting, self.latch = accounting, latch
@@ -73,7 +73,7 @@ class Scheduler:
             first, count, others = message[1:]
             lease.next_batch = first + count
             self.accounting.succeeded(range(first, first + count), count - len(others))
-            report: Report
+            report: Shortfall
             for report in others:
                 if report.result == ERROR:
                     self.attempt_failed(report.batch, lease.attempt, ERROR, report.reason)
@@ -231,8 +231,8 @@ def _run(config: RunConfig, last: bool) -> Summary:
     log.info("%d worker processes for %d emulated (%d nodes x %d), local maximum %d",
              config.worker_count, config.emulated_processes, config.node_count,
              config.process_count_per_node, config.max_workers)
-    work = (Work(resumed.backlog, plan=resumed.plan) if resumed
-            else Work.planned_by(config, state, plan_recorder(config, state, started_ns)))
+    work = (WorkQueue(resumed.backlog, plan=resumed.plan) if resumed
+            else WorkQueue.planned_by(config, state, plan_recorder(config, state, started_ns)))
     status, reason, code = "Completed", "", EXIT_OK
     with StopLatch(ignore_on_exit=last) as latch:  # a signal is acted on by the loop and the merge only
         lost = lost_log.open("a", encoding="utf-8", errors="backslashreplace")

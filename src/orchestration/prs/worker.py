@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import inspect
+import logging
 import os
 import signal
 import sys
@@ -22,15 +23,16 @@ from typing import Any
 
 from orchestration.prs.config import RunConfig
 from orchestration.prs.protocol import (
-    BROKEN, DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Report, attempt_line, exception_reason,
+    BROKEN, DONE, ERROR, INIT_FAILED, LEASE, PARTIAL, READY, SUCCESS, Shortfall, attempt_line,
+    exception_reason,
 )
 from orchestration.prs.state import (
     SUCCEEDED, BatchRecord, SlotTable, StatePaths, decode_task, read_task_lines, write_records,
 )
 from orchestration.prs.tables import read_rows
-from steps import step_logging
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FLUSH_SECONDS = 0.5  # report progress at least this often during a long lease
 
 
@@ -92,7 +94,7 @@ class Worker:
         self.buffered = 0
         self.pending: list[tuple[int, BatchRecord]] = []  # their records, written after the rows
         self.report_first = self.report_count = 0  # the mini-batches finished since the last report
-        self.reports: list[Report] = []  # those among them that did not return in full
+        self.reports: list[Shortfall] = []  # those among them that did not return in full
         self.csv_rows: list[str] = []
         spec.state.parts.mkdir(parents=True, exist_ok=True)
         part_path = spec.state.part(spec.part)
@@ -191,7 +193,7 @@ class Worker:
             now = time.monotonic()
             self.report_count += 1
             if outcome != SUCCESS:
-                self.reports.append(Report(batch, outcome, items, succeeded, reason))
+                self.reports.append(Shortfall(batch, outcome, items, succeeded, reason))
             self.csv_rows.append(
                 attempt_line(batch, attempt, items, succeeded, outcome, node, agent, now - started, reason))
             if now > flush_at:
@@ -239,7 +241,9 @@ def prepare_process(spec: WorkerSpec) -> None:
         os.dup2(fd, stream.fileno())
         os.close(fd)
         stream.reconfigure(errors="backslashreplace")  # a name that is no UTF-8 must not fail a print
-    step_logging.configure(config.logging_level, sys.stdout, force=True)
+    # The entry script's own logging goes to its process's stdout log, as on a node (any set-up it
+    # made in an earlier worker is gone: a fresh process)
+    logging.basicConfig(level=config.logging_level, format=LOG_FORMAT, stream=sys.stdout, force=True)
 
 
 def main(fd: int) -> None:

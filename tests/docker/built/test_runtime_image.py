@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from orchestration.cloud.pipeline import ENTRY_SCRIPT, MODEL_NAME, PREPARE_SCRIPT, TRAIN_SCRIPT
+from orchestration.cloud.pipeline_v1 import ENTRY_SCRIPT, MODEL_NAME, PREPARE_SCRIPT, TRAIN_SCRIPT
 from orchestration.local_pipeline import run_local_pipeline
 from orchestration.paths import SRC
 from orchestration.settings import load_settings

@@ -3,14 +3,14 @@ import json
 
 import pytest
 
-from orchestration.cloud.cli import is_service_error, one_line
+from orchestration.cloud.cli import is_service_error, service_message
 from tests.conftest import run_module
 
 
 def test_what_azureml_core_says_is_its_message_not_its_class_name():
     from azureml.exceptions import WorkspaceException
 
-    assert one_line(WorkspaceException("Workspace not found: ws")) == "Workspace not found: ws"
+    assert service_message(WorkspaceException("Workspace not found: ws")) == "Workspace not found: ws"
 
 
 def test_what_azure_ai_ml_says_is_the_messages_of_its_json_report():
@@ -18,7 +18,7 @@ def test_what_azure_ai_ml_says_is_the_messages_of_its_json_report():
 
     errors = [{"message": "compute cpu-cluster not found", "path": "compute"}]
     report = json.dumps({"result": "Failed", "errors": errors}, indent=2)
-    assert one_line(MlException(message=report, no_personal_data_message="x")) == \
+    assert service_message(MlException(message=report, no_personal_data_message="x")) == \
         "compute cpu-cluster not found"
 
 
@@ -26,7 +26,7 @@ def test_a_secret_in_a_service_message_is_masked():
     from azure.core.exceptions import HttpResponseError
 
     error = HttpResponseError("denied for https://a.blob.core.windows.net/c?sv=1&sig=S3CRET")
-    assert is_service_error(error) and "S3CRET" not in one_line(error)
+    assert is_service_error(error) and "S3CRET" not in service_message(error)
     assert not is_service_error(KeyError("a bug"))  # a bug keeps its traceback
 
 

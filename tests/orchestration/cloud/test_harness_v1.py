@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from orchestration.cloud import cli as cloud, workspace
-from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES
+from orchestration.cloud import cli as cloud, workspace_v1
+from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES
 from orchestration.settings import load_settings
 from tests.network import NetworkRefused
 
@@ -30,7 +30,7 @@ WORKSPACE = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURC
 @pytest.fixture
 def connected(aml, monkeypatch):
     """The cloud commands, connected to the offline workspace (connect() itself is tested below)."""
-    monkeypatch.setattr(workspace, "connect", lambda settings: aml.workspace)
+    monkeypatch.setattr(workspace_v1, "connect", lambda settings: aml.workspace)
     return aml
 
 
@@ -102,7 +102,7 @@ def test_publishing_again_makes_the_new_pipeline_the_endpoints_default(connected
 
 def test_the_image_is_built_from_a_flat_context_holding_the_dockerfile_where_the_environment_names_it(
         connected, monkeypatch, wire):
-    from orchestration.cloud.pipeline import build_environment, pipeline_plan
+    from orchestration.cloud.pipeline_v1 import build_environment, pipeline_plan
 
     ws = connected.workspace
     account = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/wsstore"
@@ -203,7 +203,7 @@ def test_provision_registers_the_datastore_asking_the_service_to_create_its_cont
 
 
 def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, capsys):
-    from orchestration.cli import run_command
+    from orchestration.commands import run_command
 
     monkeypatch.setattr(type(connected.workspace), "get_details", lambda self: {"name": "ws"})
     with pytest.raises(SystemExit) as exited:
@@ -216,7 +216,7 @@ def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, cap
 def test_publish_before_provision_names_the_missing_cluster(connected, monkeypatch, capsys):
     monkeypatch.setenv("AML_COMPUTE_CLUSTER_NAME", "other-cluster")
     with pytest.raises(SystemExit) as exited:
-        from orchestration.cli import run_command
+        from orchestration.commands import run_command
         run_command(lambda: cloud.main(["publish", "--image", IMAGE]))
     assert exited.value.code == 2
     err = capsys.readouterr().err
@@ -227,7 +227,7 @@ def test_an_invalid_graph_is_not_published(connected, monkeypatch):
     from azureml.pipeline.core import Pipeline
 
     monkeypatch.setattr(Pipeline, "validate", lambda self: ["[prep] MissingParamDef"])
-    with pytest.raises(workspace.PipelineInvalid, match="MissingParamDef"):
+    with pytest.raises(workspace_v1.PipelineInvalid, match="MissingParamDef"):
         cloud.main(["publish", "--image", IMAGE])
     assert connected.caller._pipeline_entities == {}
 
@@ -253,7 +253,7 @@ def test_an_az_login_user_reaches_the_workspace_lookup(wire, tmp_path, monkeypat
     fake_az(tmp_path, monkeypatch)
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")  # no cloud-metadata lookup
     with pytest.raises(NetworkRefused):
-        workspace.connect(load_settings(env_file=None, **WORKSPACE))
+        workspace_v1.connect(load_settings(env_file=None, **WORKSPACE))
     calls = (tmp_path / "az.log").read_text()
     assert "account show" in calls and "account get-access-token" in calls
     assert wire.refused[0].startswith("GET https://management.azure.com/subscriptions")
@@ -263,7 +263,7 @@ def test_a_service_principal_reaches_the_token_endpoint(wire):
     settings = load_settings(env_file=None, AZURE_TENANT_ID="tenant", AZURE_CLIENT_ID="app",
                              AZURE_CLIENT_SECRET="CLIENT-sentinel", **WORKSPACE)
     with pytest.raises(Exception) as caught:
-        workspace.connect(settings)
+        workspace_v1.connect(settings)
     assert wire.refused and wire.refused[0].startswith("GET https://login.microsoftonline.com/tenant")
     assert "CLIENT-sentinel" not in str(caught.value) and "CLIENT-sentinel" not in " ".join(wire.refused)
 
@@ -274,6 +274,6 @@ def test_an_interactive_login_is_constructible_and_goes_to_the_login_service(wir
     monkeypatch.setenv("HOME", str(tmp_path))  # no token cache: a person would log in in a browser
     settings = load_settings(env_file=None, AZURE_TENANT_ID="tenant")
     with pytest.raises(Exception):
-        workspace.authentication(settings, workspace.INTERACTIVE)
+        workspace_v1.authentication(settings, workspace_v1.INTERACTIVE)
     assert InteractiveLoginAuthentication.__module__ == "azureml.core.authentication"
     assert wire.refused and "login.microsoftonline.com" in wire.refused[0]

@@ -3,10 +3,10 @@ import pytest
 from azure.ai.ml import load_job
 
 from orchestration.cloud import cli as cloud
-from orchestration.cloud.pipeline import ENTRY_SCRIPT, build_environment, build_steps, pipeline_plan
+from orchestration.cloud.pipeline_v1 import ENTRY_SCRIPT, build_environment, build_steps, pipeline_plan
 from orchestration.cloud.pipeline_v2 import build_pipeline_job, parallel_settings
 from orchestration.settings import load_settings
-from tests.orchestration.cloud.test_pipeline import CUSTOM, SECRETS, assert_no_secret
+from tests.orchestration.cloud.test_pipeline_v1 import CUSTOM, SECRETS, assert_no_secret
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def write_component(root, mode="direct", batching='mini_batch_size: "200"'):
 def run_component(tmp_path, component, table):
     models = tmp_path / "models"
     models.mkdir()
-    return invoke("orchestration.jobs.command", "--job", str(component), "--output", "out", "--set",
+    return invoke("orchestration.jobs.cli", "--job", str(component), "--output", "out", "--set",
                   f"inputs.data={table}", "--set", f"inputs.models={models}", cwd=tmp_path)
 
 
@@ -190,7 +190,7 @@ def test_a_folder_input_with_an_mltable_file_counts_only_its_data_files(tmp_path
         """))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "names.py").write_text("def run(batch):\n    return batch\n")
-    result = invoke("orchestration.jobs.command", "--job", str(pipeline), "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", str(pipeline), "--output", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "items: 3 succeeded, 0 failed, 0 not processed of 3" in result.stdout
 

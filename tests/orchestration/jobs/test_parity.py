@@ -16,7 +16,7 @@ def test_the_published_job_yaml_runs_locally_with_the_rows_and_metrics_of_local_
     code = [line.split(":", 1)[1].strip() for line in (tmp_path / "job.yml").read_text().splitlines()
             if line.strip().startswith("code:")]
     assert code and all(not path.startswith("/") for path in code)  # relative to the plan: runs anywhere
-    job = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", "--datastore",
+    job = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", "--datastore",
                  f"california_housing={tmp_path / 'datastore'}", cwd=tmp_path)
     assert job.returncode == 0, job.stdout + job.stderr
     assert job.stdout.strip().splitlines()[-1].startswith(

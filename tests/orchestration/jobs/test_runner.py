@@ -14,7 +14,7 @@ from tests.orchestration.prs.test_resume import alive
 
 def run_job(tmp_path, job, *flags):
     """The job's command, run in this process (tests/conftest.py: invoke)."""
-    return invoke("orchestration.jobs.command", "--job", str(job), "--output", "out", *flags, cwd=tmp_path)
+    return invoke("orchestration.jobs.cli", "--job", str(job), "--output", "out", *flags, cwd=tmp_path)
 
 
 def test_a_pipeline_runs_its_nodes_in_dependency_order_with_every_binding_resolved(tmp_path, pipeline):
@@ -103,7 +103,7 @@ def test_a_rerun_replaces_what_the_previous_run_wrote_and_nothing_foreign(tmp_pa
     assert rows.read_text() == first and not (tmp_path / "out" / "split" / "parts" / "stale.txt").exists()
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "notes.txt").write_text("mine")
-    refused = invoke("orchestration.jobs.command", "--job",
+    refused = invoke("orchestration.jobs.cli", "--job",
                      str(pipeline), "--output", "elsewhere", cwd=tmp_path)
     assert refused.returncode == 2
     assert "--output" in refused.stderr and "holds notes.txt, which no local job run wrote" in refused.stderr
@@ -118,7 +118,7 @@ def test_an_output_bound_to_an_existing_folder_is_never_removed_by_a_rerun(tmp_p
         "    environment: azureml:AzureML-sklearn-1.0@latest\n"
         "    outputs:\n      o:\n        type: uri_folder\n        path: ./existing\n")
     for _ in range(2):
-        result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+        result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "existing" / "keep.txt").read_text() == "the user's"
     assert (tmp_path / "existing" / "new.txt").read_text() == "hi\n"
@@ -135,7 +135,7 @@ def test_a_command_that_exits_130_is_a_failed_node_not_a_stop(tmp_path):
     (tmp_path / "job.yml").write_text(
         "type: pipeline\njobs:\n  quits:\n    type: command\n    command: exit 130\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
     assert result.returncode == 42
     assert "failed at quits (command) exit code 130" in result.stdout
 
@@ -148,11 +148,11 @@ def test_a_component_default_is_used_and_set_needs_an_input_of_the_pipeline(tmp_
         "command: echo ${{inputs.greeting}} > ${{outputs.said}}\n")
     (tmp_path / "job.yml").write_text(
         "type: pipeline\njobs:\n  greet:\n    type: command\n    component: ./components/greet.yml\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "greet" / "said").read_text() == "hi\n"
     # a pipeline's --set names the pipeline's inputs, not a node's: this one has none
-    unknown = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", "--set",
+    unknown = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", "--set",
                      "inputs.greeting=hello", cwd=tmp_path)
     assert unknown.returncode == 2 and "the job has no input 'greeting' (it has: none)" in unknown.stderr
 
@@ -191,7 +191,7 @@ def test_paths_with_spaces_quotes_and_dollars_reach_bash_and_the_entry_script_as
         "--factor ${{inputs.factor}}", "--factor ${{inputs.factor}} --data ${{inputs.data}}").replace(
         "python count.py ${{inputs.rows}} ${{outputs.summary}}",
         """python count.py "${{inputs.rows}}" '${{outputs.summary}}' && echo hi > ${{outputs.summary}}.x"""))
-    result = invoke("orchestration.jobs.command", "--job", str(job), "--output", "runs/my out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", str(job), "--output", "runs/my out", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = tmp_path / "runs" / "my out"
     assert len(list((out / "split" / "parts").iterdir())) == 5
@@ -218,7 +218,7 @@ def test_a_path_the_yaml_binds_is_written_never_deleted_by_a_later_run_of_any_jo
     job_a = command_job(tmp_path, "a.yml", {"train": ("echo w > ${{outputs.model}}/weights.txt", bound)})
     job_b = command_job(tmp_path, "b.yml", {"other": ("echo b", "")})
     for job in (job_a, job_a, job_b):
-        result = invoke("orchestration.jobs.command", "--job", job, "--output", "out", cwd=tmp_path)
+        result = invoke("orchestration.jobs.cli", "--job", job, "--output", "out", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "final_model" / "weights.txt").read_text() == "w\n"
     assert not (tmp_path / "out" / "train").exists()  # the run's own folder went, as documented
@@ -227,19 +227,19 @@ def test_a_path_the_yaml_binds_is_written_never_deleted_by_a_later_run_of_any_jo
 def test_a_record_that_names_a_path_outside_the_output_removes_nothing_there(tmp_path):
     (tmp_path / "precious").mkdir()
     job = command_job(tmp_path, "a.yml", {"one": ("echo one", "")})
-    assert invoke("orchestration.jobs.command", "--job", job, "--output", "out", cwd=tmp_path).returncode == 0
+    assert invoke("orchestration.jobs.cli", "--job", job, "--output", "out", cwd=tmp_path).returncode == 0
     data = tmp_path / "out" / "datastores" / "workspaceblobstore" / "precious.csv"
     data.parent.mkdir(parents=True)
     data.write_text("the user's")
     (tmp_path / "out" / ".written-by-local-job.json").write_text(json.dumps(
         {"created": [str(tmp_path / "precious"), "../precious", "one", "datastores"], "written": []}))
-    again = invoke("orchestration.jobs.command", "--job", job, "--output", "out", cwd=tmp_path)
+    again = invoke("orchestration.jobs.cli", "--job", job, "--output", "out", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "precious").is_dir() and "which no run creates inside" in again.stderr
     assert data.read_text() == "the user's"
     (tmp_path / "out" / ".python").rename(tmp_path / "mytools")
     (tmp_path / "out" / ".python").symlink_to(tmp_path / "mytools")
-    linked = invoke("orchestration.jobs.command", "--job", job, "--output", "out", cwd=tmp_path)
+    linked = invoke("orchestration.jobs.cli", "--job", job, "--output", "out", cwd=tmp_path)
     assert linked.returncode == 2 and ".python is a link or a file" in linked.stderr
 
 
@@ -255,7 +255,7 @@ def test_a_node_named_like_the_runners_own_folder_is_refused_and_the_users_data_
         "input_data: ${{inputs.data}}\ntask:\n  type: run_function\n  code: .\n  entry_script: e.py\n"
         "  environment: azureml:AzureML-sklearn-1.0@latest\n")
     for _ in range(2):
-        result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+        result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "jobs.datastores: OUTPUT/datastores is the local runner's own" in result.stderr
     assert mine.read_text() == "the user's"
@@ -267,7 +267,7 @@ def test_two_nodes_bound_to_one_pipeline_output_are_refused_before_either_runs(t
         + "".join(f"  {n}:\n    type: command\n    command: touch ${{{{outputs.o}}}}/{n} {tmp_path}/ran_{n}\n"
                   "    environment: azureml:AzureML-sklearn-1.0@latest\n"
                   "    outputs:\n      o: ${{parent.outputs.shared}}\n" for n in ("first", "second")))
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "jobs.second.outputs.o and jobs.first.outputs.o are both bound to ${{parent.outputs.shared}}" \
         in result.stderr
@@ -292,7 +292,7 @@ def test_a_one_file_code_and_a_path_variable_run_as_in_azure(tmp_path):
         "    command: python train.py; echo PATH=$PATH\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n"
         "    environment_variables:\n      PATH: /usr/bin:/bin\n      N: 5\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "trained with 5" in result.stdout
     assert f"PATH={tmp_path / 'out' / '.python'}:/usr/bin:/bin" in result.stdout
@@ -304,7 +304,7 @@ def test_a_yaml_alias_bomb_is_refused_before_azure_ai_ml_expands_it(tmp_path):
     lines += ["tags:", "  bomb: *a9", "jobs:", "  t:", "    type: command", "    command: echo",
               "    environment: azureml:AzureML-sklearn-1.0@latest"]
     (tmp_path / "job.yml").write_text("\n".join(lines) + "\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "its aliases (*name) expand to more than 100,000 values" in result.stderr
 
@@ -324,7 +324,7 @@ def test_a_misspelt_key_or_prs_argument_is_named_with_the_closest_valid_one(tmp_
         "mini_batch_sise: '3'\ntask:\n  type: run_function\n  code: .\n  entry_script: score.py\n"
         "  environment: azureml:AzureML-sklearn-1.0@latest\n"
         "  program_arguments: --resource_monitor_interva 5\n")
-    result = invoke("orchestration.jobs.command", "--job", "component.yml", "--output", "out", "--set",
+    result = invoke("orchestration.jobs.cli", "--job", "component.yml", "--output", "out", "--set",
                     "inputs.data=in", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mini_batch_sise: not a key of a parallel node (did you mean mini_batch_size?)" in result.stderr
@@ -362,7 +362,7 @@ def test_a_datastore_path_that_climbs_out_of_its_datastore_is_refused(tmp_path, 
         "  w:\n    type: command\n    command: touch ${{outputs.o}}/x.txt\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n"
         "    outputs:\n      o: ${{parent.outputs.o}}\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "deep/out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "deep/out", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "outputs.o: " + path in result.stderr
     assert not list(tmp_path.rglob("x.txt")) and not (tmp_path / "escaped").exists()
@@ -372,13 +372,13 @@ def test_program_arguments_keep_a_path_whole_after_a_hash_and_refuse_an_unclosed
     folder = tmp_path / "it's #1 job"
     job = write_pipeline(folder, PIPELINE.replace(
         "--factor ${{inputs.factor}}", "--tag #1 --factor ${{inputs.factor}} --data=${{inputs.data}}"))
-    result = invoke("orchestration.jobs.command", "--job", str(job), "--output", "o u t", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", str(job), "--output", "o u t", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "o u t" / "score" / "logs" / "summary.json").read_text())["config"]
     assert config["arguments"] == ["--tag", "#1", "--factor", "3",
                                    f"--data={tmp_path / 'o u t' / 'split' / 'parts'}"]
     job.write_text(job.read_text().replace("--tag #1", "--label \"it's"))
-    broken = invoke("orchestration.jobs.command", "--job", str(job), "--output", "o u t", cwd=tmp_path)
+    broken = invoke("orchestration.jobs.cli", "--job", str(job), "--output", "o u t", cwd=tmp_path)
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert "jobs.score.task.program_arguments: No closing quotation" in broken.stderr
 
@@ -403,7 +403,7 @@ def test_a_parallel_node_setting_azure_would_refuse_is_named_before_any_node_run
 
 def test_an_output_folder_that_is_a_file_and_an_empty_pipeline_are_named(tmp_path, pipeline):
     (tmp_path / "afile").write_text("x")
-    result = invoke("orchestration.jobs.command", "--job", str(pipeline), "--output", "afile", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", str(pipeline), "--output", "afile", cwd=tmp_path)
     assert result.returncode == 2 and "--output afile: a file is in the way" in result.stderr
     (pipeline.parent / "raw.txt").write_text("x")
     bound = run_job(tmp_path, write_pipeline(tmp_path / "job2", PIPELINE.replace(
@@ -413,7 +413,7 @@ def test_an_output_folder_that_is_a_file_and_an_empty_pipeline_are_named(tmp_pat
     assert bound.returncode == 2 and "Traceback" not in bound.stderr
     assert "is a file (or lies below one); a uri_folder output needs a folder there" in bound.stderr
     (tmp_path / "empty.yml").write_text("type: pipeline\njobs: {}\n")
-    empty = invoke("orchestration.jobs.command", "--job", "empty.yml", "--output", "out", cwd=tmp_path)
+    empty = invoke("orchestration.jobs.cli", "--job", "empty.yml", "--output", "out", cwd=tmp_path)
     assert empty.returncode == 2 and "jobs: a pipeline job needs at least one node" in empty.stderr
 
 
@@ -429,7 +429,7 @@ def test_a_command_runs_in_a_snapshot_of_its_code_and_never_writes_into_the_sour
     (tmp_path / "job.yml").write_text(
         "type: pipeline\njobs:\n  train:\n    type: command\n    code: ./src\n    command: python train.py\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "secret visible: False" in result.stdout  # .amlignore applies, as to Azure's upload
     assert sorted(p.name for p in source.iterdir()) == [".amlignore", "secret.txt", "train.py"]
@@ -445,7 +445,7 @@ def test_a_path_that_cannot_be_quoted_where_it_lands_is_refused_before_any_node_
         "  clean:\n    type: command\n    outputs: {o: {type: uri_folder}}\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n"
         "    command: |\n      tr a-z A-Z <<< x >/dev/null\n      rm -rf ${{outputs.o}}/*\n")
-    result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "My Data", cwd=tmp_path)
+    result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "My Data", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "jobs.clean.command: the path" in result.stderr and "needs quoting" in result.stderr
     assert (tmp_path / "My" / "keep.txt").read_text() == "precious" and not (tmp_path / "ran").exists()
@@ -464,7 +464,7 @@ def test_links_in_the_code_are_copied_as_their_contents_and_an_output_inside_the
         "    command: echo overwritten > config.json && rm -rf cache/* && ls cache >/dev/null\n"
         "    environment: azureml:AzureML-sklearn-1.0@latest\n")
     for _ in range(2):  # the second run's code folder holds the first run's output
-        result = invoke("orchestration.jobs.command", "--job", "job.yml", "--output", "out", cwd=tmp_path)
+        result = invoke("orchestration.jobs.cli", "--job", "job.yml", "--output", "out", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert (shared / "config.json").read_text() == "{}" and (shared / "cache" / "keep.bin").exists()
     assert not (tmp_path / "out" / "a" / ".code" / "out").exists()

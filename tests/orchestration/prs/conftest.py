@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.prs.config import RunConfig
-from orchestration.prs.report import Summary
+from orchestration.prs.outputs import Summary
 from orchestration.prs.scheduler import run_parallel
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

@@ -3,13 +3,13 @@ import pytest
 
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.pool import Lease
-from orchestration.prs.protocol import ERROR, PARTIAL, SUCCESS, TIMEOUT, Report
+from orchestration.prs.protocol import ERROR, PARTIAL, SUCCESS, TIMEOUT, Shortfall
 
 
 def test_a_full_return_is_done_and_a_short_one_fails_only_its_missing_items():
     accounting = Accounting(Limits())
-    accounting.finished(Report(0, SUCCESS, 5, 5, ""))
-    accounting.finished(Report(1, PARTIAL, 5, 3, ""))
+    accounting.finished(Shortfall(0, SUCCESS, 5, 5, ""))
+    accounting.finished(Shortfall(1, PARTIAL, 5, 3, ""))
     assert (accounting.done_batches, accounting.failed_items, accounting.live_failed) == (2, 2, {1})
     assert accounting.reasons == {1: "run() returned 3 of 5 items"}
     assert accounting.attempts[SUCCESS] == accounting.attempts[PARTIAL] == 1
@@ -29,7 +29,7 @@ def test_a_retry_that_succeeds_clears_the_failure():
     accounting = Accounting(Limits())
     accounting.attempt_failed(2, 1, items=5, result=TIMEOUT, reason="too slow")
     assert accounting.reasons == {2: "TIMEOUT: too slow"}
-    accounting.finished(Report(2, SUCCESS, 5, 5, ""))
+    accounting.finished(Shortfall(2, SUCCESS, 5, 5, ""))
     assert accounting.live_failed == set() and accounting.reasons == {} and accounting.failed_items == 0
 
 
@@ -39,7 +39,7 @@ def test_a_batched_report_counts_its_full_returns_and_clears_the_retries_it_cove
     for batch in (12, 15, 30):
         accounting.attempt_failed(batch, 1, items=5, result=TIMEOUT, reason="too slow")
     accounting.succeeded(range(10, 20), 9)
-    accounting.finished(Report(15, PARTIAL, 5, 4, ""))
+    accounting.finished(Shortfall(15, PARTIAL, 5, 4, ""))
     assert (accounting.done_batches, accounting.attempts[SUCCESS], accounting.attempts[PARTIAL]) == (10, 9, 1)
     assert accounting.live_failed == {15, 30} and accounting.failed_items == 1
     assert accounting.reasons == {15: "run() returned 4 of 5 items", 30: "TIMEOUT: too slow"}
@@ -56,14 +56,14 @@ def test_a_batched_report_counts_its_full_returns_and_clears_the_retries_it_cove
 ])
 def test_each_threshold_names_itself_and_the_counts(limits, expected):
     accounting = Accounting(limits)
-    accounting.finished(Report(0, PARTIAL, 5, 0, ""))  # 5 items failed
-    accounting.finished(Report(1, PARTIAL, 5, 3, ""))  # 2 more
+    accounting.finished(Shortfall(0, PARTIAL, 5, 0, ""))  # 5 items failed
+    accounting.finished(Shortfall(1, PARTIAL, 5, 3, ""))  # 2 more
     assert accounting.breach(total_batches=10, all_scheduled=True) == expected
 
 
 def test_the_percentage_waits_until_every_mini_batch_is_scheduled():
     accounting = Accounting(Limits(error_threshold=-1, allowed_failed_percent=10))
-    accounting.finished(Report(0, PARTIAL, 5, 0, ""))
+    accounting.finished(Shortfall(0, PARTIAL, 5, 0, ""))
     assert accounting.breach(total_batches=None, all_scheduled=False) == ""  # still planning
     assert accounting.breach(total_batches=4, all_scheduled=False) == ""
     assert accounting.breach(total_batches=4, all_scheduled=True).startswith("ALLOWED_FAILED_PERCENT")
@@ -82,9 +82,9 @@ def test_a_lost_lease_charges_one_mini_batch_and_requeues_the_rest(running, char
 def test_work_hands_out_lost_mini_batches_first_then_retries_then_the_backlog():
     from collections import deque
 
-    from orchestration.prs.backlog import UNBOUNDED, Backlog, Work
+    from orchestration.prs.backlog import UNBOUNDED, Backlog, WorkQueue
 
-    work = Work(Backlog(deque([range(10, 40)]), UNBOUNDED))
+    work = WorkQueue(Backlog(deque([range(10, 40)]), UNBOUNDED))
     work.retry_next(3, attempt=2)  # a failed attempt waits behind what is queued
     work.requeue_first([7, 8], attempt=1)  # a lost worker's unreported mini-batches go first, in order
     leases = [work.next_lease(live_workers=2) for _ in range(4)]
@@ -96,6 +96,6 @@ def test_without_short_return_failures_an_empty_return_fails_items_but_not_its_m
     """v2 with error_threshold -1: a run() that returns [] (a model trained per partition) is done."""
     accounting = Accounting(Limits(error_threshold=-1, allowed_failed_count=0,
                                    short_return_fails_mini_batch=False))
-    accounting.finished(Report(0, PARTIAL, 5, 0, ""))
+    accounting.finished(Shortfall(0, PARTIAL, 5, 0, ""))
     assert accounting.failed_items == 5 and not accounting.live_failed and accounting.reasons == {}
     assert accounting.breach(total_batches=1, all_scheduled=True) == ""

@@ -46,7 +46,7 @@ def test_a_merge_that_finds_the_disk_full_fails_cleanly_and_resumes(tmp_path, sm
     if real:
         ballast.write_bytes(b"\0" * 1_500_000)  # 4 MB: ballast 1.5 + rows 1.6 leave too little to merge 1.6
     else:
-        import orchestration.prs.report as report
+        import orchestration.prs.outputs as report
 
         def full(*args):
             raise OSError(errno.ENOSPC, "No space left on device")

@@ -8,7 +8,7 @@ import pytest
 
 from orchestration.errors import Stopped, UsageError
 from orchestration.prs.accounting import Accounting, Limits
-from orchestration.prs.report import summarize
+from orchestration.prs.outputs import summarize
 from orchestration.prs.state import StatePaths
 from orchestration.settings import SettingsError, load_settings
 from tests.conftest import run_module
@@ -125,7 +125,7 @@ def test_a_progress_bar_on_a_terminal(monkeypatch):
 def test_a_bad_tabular_file_stops_the_run_with_a_usage_error_and_no_orphans(tmp_path, markers):
     import os
 
-    from orchestration.cli import UsageError
+    from orchestration.commands import UsageError
 
     def children() -> set[str]:  # this process's children, zombies included
         found = set()
@@ -158,7 +158,7 @@ def test_an_empty_input_completes_with_a_warning(tmp_path, markers, caplog):
 
 
 def test_the_last_line_says_what_happened_the_exit_code_and_what_next(tmp_path, markers):
-    from orchestration.prs.report import format_summary
+    from orchestration.prs.outputs import format_summary
 
     make_inputs(tmp_path / "in", ["ok", "raise"])
     completed = run(tmp_path, markers, mini_batch_size=1)

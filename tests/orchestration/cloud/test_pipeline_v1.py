@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from orchestration.cloud.pipeline import (
+from orchestration.cloud.pipeline_v1 import (
     ENTRY_SCRIPT, MODEL_NAME, SOURCE_DIRECTORY, build_environment, build_steps, check_for_azure,
     pipeline_plan,
 )
@@ -138,7 +138,7 @@ def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_pat
 
 
 def test_the_environment_is_the_projects_dockerfile_with_user_managed_dependencies(built, tmp_path):
-    from orchestration.cloud.pipeline import BUILD_CONTEXT_FILES, DOCKERFILE, ROOT, stage_build_context
+    from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES, DOCKERFILE, ROOT, stage_build_context
 
     _, plan, (_, extract, _) = built
     environment = extract._parallel_run_config.environment

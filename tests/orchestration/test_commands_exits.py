@@ -63,7 +63,7 @@ def test_a_signal_while_importing_or_running_ends_the_command_in_one_line(
 # A launcher whose `first` step (where the runner starts its workers) waits for the same "release" file.
 SLOW_FIRST_STEP = '''
 import pathlib, time
-from orchestration.cli import launch
+from orchestration.commands import launch
 
 def first(arguments):
     pathlib.Path("starting").touch()
@@ -110,7 +110,7 @@ def test_a_bad_argument_ends_with_exit_2_naming_it(tmp_path):
 
 @pytest.mark.parametrize("module, flag", [
     ("orchestration.local_pipeline", "--data-dir"), ("orchestration.cloud.cli", "--sdk"),
-    ("tools.make_data", "--count"), ("tools.bench", "--repeat"), ("tools.bench_cli", "--repeat"),
+    ("tools.make_data", "--count"), ("tools.bench", "--repeat"), ("tools.bench_processes", "--repeat"),
     ("tools.bench_tables", "--repeat"), ("tools.advise", "--repeat"), ("tools.soak", "--runs"),
     ("tools.docker_engine", "--nonsense"), ("tools.docker_base", "--nonsense"),
     ("tools.docker_test", "--nonsense"),
@@ -125,7 +125,7 @@ def test_every_command_ends_a_mistyped_argument_in_one_exit_2_line(tmp_path, mod
 @pytest.mark.parametrize("entry_point", sorted((Path(__file__).parents[2] / "src").rglob("__main__.py")),
                          ids=lambda path: path.parent.name)
 def test_every_entry_point_notes_signals_before_its_other_imports(entry_point):
-    """A Ctrl-C during the imports of `orchestration.cli` or the runner's warm start (30-40 ms) printed a
+    """A Ctrl-C during the imports of `orchestration.commands` or the runner's warm start (30-40 ms) printed a
     KeyboardInterrupt traceback: the entry point's first step is now interrupts.note_signals()."""
     import ast
 

@@ -1,7 +1,7 @@
 """Authentication choice and the real SDK authentication objects, built offline."""
 import logging
 
-from orchestration.cloud.workspace import (
+from orchestration.cloud.workspace_v1 import (
     AZURE_CLI, INTERACTIVE, SERVICE_PRINCIPAL, _idle_seconds, authentication, authentication_kind,
 )
 from orchestration.settings import load_settings

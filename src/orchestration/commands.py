@@ -80,23 +80,23 @@ def at_least_one(text: str) -> int:
     return value
 
 
-def closing(code: int, what: str) -> str:
+def last_line(code: int, what: str) -> str:
     """A command's last line."""
     return f"exit {code}: {what}"
 
 
 def run_command(main: Callable[[], int]) -> NoReturn:
-    """Runs a command's `main` and exits with its code (see `outcome`)."""
+    """Runs a command's `main` and exits with its code (see `run_main`)."""
     for stream in (sys.stdout, sys.stderr):  # a file name that is no UTF-8 must not fail the last line
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    code = outcome(main)
+    code = run_main(main)
     # Not gc.freeze() here, though it made the exit 40 ms faster: objects it spares outlive their C
     # modules' teardown, and 3 of 20 `cloud publish --dry-run` runs died of SIGSEGV in azureml's.
     sys.exit(code)
 
 
-def outcome(main: Callable[[], int]) -> int:
+def run_main(main: Callable[[], int]) -> int:
     """Runs `main`; returns its exit code. A bad setting or argument, Ctrl-C or SIGTERM end it in one
     line, not a traceback."""
     try:
@@ -104,18 +104,18 @@ def outcome(main: Callable[[], int]) -> int:
     except SettingsError as exc:
         print("\n".join(f"error: {problem}" for problem in exc.problems), file=sys.stderr)
         count = len(exc.problems)
-        print(closing(EXIT_USAGE, f"{count} invalid setting{'s' * (count > 1)}; set "
-                      f"{'them' if count > 1 else 'it'} in .env or the environment (see .env.example)"),
+        print(last_line(EXIT_USAGE, f"{count} invalid setting{'s' * (count > 1)}; set "
+                        f"{'them' if count > 1 else 'it'} in .env or the environment (see .env.example)"),
               file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         for line in exc.details:
             print(line, file=sys.stderr)
-        print(closing(EXIT_USAGE, str(exc)), file=sys.stderr)
+        print(last_line(EXIT_USAGE, str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except (Stopped, KeyboardInterrupt) as exc:
         code = exc.exit_code if isinstance(exc, Stopped) else Stopped.EXIT_CODES["SIGINT"]
-        print(closing(code, f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}"), file=sys.stderr)
+        print(last_line(code, f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}"), file=sys.stderr)
         return code
 
 

@@ -245,7 +245,7 @@ def download_results(steps: list[StepRun], target: Path, append_row_file_name: s
     """Every step's logs first, then what exists of the results: the extraction's append_row file (as
     target/extraction/<name>) and the training outputs (metrics, model, plot). A failed run still leaves
     its logs on disk."""
-    from orchestration.cloud.pipeline import EXTRACTED, STEP_NAMES
+    from orchestration.cloud.pipeline_v1 import EXTRACTED, STEP_NAMES
 
     target.mkdir(parents=True, exist_ok=True)
     written = download_logs(steps, target / "logs")

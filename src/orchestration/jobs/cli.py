@@ -8,9 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestration.cli import UsageError, closing, setup_logging
+from orchestration.commands import UsageError, last_line, setup_logging
 from orchestration.jobs.locations import DATASTORES_FOLDER, Datastores
-from orchestration.jobs.runner import Interpreter, closing_line, run_job
+from orchestration.jobs.runner import Interpreter, job_outcome, run_job
 from orchestration.prs.cli import SETTING_FLAGS, build_parser, chosen_python, parse_pairs, split_arguments
 from orchestration.prs.container import container_problem
 from orchestration.settings import load_settings
@@ -50,5 +50,5 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
                               container=args.container)
     result = run_job(args.job, output, datastores, parse_pairs(args.overrides, "--set", prefix="inputs."),
                      settings.local_worker_cap, interpreter)
-    print(closing(result.exit_code, closing_line(result, output)))
+    print(last_line(result.exit_code, job_outcome(result, output)))
     return result.exit_code

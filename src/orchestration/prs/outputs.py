@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestration.commands import last_line
 from orchestration.errors import EXIT_RUN_FAILED, Stopped
 from orchestration.prs.accounting import Accounting
 from orchestration.prs.config import RunConfig
@@ -244,7 +245,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def format_summary(summary: Summary, closing: bool = True) -> str:
+def format_summary(summary: Summary, with_last_line: bool = True) -> str:
     """The short human account printed at the end of a run; `closing` adds the exit line."""
     items, batches = summary.items, summary.mini_batches
     planned = "" if summary.planning_complete else " planned so far (stopped while listing the inputs)"
@@ -263,19 +264,18 @@ def format_summary(summary: Summary, closing: bool = True) -> str:
         lines.append(f"  failed mini-batch {failure['mini_batch']}: {failure['reason']}")
     if len(summary.failures) > 5:
         lines.append(f"  ... {len(summary.failures) - 5} more in logs/summary.json")
-    if closing:
-        lines.append(closing_line(summary))
+    if with_last_line:
+        lines.append(last_line(summary.exit_code, run_outcome(summary)))
     return "\n".join(lines)
 
 
-def closing_line(summary: Summary) -> str:
-    """The last line: what happened, the exit code, and what to do next."""
-    code = summary.exit_code
+def run_outcome(summary: Summary) -> str:
+    """What happened, for the command's last line, and what to do next."""
     if summary.status == "Completed":
         failed = f" with {summary.items.failed} failed items (see {summary.logs}/summary.json)" \
             if summary.items.failed else ""
-        return f"exit {code}: completed{failed}"
+        return f"completed{failed}"
     if summary.status == "Interrupted":
-        return f"exit {code}: stopped; run again with --resume (RESUME=1) to finish what is left"
-    return (f"exit {code}: failed; see {summary.logs}/summary.json, then run again with --resume "
+        return "stopped; run again with --resume (RESUME=1) to finish what is left"
+    return (f"failed; see {summary.logs}/summary.json, then run again with --resume "
             "(RESUME=1) to redo only the failed and unfinished mini-batches")

@@ -3,7 +3,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from orchestration.cli import RedactSecrets, setup_logging
+from orchestration.commands import RedactSecrets, setup_logging
 from tests.azurite import ACCOUNT, KEY
 from tests.conftest import run_module
 from tools.make_data import load_bundled, write_files

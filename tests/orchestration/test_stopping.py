@@ -10,7 +10,7 @@ import pytest
 from orchestration.errors import Stopped
 from orchestration.interrupts import STOP_SIGNALS
 from orchestration.processes import stop_groups
-from orchestration.prs.stopping import StopLatch
+from orchestration.stopping import StopLatch
 from tests.orchestration.prs.test_resume import alive
 
 

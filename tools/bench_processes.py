@@ -15,7 +15,7 @@ Then the edit-run cycle of someone debugging an entry script, on 100 files: the 
 the first finished mini-batch, and to the end of the run. Then the runner parent's peak memory, and the
 time per file, on many empty files (100,000 and 1,000,000 by default).
 
-    python -m tools.bench_cli --data data/bench [--repeat 3] [--json figures.json]
+    python -m tools.bench_processes --data data/bench [--repeat 3] [--json figures.json]
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestration.cli import ArgumentParser, at_least_one, UsageError, closing, run_command, setup_logging
+from orchestration.commands import (
+    ArgumentParser, UsageError, at_least_one, last_line, run_command, setup_logging,
+)
 from orchestration.paths import SRC
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ SERIAL_LOOP = """\
 import sys
 from pathlib import Path
 sys.path.insert(0, {src!r})
-from orchestration.prs.planning import sorted_listing
+from orchestration.prs.listing import sorted_listing
 from steps import extract_entry
 
 data, out, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -57,7 +59,7 @@ FORKED_HALVES = """\
 import os, shutil, sys
 from pathlib import Path
 sys.path.insert(0, {src!r})
-from orchestration.prs.planning import sorted_listing
+from orchestration.prs.listing import sorted_listing
 from steps import extract_entry
 
 data, out, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -213,7 +215,7 @@ def peak_memory(files: int, scratch: Path) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m tools.bench_cli", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tools.bench_processes", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
     parser.add_argument("--mini-batch-size", type=int, default=5)
     parser.add_argument("--repeat", type=at_least_one, default=3)
@@ -262,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             "hundred_files_seconds": whole, "parent_peak_rss_mb": {str(k): v[0] for k, v in memory.items()},
             "seconds_per_file": {str(k): v[1] / k for k, v in memory.items()},
         }, indent=2))
-    print(closing(0, f"whole-process benchmark done{f'; figures in {args.json}' if args.json else ''}"))
+    print(last_line(0, f"whole-process benchmark done{f'; figures in {args.json}' if args.json else ''}"))
     return 0
 
 
