@@ -42,7 +42,7 @@ def test_no_layer_imports_a_layer_above_it(layer):
 # Each group of orchestration (a sub-package, or a top-level module) and its layer; a group imports its
 # own layer's shared modules and lower layers only, and groups of layer 3 do not import each other.
 SHARED = ("errors", "paths", "secrets", "parallel_fields", "interrupts", "processes", "stopping", "commands",
-          "settings")
+          "run_settings", "settings")
 LAYER_OF = {**dict.fromkeys(SHARED, 0), "prs": 1, "jobs": 2, "cloud": 3, "local_pipeline": 3}
 RULES = {0: "the shared modules import nothing above them", 1: "prs (the runner) imports only the shared "
          "modules", 2: "jobs imports prs and the shared modules", 3: "cloud and local_pipeline import "
@@ -105,12 +105,14 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
 
 
 def test_the_runner_and_the_tools_load_no_settings_machinery():
-    """Workers start fast and tools stay light: pydantic is for the command lines that read settings."""
+    """The runner's command line, its workers and the tools start fast: pydantic is for the commands that
+    read every setting (the Azure ones, make local-run); a run reads its own (orchestration.run_settings)."""
     import subprocess
     import sys
 
-    probe = ("import sys; import orchestration.prs.scheduler, orchestration.prs.worker, tools.make_data, "
-             "tools.bench; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
+    probe = ("import sys; import orchestration.prs.cli, orchestration.prs.worker, orchestration.jobs.cli, "
+             "tools.make_data, tools.bench; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                             env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr

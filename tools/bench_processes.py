@@ -15,7 +15,10 @@ Then the edit-run cycle of someone debugging an entry script, on 100 files: the 
 the first finished mini-batch, and to the end of the run. Then the runner parent's peak memory, and the
 time per file, on many empty files (100,000 and 1,000,000 by default).
 
-    python -m tools.bench_processes --data data/bench [--repeat 3] [--json figures.json]
+The runner is also compared with the two forked halves round by round (the median of the rounds' paired
+ratios), the figure that says how close it comes to this machine's ceiling for the work.
+
+    python -m tools.bench_processes --data data/bench [--repeat 5] [--json figures.json]
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import logging
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,7 +145,10 @@ def environment() -> dict[str, str]:
 
 
 def whole_runs(data: Path, size: int, repeat: int, scratch: Path,
-               iterations: int) -> dict[str, tuple[float, float]]:
+               iterations: int) -> tuple[dict[str, tuple[float, float]], list[float]]:
+    """The best (wall, CPU) of each contender over `repeat` round-robin rounds, and per round the runner's
+    speed (2 workers) as a share of the two forked halves' in that round: a paired ratio, which a slow
+    spell of the machine moves far less than either time."""
     loop = scratch / "serial_loop.py"
     loop.write_text(SERIAL_LOOP.format(src=str(SRC)))
     halves = scratch / "forked_halves.py"
@@ -166,16 +173,24 @@ def whole_runs(data: Path, size: int, repeat: int, scratch: Path,
             [sys.executable, str(arithmetic), str(iterations), str(n)], scratch)) for n in (1, 2)},
     }
     figures: dict[str, tuple[float, float]] = {}
-    for _ in range(repeat):  # round robin, the fastest of each: a slow spell hits every contender alike
-        for name, run in contenders.items():
-            wall, cpu, _ = run()
+    paired: list[float] = []
+    order = list(contenders)
+    for round_number in range(repeat):  # round robin: a slow spell hits every contender alike
+        pair = ["runner, 2 workers", "two forked halves"][::1 if round_number % 2 == 0 else -1]
+        at = order.index("runner, 2 workers")
+        order[at:at + 2] = pair  # side by side, each first in every other round
+        walls = {}
+        for name in order:
+            wall, cpu, _ = contenders[name]()
+            walls[name] = wall
             if name not in figures or wall < figures[name][0]:
                 figures[name] = (wall, cpu)
+        paired.append(walls["two forked halves"] / walls["runner, 2 workers"])
     serial = (scratch / "serial.txt").read_bytes()
     for rows in (scratch / "runner-2" / "rows.txt", scratch / "halves.txt"):
         if rows.read_bytes() != serial:
             raise RuntimeError(f"{rows.name}: rows differ from the serial loop's")
-    return figures
+    return {name: figures[name] for name in contenders}, paired
 
 
 def interactive(repeat: int, scratch: Path) -> tuple[float, float]:
@@ -218,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m tools.bench_processes", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of generated data files")
     parser.add_argument("--mini-batch-size", type=int, default=5)
-    parser.add_argument("--repeat", type=at_least_one, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=5,
+                        help="rounds (at least 5 for the paired ratio)")
     parser.add_argument("--arithmetic-iterations", type=int, default=24_000_000,
                         help="the machine-scaling probe's work (about 2 s in one process here)")
     parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 1_000_000])
@@ -230,14 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     files = sum(1 for p in args.data.rglob("*") if p.is_file() and not p.name.startswith("."))
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         scratch = Path(tmp)
-        figures = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch,
-                             args.arithmetic_iterations)
+        figures, paired = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch,
+                                     args.arithmetic_iterations)
         first, whole = interactive(max(args.repeat, 5), scratch)
         memory = {n: peak_memory(n, scratch) for n in args.memory_files}
     machine = {name.removeprefix("arithmetic, "): figures.pop(name) for name in list(figures)
                if name.startswith("arithmetic")}
     serial_wall, serial_cpu = figures["serial loop"]
-    print(f"whole processes: {files} files, mini-batches of {args.mini_batch_size}; best of {args.repeat}")
+    print(f"whole processes: {files} files, mini-batches of {args.mini_batch_size}; "
+          f"best of {args.repeat} rounds")
     print(f"{'contender':24} {'wall s':>8} {'files/s':>9} {'vs serial':>10} {'CPU s':>7} "
           f"{'CPU vs serial':>14}")
     for name, (wall, cpu) in figures.items():
@@ -250,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"the machine itself (pure arithmetic, nothing shared): two processes {scaling:.2f}x one, the same "
           f"work costing {inflation:+.1%} CPU; of that scaling, the runner reaches "
           f"{share['runner, 2 workers']:.0%}, the two forked halves {share['two forked halves']:.0%}")
+    ceiling = statistics.median(paired)
+    print(f"the runner (2 workers) against the two forked halves, paired by round: median {ceiling:.2f} of "
+          f"their speed (rounds: {', '.join(f'{ratio:.2f}' for ratio in paired)})")
     print(f"edit-run cycle, 100 files, 2 workers: first mini-batch done after {first:.3f} s, "
           f"whole run {whole:.3f} s")
     for count, (megabytes, seconds) in memory.items():
@@ -259,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "files": files, "wall_cpu_seconds": figures, "machine_wall_cpu_seconds": machine,
-            "machine_two_core_scaling": scaling,
+            "machine_two_core_scaling": scaling, "runner_vs_halves_by_round": paired,
+            "runner_vs_halves_median": ceiling,
             "machine_cpu_inflation": inflation, "first_batch_seconds": first,
             "hundred_files_seconds": whole, "parent_peak_rss_mb": {str(k): v[0] for k, v in memory.items()},
             "seconds_per_file": {str(k): v[1] / k for k, v in memory.items()},

@@ -44,10 +44,60 @@ def _same(value: Any) -> Any:
     return value
 
 
+# Each setting's parser: its text (or a value) -> the setting's value; ValueError("expected ...") names
+# what it expects. Settings (pydantic) and the runner's own reading (orchestration.run_settings) both
+# validate with these, so a value is accepted or refused the same way, with the same words.
+def whole(least: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"[+-]?\d{1,18}", text) or int(text) < least:
+            raise ValueError(f"expected a whole number of at least {least}")
+        return int(text)
+    return parse
+
+
+def percent(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = -1.0
+    if isinstance(value, bool) or not 0 <= number <= 100:  # NaN fails both comparisons
+        raise ValueError("expected a number from 0 to 100")
+    return number
+
+
+def one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        found = [choice for choice in choices if choice.lower() == text.lower()]
+        if not found:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return found[0]
+    return parse
+
+
+def mini_batch_size_text(value: Any) -> str:
+    parse_mini_batch_size(str(value))
+    return str(value).strip()
+
+
+# A portable file name. ParallelRunConfig only refuses ~"#%&*:<>?/\{|}, but the name also enters the v2
+# job's output URI and command lines, where a space, quote or `$(...)` would break or inject.
+APPEND_ROW_FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
+
+
+def file_name(value: Any) -> str:
+    if not APPEND_ROW_FILE_NAME_PATTERN.match(str(value)):
+        raise ValueError("expected a plain file name of letters, digits, '.', '_' and '-', not starting "
+                         "with '.' or '-'")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class ParallelField:
     name: str  # ParallelRunConfig's parameter = RunConfig's attribute = the runner's --flag = setting, lower
     default: Any  # the setting's default (Settings, .env.example); RunConfig's are ParallelRunConfig's
+    parse: Callable[[Any], Any]  # the setting's text -> its value; ValueError says what it expects
     help: str  # after "SETTING: " in the runner's --help
     local: Callable[[Any], Any] = _same  # the setting's value -> RunConfig's (e.g. "10KB" -> 10240)
     driver: str | None = "{}"  # how the ParallelRunStep driver passes it to the entry script; None: not
@@ -62,28 +112,34 @@ class ParallelField:
 
 # In the order the ParallelRunStep driver puts them on the entry script's command line.
 FIELDS = (
-    ParallelField("mini_batch_size", "5", "files per mini-batch, or bytes for tabular input (1024KB, 10MB)",
+    ParallelField("mini_batch_size", "5", mini_batch_size_text,
+                  "files per mini-batch, or bytes for tabular input (1024KB, 10MB)",
                   local=parse_mini_batch_size, shapes_output=True, v2="mini_batch_size",
                   to_v2=lambda v: str(parse_mini_batch_size(v))),
-    ParallelField("error_threshold", 10, "failed items tolerated; -1 ignores all", v2="error_threshold"),
-    ParallelField("output_action", "append_row", "append_row or summary_only",
-                  shapes_output=True),  # v2: append_row_to
-    ParallelField("logging_level", "INFO", "DEBUG, INFO or WARNING", v2="logging_level"),
-    ParallelField("run_invocation_timeout", 60, "seconds one run() call may take",
+    ParallelField("error_threshold", 10, whole(-1), "failed items tolerated; -1 ignores all",
+                  v2="error_threshold"),
+    ParallelField("output_action", "append_row", one_of("append_row", "summary_only"),
+                  "append_row or summary_only", shapes_output=True),  # v2: append_row_to
+    ParallelField("logging_level", "INFO", one_of("DEBUG", "INFO", "WARNING"), "DEBUG, INFO or WARNING",
+                  v2="logging_level"),
+    ParallelField("run_invocation_timeout", 60, whole(1), "seconds one run() call may take",
                   v2="retry_settings.timeout"),
     # RUN_MAX_TRY counts attempts, max_retries counts retries (Learn: default 2, i.e. 3 attempts).
-    ParallelField("run_max_try", 3, "attempts per mini-batch that raised, timed out or lost its worker",
+    ParallelField("run_max_try", 3, whole(1),
+                  "attempts per mini-batch that raised, timed out or lost its worker",
                   v2="retry_settings.max_retries", to_v2=lambda v: v - 1),
-    ParallelField("allowed_failed_count", -1, "failed mini-batches tolerated; -1 ignores all",
+    ParallelField("allowed_failed_count", -1, whole(-1), "failed mini-batches tolerated; -1 ignores all",
                   v2="mini_batch_error_threshold"),
     # No v2 field: the migration guide puts it into the program arguments.
-    ParallelField("allowed_failed_percent", 100.0, "percent of failed mini-batches tolerated; 100 ignores",
-                  driver="{:g}", v2="program_arguments", to_v2=lambda v: f"--allowed_failed_percent {v:g}"),
-    ParallelField("append_row_file_name", "extraction_output.txt", "the merged output file in --output",
+    ParallelField("allowed_failed_percent", 100.0, percent,
+                  "percent of failed mini-batches tolerated; 100 ignores", driver="{:g}",
+                  v2="program_arguments", to_v2=lambda v: f"--allowed_failed_percent {v:g}"),
+    ParallelField("append_row_file_name", "extraction_output.txt", file_name,
+                  "the merged output file in --output",
                   driver=None, shapes_output=True),  # driver: only with append_row; v2: the output's path
-    ParallelField("process_count_per_node", 2, "emulated processes per node", driver=None,
+    ParallelField("process_count_per_node", 2, whole(1), "emulated processes per node", driver=None,
                   v2="max_concurrency_per_instance"),  # driver: after --output
-    ParallelField("node_count", 2, "emulated nodes", driver=None, v2="instance_count"),
+    ParallelField("node_count", 2, whole(1), "emulated nodes", driver=None, v2="instance_count"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 SETTING_DEFAULTS = {f.name: f.default for f in FIELDS}

@@ -8,24 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestration.errors import SettingsError
+from orchestration.parallel_fields import FIELD_NAMES, parse_mini_batch_size
 from orchestration.parallel_fields import SETTING_DEFAULTS as PARALLEL
-from orchestration.parallel_fields import parse_mini_batch_size
+from orchestration.run_settings import LOCAL, RUN_SETTINGS, not_utf8
 
 log = logging.getLogger(__name__)
-
-# A portable file name. ParallelRunConfig only refuses ~"#%&*:<>?/\{|}, but the name also enters the v2
-# job's output URI and command lines, where a space, quote or `$(...)` would break or inject.
-APPEND_ROW_FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
-OUTPUT_ACTIONS = ("append_row", "summary_only")
-LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING")
 
 # Variables that only the Azure targets need; local targets run without them.
 AZURE_WORKSPACE = ("SUBSCRIPTION_ID", "RESOURCE_GROUP", "WORKSPACE_NAME")
@@ -70,28 +64,28 @@ class Settings(BaseSettings):
     pipeline_name: str = "california-housing-pipeline"
     input_dir: str = "raw"
 
-    # --- ParallelRunStep: the fields of orchestration.parallel_fields, with their defaults
+    # --- ParallelRunStep: the fields of orchestration.parallel_fields, their defaults and parsers
     mini_batch_size: str = PARALLEL["mini_batch_size"]
-    error_threshold: int = Field(PARALLEL["error_threshold"], ge=-1)
-    allowed_failed_count: int = Field(PARALLEL["allowed_failed_count"], ge=-1)
-    allowed_failed_percent: float = Field(PARALLEL["allowed_failed_percent"], ge=0, le=100)
-    node_count: int = Field(PARALLEL["node_count"], ge=1)
-    process_count_per_node: int = Field(PARALLEL["process_count_per_node"], ge=1)
-    run_invocation_timeout: int = Field(PARALLEL["run_invocation_timeout"], gt=0)
-    run_max_try: int = Field(PARALLEL["run_max_try"], gt=0)
+    error_threshold: int = PARALLEL["error_threshold"]
+    allowed_failed_count: int = PARALLEL["allowed_failed_count"]
+    allowed_failed_percent: float = PARALLEL["allowed_failed_percent"]
+    node_count: int = PARALLEL["node_count"]
+    process_count_per_node: int = PARALLEL["process_count_per_node"]
+    run_invocation_timeout: int = PARALLEL["run_invocation_timeout"]
+    run_max_try: int = PARALLEL["run_max_try"]
     output_action: str = PARALLEL["output_action"]
     append_row_file_name: str = PARALLEL["append_row_file_name"]
     logging_level: str = PARALLEL["logging_level"]
 
-    # --- Local runs (no Azure counterpart)
-    local_max_workers: int = Field(0, ge=0)  # 0 = the machine's CPU count
-    local_python: str = ""  # the interpreter of the workers and command nodes; "" = the toolkit's own
+    # --- Local runs (no Azure counterpart); orchestration.run_settings reads them for the runner
+    local_max_workers: int = LOCAL["local_max_workers"].default  # 0 = the machine's CPU count
+    local_python: str = LOCAL["local_python"].default  # workers' and command nodes' interpreter
 
-    @field_validator("mini_batch_size")
+    @field_validator(*FIELD_NAMES, *LOCAL, mode="before")
     @classmethod
-    def _check_mini_batch_size(cls, value: str) -> str:
-        parse_mini_batch_size(value)
-        return value.strip()
+    def _parse_run_setting(cls, value: Any, info: ValidationInfo) -> Any:
+        """The runner's settings are parsed as the runner itself reads them (orchestration.run_settings)."""
+        return RUN_SETTINGS[info.field_name].parse(value)
 
     @field_validator("aml_sdk")
     @classmethod
@@ -99,28 +93,6 @@ class Settings(BaseSettings):
         if value.strip().lower() not in ("v1", "v2"):
             raise ValueError("expected v1 (ParallelRunStep) or v2 (the parallel job)")
         return value.strip().lower()
-
-    @field_validator("output_action")
-    @classmethod
-    def _check_output_action(cls, value: str) -> str:
-        if value.strip().lower() not in OUTPUT_ACTIONS:
-            raise ValueError(f"expected one of {', '.join(OUTPUT_ACTIONS)}")
-        return value.strip().lower()
-
-    @field_validator("append_row_file_name")
-    @classmethod
-    def _check_append_row_file_name(cls, value: str) -> str:
-        if not APPEND_ROW_FILE_NAME_PATTERN.match(value):
-            raise ValueError("expected a plain file name of letters, digits, '.', '_' and '-', "
-                             "not starting with '.' or '-'")
-        return value
-
-    @field_validator("logging_level")
-    @classmethod
-    def _check_logging_level(cls, value: str) -> str:
-        if value.strip().upper() not in LOGGING_LEVELS:
-            raise ValueError(f"expected one of {', '.join(LOGGING_LEVELS)}")
-        return value.strip().upper()
 
     @model_validator(mode="after")
     def _check_node_ranges(self) -> "Settings":
@@ -208,5 +180,4 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     except ValidationError as exc:
         raise SettingsError([_describe(e) for e in exc.errors()]) from None
     except UnicodeDecodeError as exc:
-        raise SettingsError([f"{env_path}: not UTF-8 text (byte {exc.start}); expected KEY=value lines"]
-                            ) from None
+        raise SettingsError([not_utf8(env_path, exc)]) from None

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from orchestration.run_settings import RUN_SETTINGS, read_run_settings
 from orchestration.settings import SettingsError, load_settings, parse_mini_batch_size
 from tests.conftest import run_module
 
@@ -49,7 +50,31 @@ def test_every_bad_value_is_listed_at_once(monkeypatch):
     assert names == ["APPEND_ROW_FILE_NAME", "ERROR_THRESHOLD", "MINI_BATCH_SIZE", "NODE_COUNT",
                      "OUTPUT_ACTION", "RUN_INVOCATION_TIMEOUT"]
     assert "MINI_BATCH_SIZE: expected a whole number of files" in str(caught.value)
-    assert "ERROR_THRESHOLD: expected greater than or equal to -1 (got '-2')" in str(caught.value)
+    assert "ERROR_THRESHOLD: expected a whole number of at least -1 (got '-2')" in str(caught.value)
+    with pytest.raises(SettingsError) as light:  # the runner's own reading, without pydantic
+        read_run_settings()
+    assert sorted(light.value.problems) == sorted(caught.value.problems)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("NODE_COUNT", "3"), ("NODE_COUNT", " 4 "), ("NODE_COUNT", "1.0"), ("NODE_COUNT", "true"),
+    ("NODE_COUNT", "99999999999999999999"), ("ERROR_THRESHOLD", "-1"), ("RUN_MAX_TRY", "0"),
+    ("ALLOWED_FAILED_PERCENT", "12.5"), ("ALLOWED_FAILED_PERCENT", "nan"), ("ALLOWED_FAILED_PERCENT", "101"),
+    ("LOGGING_LEVEL", "debug"), ("OUTPUT_ACTION", " Summary_Only"), ("MINI_BATCH_SIZE", " 10kb "),
+    ("MINI_BATCH_SIZE", "0"), ("APPEND_ROW_FILE_NAME", ".rows"), ("LOCAL_MAX_WORKERS", "-1"),
+    ("LOCAL_PYTHON", " python3 "), ("node_count", "5"),
+])
+def test_the_runner_reads_a_setting_as_the_settings_do(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    try:
+        expected = load_settings()
+    except SettingsError as exc:
+        with pytest.raises(SettingsError) as caught:
+            read_run_settings()
+        assert caught.value.problems == exc.problems
+    else:
+        read = read_run_settings()
+        assert {n: getattr(read, n) for n in RUN_SETTINGS} == {n: getattr(expected, n) for n in RUN_SETTINGS}
 
 
 def test_min_nodes_above_max_nodes_is_refused(monkeypatch):

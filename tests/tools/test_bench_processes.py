@@ -8,7 +8,7 @@ from tools.make_data import load_bundled, write_files
 
 def test_every_whole_process_contender_gives_the_rows_of_the_serial_loop(tmp_path):
     write_files(load_bundled()[:40], tmp_path / "data", count=40)
-    result = run_module("tools.bench_processes", "--data", "data", "--repeat", "1", "--memory-files", "1000",
+    result = run_module("tools.bench_processes", "--data", "data", "--repeat", "2", "--memory-files", "1000",
                         "--arithmetic-iterations", "200000", "--json", "f.json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads((tmp_path / "f.json").read_text())
@@ -17,6 +17,9 @@ def test_every_whole_process_contender_gives_the_rows_of_the_serial_loop(tmp_pat
         "serial loop", "runner, 1 worker", "runner, 2 workers", "two forked halves"]
     assert list(figures["machine_wall_cpu_seconds"]) == ["1 process", "2 processes"]
     assert figures["machine_two_core_scaling"] > 0
+    paired = figures["runner_vs_halves_by_round"]  # each round's own ratio, the runner first in one
+    assert len(paired) == 2 and figures["runner_vs_halves_median"] == sum(paired) / 2
+    assert "paired by round: median" in result.stdout
     assert 0 < figures["first_batch_seconds"] < figures["hundred_files_seconds"]
     assert figures["parent_peak_rss_mb"]["1000"] > 0 and figures["seconds_per_file"]["1000"] > 0
     assert result.stdout.splitlines()[-1].startswith("exit 0: whole-process benchmark done")

@@ -13,7 +13,7 @@ from orchestration.jobs.locations import DATASTORES_FOLDER, Datastores
 from orchestration.jobs.runner import Interpreter, job_outcome, run_job
 from orchestration.prs.cli import SETTING_FLAGS, build_parser, chosen_python, parse_pairs, split_arguments
 from orchestration.prs.container import container_problem
-from orchestration.settings import load_settings
+from orchestration.run_settings import read_run_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
         what = ", ".join(given + (["arguments after --"] if arguments else []))
         raise UsageError(f"--job: {what} cannot be given with a job; its YAML sets them")
     workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
-    settings = load_settings(**workers)
+    settings = read_run_settings(**workers)
     setup_logging(settings.logging_level)
     output = args.output.resolve()
     if output.exists() and not output.is_dir():

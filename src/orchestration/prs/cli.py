@@ -17,7 +17,7 @@ from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
 from orchestration.prs.outputs import format_summary
 from orchestration.prs.scheduler import run_parallel
-from orchestration.settings import load_settings
+from orchestration.run_settings import read_run_settings
 
 # flag -> its help; each flag overrides the setting of the same name (upper case) when given.
 SETTING_FLAGS = {f.name: f"{f.setting}: {f.help}" for f in FIELDS}
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise UsageError(f"{' and '.join(missing)} required (or --job FILE.yml)")
     overrides = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
-    settings = load_settings(**overrides)
+    settings = read_run_settings(**overrides)
     setup_logging(settings.logging_level)
     config = RunConfig.from_settings(
         settings, entry_script=args.entry_script, inputs=tuple(args.inputs), output=args.output,

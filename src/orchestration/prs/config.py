@@ -12,6 +12,7 @@ from orchestration.parallel_fields import FIELDS, local_values, reserved_argumen
 from orchestration.secrets import masked_arguments, masked_environment
 
 if TYPE_CHECKING:  # workers import this module; they need not load pydantic
+    from orchestration.run_settings import RunSettings
     from orchestration.settings import Settings
 
 TABULAR_SUFFIXES = (".csv", ".parquet", ".jsonl")
@@ -78,7 +79,7 @@ class RunConfig:
     progress_interval: float = 5.0  # seconds between plain progress lines when not on a terminal
 
     @classmethod
-    def from_settings(cls, settings: "Settings", **local: object) -> "RunConfig":
+    def from_settings(cls, settings: "Settings | RunSettings", **local: object) -> "RunConfig":
         """The settings' ParallelRunConfig values; `local` gives entry_script, inputs, output and extras."""
         return cls(**local_values(settings), max_workers=settings.local_worker_cap,
                    **local)  # type: ignore[arg-type]

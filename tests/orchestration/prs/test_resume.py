@@ -121,11 +121,13 @@ def test_a_resumed_run_is_judged_on_the_whole_job_as_a_clean_run_is(tmp_path, ma
 
 
 def importing(pid, markers):
-    """The parent is importing its settings (pydantic's native module is loaded): the launcher's window."""
+    """The parent has started its warm workers and is importing (no worker has its spec yet, so none has
+    run init()): the launcher's window."""
     try:
-        return "pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
+        started = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return False
+    return bool(started) and not worker_pids(markers)
 
 
 PHASES = {
