@@ -1,8 +1,8 @@
 """Worker processes started before the runner's own imports, so that the two start-ups overlap.
 
-`python -m orchestration.prs` spends about 0.3 s importing (reading and validating the settings, mostly)
-before it can start a worker, and a worker spends about 0.08 s starting its interpreter and importing the
-worker module before it can run init(). Started first, the workers import while the parent does, then
+`python -m orchestration.prs` spends about 0.12 s importing and reading its settings before it can start
+a worker, and a worker spends about 0.07 s starting its interpreter and importing the worker module
+before it can run init(). Started first, the workers import while the parent does, then
 wait for their WorkerSpec; `Pool.spawn` adopts one per slot. Each is still a fresh interpreter that has
 imported nothing of the entry script and runs init() once, after its spec arrives.
 
