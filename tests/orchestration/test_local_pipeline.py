@@ -67,7 +67,8 @@ def test_a_stopped_local_run_finishes_with_resume_on_the_files_it_prepared(tmp_p
 
     from tests.conftest import clean_env
 
-    write_files(load_bundled(), tmp_path / "store", count=20640)  # a second or more of extraction
+    # 10 records a file: extraction takes as long as with a file per record, preparation a tenth
+    write_files(load_bundled(), tmp_path / "store", count=2064)
     command = [sys.executable, "-m", "orchestration", "orchestration.local_pipeline", "--data-dir", "store",
                "--output", "out"]
     process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
@@ -80,7 +81,7 @@ def test_a_stopped_local_run_finishes_with_resume_on_the_files_it_prepared(tmp_p
     out, err = process.communicate(timeout=120)
     assert process.returncode == 143, err
     assert "RESUME=1" in out.strip().splitlines()[-1], out
-    prepared = tmp_path / "out" / "preparation" / "housing-00000.txt"
+    prepared = tmp_path / "out" / "preparation" / "housing-0000.txt"
     before = prepared.stat().st_ctime_ns
     resumed = invoke("orchestration.local_pipeline", "--data-dir", "store", "--output", "out", "--resume",
                      cwd=tmp_path)
