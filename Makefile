@@ -73,7 +73,8 @@ REGISTRY ?=
 # the root .dockerignore (the same as docker/Dockerfile.dockerignore) and builds every earlier stage too.
 DOCKER_BUILD = DOCKER_BUILDKIT=$$(docker buildx version > /dev/null 2>&1 && echo 1 || echo 0) \
 	docker build --file docker/Dockerfile
-# Every command starts through `python -m orchestration`: Ctrl-C at any moment ends it in one line.
+# Commands start through a `python -m orchestration[.prs|.cloud]` entry point: Ctrl-C at any moment
+# ends them in one line.
 COMMAND = $(PYTHON) -m orchestration
 CLOUD = $(PYTHON) -m orchestration.cloud $(if $(SDK),--sdk $(SDK)) $(if $(DRY_RUN),--dry-run) \
 	$(if $(PLAN_FILE),--plan-file $(PLAN_FILE))
@@ -248,7 +249,7 @@ refuse-dry-run:
 # BENCHMARK                                                                     #
 #################################################################################
 
-## Benchmark the local runner against a serial loop, Pool, joblib and cat (100k one-record files)
+## Benchmark the runner against a serial loop and its peers, in process and as whole processes
 .PHONY: bench
 bench: $(VENV)/.installed
 	$(BENCH_EXTRA)

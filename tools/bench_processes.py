@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         raise UsageError(f"--data {args.data}: not a folder; run `make data` first")
     files = sum(1 for p in args.data.rglob("*") if p.is_file() and not p.name.startswith("."))
-    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-processes-") as tmp:
         scratch = Path(tmp)
         figures, paired = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch,
                                      args.arithmetic_iterations)

@@ -1,5 +1,5 @@
 """`python -m orchestration MODULE [ARGS...]`: runs a toolkit command's `main()` with a clean start and
-end (see `cli.launch`); the Makefile starts every command this way."""
+end (see `commands.launch`); the Makefile starts most commands this way."""
 
 if __name__ == "__main__":
     import sys

@@ -97,7 +97,7 @@ def run_command(main: Callable[[], int]) -> NoReturn:
 
 
 def run_main(main: Callable[[], int]) -> int:
-    """Runs `main`; returns its exit code. A bad setting or argument, Ctrl-C or SIGTERM end it in one
+    """Runs `main`; returns its exit code. A bad setting or argument, Ctrl-C, SIGTERM or SIGHUP end it in one
     line, not a traceback."""
     try:
         return main()
@@ -124,7 +124,7 @@ def launch(module: str, first: Callable[[list[str]], object] | None = None,
     """Imports `module` and runs its `main()` as a command (`python -m` entry points call this);
     `first(arguments)` runs before that import (the runner starts its workers there).
 
-    Ctrl-C or SIGTERM while the command is still importing is only noted (`noted`: the list of
+    Ctrl-C, SIGTERM or SIGHUP while the command is still importing is only noted (`noted`: the list of
     `interrupts.note_signals()`, which the entry point calls before its own imports): an exception raised
     inside an import can be swallowed by a library's bare `except:`, and the command would then go on.
     It is acted on as soon as the imports are done; from then on either signal raises Stopped, which ends

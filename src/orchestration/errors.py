@@ -39,7 +39,7 @@ class SettingsError(Exception):
 
 
 class Stopped(BaseException):
-    """SIGINT or SIGTERM. A BaseException, as KeyboardInterrupt is: code that catches Exception (a
+    """SIGINT, SIGTERM or SIGHUP. A BaseException, as KeyboardInterrupt is: code that catches Exception (a
     logging handler writing a line when the signal lands, for one) must not swallow it."""
 
     EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}

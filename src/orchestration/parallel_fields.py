@@ -1,14 +1,14 @@
-"""The ParallelRunConfig fields, declared once: each field's setting, help, and its place in the driver's
-command line, the resume fingerprint, SDK v1 and SDK v2.
+"""The ParallelRunConfig fields, declared once: each field's setting (default, parser, help), and its place
+in the driver's command line, the resume fingerprint, SDK v1 and SDK v2.
 
-Everything that lists these fields is generated from FIELDS: the settings' defaults (`settings.py`, and
-the warm start's prediction in `prs/warm.py`), the runner's flags (`prs/cli.py`), `RunConfig.from_settings`,
-the driver argv and the fingerprint (`prs/config.py`), the v1 plan (`cloud/pipeline_v1.py`) and the v2 mapping
-(`cloud/pipeline_v2.py`). What is written elsewhere is checked against it by tests/orchestration/
-test_parallel_fields.py: the settings' types and bounds, RunConfig's and the accounting's defaults, a v2
-job's keys read back (`jobs/parallel_node.py`), .env.example and the docs' settings table. A new field is
-one line here, plus its typed setting in `settings.py` and its behaviour. A leaf module: the workers
-import it, so it imports nothing of the toolkit.
+Everything that lists these fields comes from FIELDS: the settings' defaults and validation
+(`settings.py`, `run_settings.py`, the warm start's prediction in `prs/warm.py`), the runner's flags
+(`prs/cli.py`), `RunConfig.from_settings`, the driver argv and the fingerprint (`prs/config.py`), the v1
+plan (`cloud/pipeline_v1.py`) and the v2 mapping (`cloud/pipeline_v2.py`). What is written elsewhere is
+checked against it by tests: RunConfig's and the accounting's defaults (test_parallel_fields.py), the
+settings' types, .env.example and the docs' settings table (test_settings.py), a v2 job's keys read
+back (jobs/test_parallel_node.py). A new field is one line here, plus its typed setting in `settings.py`
+and its behaviour. A leaf module: the workers import it, so it imports nothing of the toolkit.
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     aml_storage_account_key: SecretStr = SecretStr("")
     azure_storage_connection_string: SecretStr = SecretStr("")
 
-    # --- Service principal (CI); without it the Azure CLI login, else an interactive login
+    # --- Service principal (CI); without it the Azure CLI login, else (v1) an interactive login
     azure_tenant_id: str = ""
     azure_client_id: str = ""
     azure_client_secret: SecretStr = SecretStr("")

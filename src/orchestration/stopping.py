@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM during a run: noted when they arrive, acted on where the run can stop cleanly.
+"""Ctrl-C, SIGTERM and SIGHUP during a run: noted when they arrive, acted on where the run can stop cleanly.
 
 A handler that raises lands wherever the main thread happens to be, for instance inside
 `subprocess.Popen.poll()` between taking and releasing that Popen's internal lock. The lock then stays
@@ -24,7 +24,7 @@ from orchestration.processes import adopt_orphans, children, stop_leftovers
 
 
 class StopLatch:
-    """Within `with`: SIGINT/SIGTERM are noted (the first one counts), `fd` becomes readable, and
+    """Within `with`: SIGINT, SIGTERM and SIGHUP are noted (the first one counts), `fd` becomes readable, and
     `check()` raises Stopped for it. The previous handlers and wakeup fd are restored on exit; with
     `ignore_on_exit`, the signals are ignored from then on (the command ends with what it leaves)."""
 
@@ -72,7 +72,7 @@ class StopLatch:
 def run_stoppable(argv: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, list[int]]:
     """Runs `argv` in a process group of its own; returns its exit code and the pids of the processes it
     left running, which were stopped (see orchestration.processes): none outlives the command, whether it
-    ends, or a SIGINT or SIGTERM from a terminal or a `kill` stops it (then Stopped is raised)."""
+    ends, or a SIGINT, SIGTERM or SIGHUP from a terminal or a `kill` stops it (then Stopped is raised)."""
     adopt_orphans()
     keep = children()
     with StopLatch() as latch:

@@ -1,4 +1,4 @@
-"""Every call that needs an Azure ML workspace, and nothing else: the one thin module that talks to Azure ML.
+"""Every SDK v1 call that needs an Azure ML workspace, and nothing else (SDK v2: workspace_v2.py).
 
 Everything here is glue around azureml-core / azureml-pipeline-core (SDK v1): authentication, the compute
 cluster, the datastore, publishing, submitting, downloading. The logic it applies (what to create, the
@@ -176,7 +176,7 @@ def ensure_datastore(workspace: Any, settings: Settings) -> tuple[Any, dict[str,
         actual = {"account_name": store.account_name, "container_name": store.container_name}
         return store, {k: (actual[k], wanted[k]) for k in wanted if actual[k] != wanted[k]}
     settings.require(*AZURE_STORAGE)
-    # create_if_not_exists: the README provisions before it uploads, so the container may not exist yet
+    # create_if_not_exists: docs/azure.md provisions before it uploads, so the container may not exist yet
     # (the SDK's default is False: azureml/core/datastore.py, register_azure_blob_container).
     store = Datastore.register_azure_blob_container(
         workspace=workspace, datastore_name=name, container_name=settings.aml_blob_container_name,

@@ -4,10 +4,12 @@ It runs an unchanged entry script (`init()` / `run(mini_batch)` / `shutdown()`) 
 mini-batches, with the runtime's accounting, retries, timeouts, thresholds, append_row output and logs
 layout (see docs/runner.md, and Learn's ParallelRunConfig reference), plus a local extra: resume.
 
-Modules, one job each: `config` (what a run is asked to do), `planning` (inputs to mini-batches),
+Modules, one job each: `config` (what a run is asked to do), `listing` (an input folder's files, sorted),
+`planning` (inputs to mini-batches), `mltable` and `tables` (MLTable inputs, parent and worker side),
 `state` (the on-disk record of every mini-batch), `backlog` (the work still to hand out, leases),
 `protocol` (the parent <-> worker wire), `worker` (one worker process), `pool` (the worker processes),
-`warm` (workers started ahead of the command line's imports),
-`accounting` (tallies, retries, thresholds), `resume`, `progress`, `scheduler` (the parent's loop,
-signals, the end), `report` (merged output, summary and logs), `cli` (the command line).
+`warm` (workers started ahead of the command line's imports), `interpreter` and `container` (workers in
+another Python or a Docker image), `accounting` (tallies, retries, thresholds), `claim` (the output
+folder), `resume`, `progress`, `scheduler` (the parent's loop, signals, the end), `outputs` (merged
+output, summary and logs), `cli` (the command line).
 """

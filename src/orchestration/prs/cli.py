@@ -2,8 +2,9 @@
 
 Every flag defaults to its setting (environment, then `.env`, then the built-in default), and is
 validated the same way; arguments after `--` are passed to the entry script, as ParallelRunStep's
-`arguments` are. An unknown flag before `--` is an error. With `--job FILE.yml` it runs an Azure ML v2
-pipeline job (or a parallel component) instead, its settings taken from the YAML.
+`arguments` are. An unknown flag before `--` is an error. `python -m orchestration.prs --job FILE.yml`
+runs an Azure ML v2 job instead: the entry point sends it to orchestration.jobs.cli, which shares these
+flags (so `--help` shows both).
 """
 from __future__ import annotations
 

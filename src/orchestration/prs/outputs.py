@@ -24,8 +24,8 @@ from orchestration.prs.state import (
 )
 from orchestration.prs.protocol import ATTEMPT_COLUMNS
 
-MAX_LISTED_FAILURES = 1000
-log = logging.getLogger(__name__)  # failed mini-batches described item by item in summary.json
+MAX_LISTED_FAILURES = 1000  # failed mini-batches described item by item in summary.json
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -246,7 +246,7 @@ def peak_rss_mb() -> float:
 
 
 def format_summary(summary: Summary, with_last_line: bool = True) -> str:
-    """The short human account printed at the end of a run; `closing` adds the exit line."""
+    """The short human account printed at the end of a run; `with_last_line` adds the command's last line."""
     items, batches = summary.items, summary.mini_batches
     planned = "" if summary.planning_complete else " planned so far (stopped while listing the inputs)"
     lines = [

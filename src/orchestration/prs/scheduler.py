@@ -1,7 +1,7 @@
 """The parent of a local run: the loop that hands out work and reacts to workers, signals and the end.
 
 The rooms around this one: `backlog` (the work still to hand out, leases), `pool` (the worker
-processes), `accounting` (tallies, retries, thresholds), `resume`, `progress` and `report`.
+processes), `accounting` (tallies, retries, thresholds), `resume`, `progress` and `outputs`.
 """
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ class Scheduler:
 def run_parallel(config: RunConfig, last: bool = False) -> Summary:
     """Runs the entry script over the inputs like ParallelRunStep (see the package docstring), holding the
     output folder for the whole run. `last`: the command ends with this run, so once its logs are
-    written, SIGINT and SIGTERM are ignored (interrupts.ignore_signals): none can contradict them."""
+    written, SIGINT, SIGTERM and SIGHUP are ignored (interrupts.ignore_signals): none can contradict them."""
     with claim(config.output, config.inputs):
         return _run(config, last)
 
