@@ -68,12 +68,12 @@ def run_module(
     )
 
 
-def invoke(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def invoke(module: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """Runs `module`'s main(args) in this process, ending as its `python -m` command ends (the exit code
     and closing line of orchestration.commands.run_main), with its stdout and stderr captured at the file
     descriptors, so that what its child processes print is there too, in order: the command's behaviour
     without an interpreter's start-up. What only a process shows (its entry point, signals, the exit
-    itself) is tested with run_module."""
+    itself) is tested with run_module. `env` is added to the environment for the call."""
     main = importlib.import_module(module).main
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -81,6 +81,8 @@ def invoke(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    environ = dict(os.environ)
+    os.environ.update(env)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
             os.dup2(out.fileno(), 1)
@@ -99,6 +101,8 @@ def invoke(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
             root.setLevel(level)
             for number, disposition in dispositions.items():
                 signal.signal(number, disposition)
+            os.environ.clear()
+            os.environ.update(environ)
         texts = []
         for file in (out, err):
             file.seek(0)

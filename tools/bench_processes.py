@@ -237,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds (at least 5 for the paired ratio)")
     parser.add_argument("--arithmetic-iterations", type=int, default=24_000_000,
                         help="the machine-scaling probe's work (about 2 s in one process here)")
+    parser.add_argument("--cycle-rounds", type=at_least_one, default=5,
+                        help="rounds of the 100-file edit-run cycle (its first-batch time is noisy)")
     parser.add_argument("--memory-files", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tmp)
         figures, paired = whole_runs(args.data.resolve(), args.mini_batch_size, args.repeat, scratch,
                                      args.arithmetic_iterations)
-        first, whole = interactive(max(args.repeat, 5), scratch)
+        first, whole = interactive(args.cycle_rounds, scratch)
         memory = {n: peak_memory(n, scratch) for n in args.memory_files}
     machine = {name.removeprefix("arithmetic, "): figures.pop(name) for name in list(figures)
                if name.startswith("arithmetic")}

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from orchestration.commands import RedactSecrets, setup_logging
 from tests.azurite import ACCOUNT, KEY
-from tests.conftest import run_module
+from tests.conftest import invoke
 from tools.make_data import load_bundled, write_files
 
 
@@ -34,8 +34,8 @@ def test_upload_at_debug_with_a_sas_connection_string_never_logs_the_signature(a
         expiry=datetime.now(timezone.utc) + timedelta(hours=1))
     signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
     write_files(load_bundled()[:20], tmp_path / "data", count=4)
-    result = run_module(
-        "orchestration.cloud", "upload", "--data-dir", "data", cwd=tmp_path, LOGGING_LEVEL="DEBUG",
+    result = invoke(
+        "orchestration.cloud.cli", "upload", "--data-dir", "data", cwd=tmp_path, LOGGING_LEVEL="DEBUG",
         AML_BLOB_CONTAINER_NAME=f"sas-{uuid.uuid4().hex[:10]}",
         AZURE_STORAGE_CONNECTION_STRING=(f"BlobEndpoint=http://127.0.0.1:{azurite}/{ACCOUNT};"
                                          f"SharedAccessSignature={sas}"))

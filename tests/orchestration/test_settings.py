@@ -4,7 +4,7 @@ import pytest
 
 from orchestration.run_settings import RUN_SETTINGS, read_run_settings
 from orchestration.settings import SettingsError, load_settings, parse_mini_batch_size
-from tests.conftest import run_module
+from tests.conftest import invoke
 
 
 def test_defaults_need_no_env_file():
@@ -103,8 +103,8 @@ def test_azure_variables_are_required_only_on_demand():
 
 
 def test_a_command_exits_2_without_traceback_on_bad_settings(tmp_path):
-    result = run_module(
-        "orchestration.prs", "--entry_script", "x.py", "--input", ".", "--output", "out", cwd=tmp_path,
+    result = invoke(
+        "orchestration.prs.cli", "--entry_script", "x.py", "--input", ".", "--output", "out", cwd=tmp_path,
         MINI_BATCH_SIZE="1.5MB", NODE_COUNT="0", ERROR_THRESHOLD="-2",
     )
     assert result.returncode == 2

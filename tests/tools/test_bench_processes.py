@@ -8,8 +8,9 @@ from tools.make_data import load_bundled, write_files
 
 def test_every_whole_process_contender_gives_the_rows_of_the_serial_loop(tmp_path):
     write_files(load_bundled()[:40], tmp_path / "data", count=40)
-    result = run_module("tools.bench_processes", "--data", "data", "--repeat", "2", "--memory-files", "1000",
-                        "--arithmetic-iterations", "200000", "--json", "f.json", cwd=tmp_path)
+    result = run_module("tools.bench_processes", "--data", "data", "--repeat", "2", "--cycle-rounds", "1",
+                        "--memory-files", "1000", "--arithmetic-iterations", "200000", "--json", "f.json",
+                        cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads((tmp_path / "f.json").read_text())
     assert figures["files"] == 40

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from orchestration.cloud.cli import is_service_error, service_message
-from tests.conftest import run_module
+from tests.conftest import invoke, run_module
 
 
 def test_what_azureml_core_says_is_its_message_not_its_class_name():
@@ -32,12 +32,13 @@ def test_a_secret_in_a_service_message_is_masked():
 
 @pytest.mark.parametrize("plan_file", ["missing-folder/plan.json", "."])
 def test_a_plan_file_that_cannot_be_written_is_a_usage_error(tmp_path, plan_file):
-    result = run_module("orchestration.cloud", "publish", "--dry-run", "--plan-file", plan_file, cwd=tmp_path)
+    result = invoke("orchestration.cloud.cli", "publish", "--dry-run", "--plan-file", plan_file, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "PLAN_FILE: expected a file in an existing folder" in result.stderr
 
 
 def test_provision_dry_run_says_what_a_real_provision_still_needs(tmp_path):
+    # the whole command, as make starts it
     result = run_module("orchestration.cloud", "provision", "--dry-run", cwd=tmp_path, SUBSCRIPTION_ID="s")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["would_create_if_missing"]["datastore"]["create_if_not_exists"] is True

@@ -8,7 +8,7 @@ from orchestration.cloud.pipeline_v1 import (
     pipeline_plan,
 )
 from orchestration.settings import SettingsError, load_settings
-from tests.conftest import run_module
+from tests.conftest import invoke
 
 CUSTOM = dict(MINI_BATCH_SIZE="7", ERROR_THRESHOLD=3, ALLOWED_FAILED_COUNT=2, ALLOWED_FAILED_PERCENT=12.5,
               NODE_COUNT=3, PROCESS_COUNT_PER_NODE=4, RUN_INVOCATION_TIMEOUT=90, RUN_MAX_TRY=5,
@@ -95,8 +95,8 @@ def assert_no_secret(*texts):
 
 def test_publish_dry_run_writes_a_plan_equal_to_the_settings_without_secrets(tmp_path):
     values = {k: str(v) for k, v in CUSTOM.items()}
-    result = run_module("orchestration.cloud", "publish", "--dry-run", "--plan-file", "plan.json",
-                        cwd=tmp_path, **values, **SECRETS)
+    result = invoke("orchestration.cloud.cli", "publish", "--dry-run", "--plan-file", "plan.json",
+                    cwd=tmp_path, **values, **SECRETS)
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "plan.json").read_text()
     assert_no_secret(text, result.stdout, result.stderr)
@@ -116,8 +116,8 @@ def test_publish_dry_run_writes_a_plan_equal_to_the_settings_without_secrets(tmp
 
 
 def test_provision_dry_run_shows_what_it_would_create_without_secrets(tmp_path):
-    result = run_module("orchestration.cloud", "provision", "--dry-run", cwd=tmp_path,
-                        AML_COMPUTE_VM_SIZE="STANDARD_F4S_V2", AML_COMPUTE_MAX_NODES="6", **SECRETS)
+    result = invoke("orchestration.cloud.cli", "provision", "--dry-run", cwd=tmp_path,
+                    AML_COMPUTE_VM_SIZE="STANDARD_F4S_V2", AML_COMPUTE_MAX_NODES="6", **SECRETS)
     assert result.returncode == 0, result.stderr
     assert_no_secret(result.stdout, result.stderr)
     plan = json.loads(result.stdout)["would_create_if_missing"]
@@ -130,8 +130,8 @@ def test_provision_dry_run_shows_what_it_would_create_without_secrets(tmp_path):
 
 
 def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_path):
-    result = run_module("orchestration.cloud", "publish", "--dry-run", cwd=tmp_path, NODE_COUNT="9",
-                        AML_COMPUTE_MAX_NODES="4", **SECRETS)
+    result = invoke("orchestration.cloud.cli", "publish", "--dry-run", cwd=tmp_path, NODE_COUNT="9",
+                    AML_COMPUTE_MAX_NODES="4", **SECRETS)
     assert result.returncode == 2 and "NODE_COUNT: expected at most AML_COMPUTE_MAX_NODES" in result.stderr
     assert "Traceback" not in result.stderr
     assert_no_secret(result.stderr)

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from tests.conftest import run_module
+from tests.conftest import invoke, run_module
 from tests.orchestration.prs.conftest import FAULTY, make_inputs
 
 
@@ -11,7 +11,7 @@ def test_flags_override_settings_and_user_arguments_follow_the_double_dash(tmp_p
     make_inputs(tmp_path / "in", ["ok", "short", "ok", "ok"])
     markers = tmp_path / "m"
     markers.mkdir()
-    result = run_module(
+    result = run_module(  # the whole command, as a user starts it
         "orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
         "--mini_batch_size", "3", "--error_threshold", "-1", "--append_row_file_name", "rows.txt",
         "--", "--marker_dir", str(markers), cwd=tmp_path, NODE_COUNT="1", PROCESS_COUNT_PER_NODE="1",
@@ -24,8 +24,8 @@ def test_flags_override_settings_and_user_arguments_follow_the_double_dash(tmp_p
 
 def test_a_failed_job_exits_42(tmp_path):
     make_inputs(tmp_path / "in", ["raise", "ok"])
-    result = run_module(
-        "orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
+    result = invoke(
+        "orchestration.prs.cli", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
         "--error_threshold", "0", "--run_max_try", "1", "--", "--marker_dir", str(tmp_path), cwd=tmp_path,
     )
     assert result.returncode == 42
@@ -34,15 +34,15 @@ def test_a_failed_job_exits_42(tmp_path):
 
 def test_reserved_arguments_and_bad_flags_exit_2(tmp_path):
     make_inputs(tmp_path / "in", ["ok"])
-    reserved = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output",
-                          "out", "--", "--mini_batch_size", "3", cwd=tmp_path)
+    reserved = invoke("orchestration.prs.cli", "--entry_script", str(FAULTY), "--input", "in", "--output",
+                      "out", "--", "--mini_batch_size", "3", cwd=tmp_path)
     assert reserved.returncode == 2 and "--mini_batch_size is reserved by ParallelRunStep" in reserved.stderr
-    bad = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
-                     "--mini_batch_size", "1.5MB", "--run_max_try", "0", cwd=tmp_path)
+    bad = invoke("orchestration.prs.cli", "--entry_script", str(FAULTY), "--input", "in", "--output", "out",
+                 "--mini_batch_size", "1.5MB", "--run_max_try", "0", cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "MINI_BATCH_SIZE" in bad.stderr and "RUN_MAX_TRY" in bad.stderr
-    missing = run_module("orchestration.prs", "--entry_script", "nope.py", "--input", "in", "--output", "out",
-                         cwd=tmp_path)
+    missing = invoke("orchestration.prs.cli", "--entry_script", "nope.py", "--input", "in", "--output", "out",
+                     cwd=tmp_path)
     assert missing.returncode == 2 and "entry script nope.py does not exist" in missing.stderr
 
 
@@ -55,8 +55,8 @@ def test_an_entry_script_that_can_never_start_is_one_message_before_any_worker(t
     script.write_text(source)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("x\n")
-    result = run_module("orchestration.prs", "--entry_script", str(script), "--input", "in",
-                        "--output", "out", cwd=tmp_path)
+    result = invoke("orchestration.prs.cli", "--entry_script", str(script), "--input", "in",
+                    "--output", "out", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert expected in result.stderr and str(script) in result.stderr
     assert "init() failed" not in result.stderr and not (tmp_path / "out").exists()
@@ -87,8 +87,8 @@ def _path_beyond_path_max(folder):
 def test_an_input_that_cannot_be_reached_is_refused_by_name(tmp_path, make_bad_entry):
     make_inputs(tmp_path / "in", ["ok", "ok"])
     expected = make_bad_entry(tmp_path / "in")
-    result = run_module("orchestration.prs", "--entry_script", str(FAULTY), "--input", "in", "--output",
-                        "out", "--", "--marker_dir", str(tmp_path), cwd=tmp_path)
+    result = invoke("orchestration.prs.cli", "--entry_script", str(FAULTY), "--input", "in", "--output",
+                    "out", "--", "--marker_dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"exit 2: input {'folder ' * (make_bad_entry is _path_beyond_path_max)}"

@@ -7,7 +7,7 @@ from orchestration.paths import SRC
 from orchestration.prs.config import RunConfig
 from orchestration.errors import EXIT_RUN_FAILED
 from orchestration.prs.container import LABEL, Containers, argument_paths, docker_run, mounts_of
-from tests.conftest import run_module
+from tests.conftest import invoke
 
 
 def test_a_path_both_read_and_written_is_mounted_once_and_writable(tmp_path):
@@ -57,9 +57,9 @@ def test_a_runs_workers_get_the_toolkit_the_script_and_inputs_read_only_and_the_
 def test_a_missing_image_or_engine_is_one_line_and_exit_2_before_anything_runs(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("x")
-    result = run_module("orchestration.prs", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
-                        "--input", "in", "--output", "out", "--container", "no-such-image:never",
-                        cwd=tmp_path)
+    result = invoke("orchestration.prs.cli", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
+                    "--input", "in", "--output", "out", "--container", "no-such-image:never",
+                    cwd=tmp_path)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("exit 2: --container no-such-image:never: ") and "Traceback" not in result.stderr
@@ -68,9 +68,9 @@ def test_a_missing_image_or_engine_is_one_line_and_exit_2_before_anything_runs(t
 
 def test_python_and_container_together_are_refused(tmp_path):
     (tmp_path / "in").mkdir()
-    result = run_module("orchestration.prs", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
-                        "--input", "in", "--output", "out", "--container", "img", "--python", "python3",
-                        cwd=tmp_path)
+    result = invoke("orchestration.prs.cli", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
+                    "--input", "in", "--output", "out", "--container", "img", "--python", "python3",
+                    cwd=tmp_path)
     assert result.returncode == 2 and "give one; the container runs its own python" in result.stderr
 
 
@@ -93,10 +93,10 @@ def test_a_worker_container_that_never_starts_is_a_counted_failure_not_a_crash(t
     (bin_folder / "docker").chmod(0o755)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("x")
-    result = run_module("orchestration.prs", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
-                        "--input", "in", "--output", "out", "--container", "img:1", "--node_count", "1",
-                        "--process_count_per_node", "1", cwd=tmp_path,
-                        PATH=f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
+    result = invoke("orchestration.prs.cli", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
+                    "--input", "in", "--output", "out", "--container", "img:1", "--node_count", "1",
+                    "--process_count_per_node", "1", cwd=tmp_path,
+                    PATH=f"{bin_folder}{os.pathsep}{os.environ['PATH']}")
     assert "Traceback" not in result.stderr
     assert result.returncode == EXIT_RUN_FAILED, result.stderr  # its node gave up on init(), as on Azure ML
     assert "did not connect (docker run exited 125)" in result.stderr
@@ -106,8 +106,8 @@ def test_a_worker_container_that_never_starts_is_a_counted_failure_not_a_crash(t
 def test_a_local_python_setting_does_not_stand_in_the_way_of_a_container(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / ".env").write_text("LOCAL_PYTHON=python3\n")
-    result = run_module("orchestration.prs", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
-                        "--input", "in", "--output", "out", "--container", "no-such-image:never",
-                        cwd=tmp_path)
+    result = invoke("orchestration.prs.cli", "--entry_script", str(SRC / "steps" / "extract_entry.py"),
+                    "--input", "in", "--output", "out", "--container", "no-such-image:never",
+                    cwd=tmp_path)
     assert result.returncode == 2 and "give one" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("exit 2: --container no-such-image:never: ")
