@@ -11,6 +11,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import steps
 from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
@@ -20,7 +21,9 @@ from orchestration.prs.outputs import Summary, format_summary, run_outcome
 from orchestration.prs.scheduler import run_parallel
 from orchestration.settings import Settings, load_settings
 from steps.prepare import copy_files, iter_files
-from steps.train import Metrics, run_training
+
+if TYPE_CHECKING:  # training imports scikit-learn and matplotlib (2 s): only a run that trains loads them
+    from steps.train import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ def run_local_pipeline(settings: Settings, data_dir: Path, out_root: Path,
     seconds["extraction"] = time.perf_counter() - started
     if extraction.status != "Completed" or settings.output_action != "append_row":
         return PipelineResult(files, extraction, None, seconds)
+
+    from steps.train import run_training
 
     started = time.perf_counter()
     metrics = run_training(config.output_file, out_root / "training")

@@ -1,7 +1,7 @@
 """make advise: the sizing arithmetic, and the command on a small sample."""
 import pytest
 
-from tests.conftest import invoke, run_module
+from tests.conftest import invoke
 from tools.advise import Measurement, predict_local, recommend
 from tools.make_data import load_bundled, write_files
 
@@ -45,8 +45,8 @@ def test_the_command_measures_a_sample_and_prints_settings_and_its_check(tmp_pat
     assert result.returncode == 2 and "expected an existing script" in result.stderr
     from orchestration.local_pipeline import ENTRY_SCRIPT
 
-    result = run_module("tools.advise", "--entry_script", str(ENTRY_SCRIPT), "--input", "sample", "--items",
-                        "2064000", "--vm-size", "STANDARD_D4S_V3", "--repeat", "1", cwd=tmp_path)
+    result = invoke("tools.advise", "--entry_script", str(ENTRY_SCRIPT), "--input", "sample", "--items",
+                    "2064000", "--vm-size", "STANDARD_D4S_V3", "--repeat", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "measured on 40 sample items" in out and "PROCESS_COUNT_PER_NODE=4" in out
