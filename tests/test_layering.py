@@ -93,6 +93,18 @@ def test_inside_orchestration_imports_point_down_only():
     assert broken == []
 
 
+def test_the_runner_is_used_through_its_face():
+    """Above the runner, only the modules orchestration.prs names as its face are imported."""
+    from orchestration.prs import FACE
+
+    inside = [f"{path.relative_to(ROOT)} imports {module}"
+              for path in sorted([*ORCHESTRATION.rglob("*.py"), *(ROOT / "tools").rglob("*.py")])
+              if "prs" not in path.relative_to(ROOT).parts and "node_modules" not in path.parts
+              for module in imported_modules(path)
+              if module.startswith("orchestration.prs.") and module.split(".")[2] not in FACE]
+    assert inside == []
+
+
 def test_no_two_orchestration_groups_import_each_other():
     edges = group_edges()
     assert [pair for pair in edges if (pair[1], pair[0]) in edges] == []

@@ -12,4 +12,12 @@ Modules, one job each: `config` (what a run is asked to do), `listing` (an input
 another Python or a Docker image), `accounting` (tallies, retries, thresholds), `claim` (the output
 folder), `resume`, `progress`, `scheduler` (the parent's loop, signals, the end), `outputs` (merged
 output, summary and logs), `cli` (the command line).
+
+Its face, all that the layers above it (jobs, the local pipeline, the tools) import: `config.RunConfig`,
+`scheduler.run_parallel` and `outputs.Summary` (with `format_summary`, `run_outcome`), plus the parts a
+v2 job reuses: `cli` (the shared flags), `container` (the Docker calls), `mltable`, `claim`
+(`RUNNER_ENTRIES`), and `listing` (the benchmarks' loops list as the runner does). tests/test_layering.py
+holds the rest to it: the workers, the pool, the state, the accounting are the runner's inside.
 """
+
+FACE = ("config", "scheduler", "outputs", "cli", "container", "mltable", "claim", "listing")
