@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestration.commands import ArgumentParser, UsageError, last_line, run_command, setup_logging
+from orchestration.errors import EXIT_FAILED, EXIT_OK
 from orchestration.paths import ROOT, SRC
 from orchestration.stopping import StopLatch
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    code = 0 if lost == 0 else 1
+    code = EXIT_OK if lost == 0 else EXIT_FAILED
     print(last_line(code, f"soak (seed {seed}): {runs} runs, faults {json.dumps(faults)}, refusals "
                           f"{json.dumps(refusals)}, rows lost {lost}"
                           + ("" if code == 0 else f"; replay with --seed {seed} --keep")))
