@@ -144,6 +144,17 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(SRC)}
 
 
+def round_order(names: list[str], round_number: int) -> list[str]:
+    """The contenders' order in a round: the runner (2 workers) and the two forked halves side by side,
+    the runner first in even rounds, the halves in odd ones."""
+    at = names.index("runner, 2 workers")
+    if names[at + 1] != "two forked halves":
+        raise ValueError("the runner and the halves must be listed side by side")
+    if round_number % 2 == 0:
+        return names
+    return [*names[:at], names[at + 1], names[at], *names[at + 2:]]
+
+
 def whole_runs(data: Path, size: int, repeat: int, scratch: Path,
                iterations: int) -> tuple[dict[str, tuple[float, float]], list[float]]:
     """The best (wall, CPU) of each contender over `repeat` round-robin rounds, and per round the runner's
@@ -174,13 +185,9 @@ def whole_runs(data: Path, size: int, repeat: int, scratch: Path,
     }
     figures: dict[str, tuple[float, float]] = {}
     paired: list[float] = []
-    order = list(contenders)
     for round_number in range(repeat):  # round robin: a slow spell hits every contender alike
-        pair = ["runner, 2 workers", "two forked halves"][::1 if round_number % 2 == 0 else -1]
-        at = order.index("runner, 2 workers")
-        order[at:at + 2] = pair  # side by side, each first in every other round
         walls = {}
-        for name in order:
+        for name in round_order(list(contenders), round_number):
             wall, cpu, _ = contenders[name]()
             walls[name] = wall
             if name not in figures or wall < figures[name][0]:

@@ -3,6 +3,7 @@ asserted)."""
 import json
 
 from tests.conftest import run_module
+from tools.bench_processes import round_order
 from tools.make_data import load_bundled, write_files
 
 
@@ -24,3 +25,13 @@ def test_every_whole_process_contender_gives_the_rows_of_the_serial_loop(tmp_pat
     assert 0 < figures["first_batch_seconds"] < figures["hundred_files_seconds"]
     assert figures["parent_peak_rss_mb"]["1000"] > 0 and figures["seconds_per_file"]["1000"] > 0
     assert result.stdout.splitlines()[-1].startswith("exit 0: whole-process benchmark done")
+
+
+def test_each_round_runs_every_contender_once_the_paired_two_side_by_side_alternating():
+    names = ["serial loop", "runner, 1 worker", "runner, 2 workers", "two forked halves", "a", "b"]
+    orders = [round_order(names, n) for n in range(5)]
+    assert all(sorted(order) == sorted(names) for order in orders)  # none run twice, none left out
+    for n, order in enumerate(orders):
+        first = order.index("runner, 2 workers" if n % 2 == 0 else "two forked halves")
+        assert order[first:first + 2] == (["runner, 2 workers", "two forked halves"]
+                                          [::1 if n % 2 == 0 else -1])
