@@ -36,13 +36,17 @@ LOCAL = {
 RUN_SETTINGS = {**{f.name: RunSetting(f.default, f.parse) for f in FIELDS}, **LOCAL}
 
 
+def worker_cap(local_max_workers: int) -> int:
+    """The most worker processes a local run starts: LOCAL_MAX_WORKERS, or the CPU count."""
+    return local_max_workers or os.cpu_count() or 1
+
+
 class RunSettings(SimpleNamespace):
     """The values of RUN_SETTINGS, as attributes (as Settings has them)."""
 
     @property
     def local_worker_cap(self) -> int:
-        """The most worker processes a local run starts: LOCAL_MAX_WORKERS, or the CPU count."""
-        return self.local_max_workers or os.cpu_count() or 1
+        return worker_cap(self.local_max_workers)
 
 
 def not_utf8(path: Path, error: UnicodeDecodeError) -> str:

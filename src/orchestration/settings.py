@@ -7,7 +7,6 @@ variable and what it expects; secret values are never echoed.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from orchestration.errors import SettingsError
 from orchestration.parallel_fields import FIELD_NAMES, parse_mini_batch_size
 from orchestration.parallel_fields import SETTING_DEFAULTS as PARALLEL
-from orchestration.run_settings import LOCAL, RUN_SETTINGS, not_utf8
+from orchestration.run_settings import LOCAL, RUN_SETTINGS, not_utf8, worker_cap
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +109,8 @@ class Settings(BaseSettings):
 
     @property
     def local_worker_cap(self) -> int:
-        """The most worker processes a local run starts: LOCAL_MAX_WORKERS, or the CPU count."""
-        return self.local_max_workers or os.cpu_count() or 1
+        """The most worker processes a local run starts (run_settings.worker_cap)."""
+        return worker_cap(self.local_max_workers)
 
     def is_set(self, name: str) -> bool:
         """Whether the variable NAME has a non-empty value."""
