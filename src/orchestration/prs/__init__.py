@@ -7,7 +7,8 @@ layout (see docs/runner.md, and Learn's ParallelRunConfig reference), plus a loc
 Modules, one job each: `config` (what a run is asked to do), `listing` (an input folder's files, sorted),
 `planning` (inputs to mini-batches), `mltable` and `tables` (MLTable inputs, parent and worker side),
 `state` (the on-disk record of every mini-batch), `backlog` (the work still to hand out, leases),
-`protocol` (the parent <-> worker wire), `worker` (one worker process), `pool` (the worker processes),
+`protocol` (the parent <-> worker wire), `worker` (one worker process), `executor` (the workers as
+the loop sees them: the seam), `pool` (the worker processes, the runner's executor),
 `warm` (workers started ahead of the command line's imports), `interpreter` and `container` (workers in
 another Python or a Docker image), `accounting` (tallies, retries, thresholds), `claim` (the output
 folder), `resume`, `progress`, `scheduler` (the parent's loop, signals, the end), `outputs` (merged

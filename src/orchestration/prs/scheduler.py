@@ -1,16 +1,17 @@
 """The parent of a local run: the loop that hands out work and reacts to workers, signals and the end.
 
-The rooms around this one: `backlog` (the work still to hand out, leases), `pool` (the worker
-processes), `accounting` (tallies, retries, thresholds), `resume`, `progress` and `outputs`.
+The rooms around this one: `backlog` (the work still to hand out, leases), `executor` (the workers, as
+this loop sees them; `pool` runs them as processes), `accounting` (tallies, retries, thresholds),
+`resume`, `progress` and `outputs`.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
-import signal
 import time
-from multiprocessing.connection import wait
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from orchestration.errors import EXIT_OK, EXIT_RUN_FAILED, Stopped
@@ -19,7 +20,8 @@ from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import WorkQueue
 from orchestration.prs.claim import claim
 from orchestration.prs.config import RunConfig
-from orchestration.prs.pool import Pool, WorkerHandle
+from orchestration.prs.executor import Executor, WorkerHandle
+from orchestration.prs.pool import Pool
 from orchestration.prs.progress import Progress
 from orchestration.prs.protocol import (
     BROKEN, CRASH, DONE, ERROR, INIT_FAILED, READY, TIMEOUT, Attempt, Shortfall,
@@ -37,7 +39,7 @@ PLANNING_POLL_SECONDS = 0.005  # how often the loop looks for newly planned mini
 
 
 class Scheduler:
-    def __init__(self, config: RunConfig, work: WorkQueue, pool: Pool, lost_attempts: TextIO,
+    def __init__(self, config: RunConfig, work: WorkQueue, pool: Executor, lost_attempts: TextIO,
                  accounting: Accounting, latch: StopLatch):
         self.config, self.work, self.pool, self.lost_attempts = config, work, pool, lost_attempts
         self.accounting, self.latch = accounting, latch
@@ -55,8 +57,8 @@ class Scheduler:
         record = read_record(self.records_fd, batch)
         if lost is not None:
             try:
-                self.lost_attempts.write(Attempt(batch, attempt, record.items, 0, result, lost.spec.node,
-                                                 lost.spec.agent_name, elapsed, reason).csv_row())
+                self.lost_attempts.write(Attempt(batch, attempt, record.items, 0, result, lost.node,
+                                                 lost.agent_name, elapsed, reason).csv_row())
                 self.lost_attempts.flush()
             except OSError as exc:  # a full disk: the attempt still counts; only its log line is lost
                 log.error("cannot log a lost attempt of mini-batch %d: %s", batch, exc.strerror or exc)
@@ -112,7 +114,7 @@ class Scheduler:
             charged, unfinished = lease.lost(running)
             self.work.requeue_first(unfinished, lease.attempt)
             if charged is not None:
-                elapsed = time.monotonic() - started if started else 0.0
+                elapsed = self.pool.now() - started if started else 0.0
                 self.attempt_failed(charged, lease.attempt, result, reason, handle, elapsed)
         elif not handle.ready and not handle.init_failed:  # died in init() without a word
             self.init_failed(handle, reason)
@@ -151,6 +153,7 @@ class Scheduler:
                 self.work.poll()
                 if self.records_fd < 0 and state.batches.exists():  # the planner has begun
                     self.records_fd = os.open(state.batches, os.O_RDWR)
+                timeout = self.enforce_timeouts()  # first: the last mini-batch may be one it fails
                 if not self.busy():
                     return ""
                 for handle in pool:
@@ -159,27 +162,22 @@ class Scheduler:
                         if lease is None:
                             break
                         pool.give(handle, lease)
-                timeout = self.enforce_timeouts()
                 if self.work.planner is not None:
                     timeout = min(timeout, PLANNING_POLL_SECONDS)
-                waitables = pool.waitables()
-                for ready in wait([*waitables, self.latch.fd], timeout=timeout):
-                    if ready == self.latch.fd:
-                        self.latch.drain()
-                        continue
-                    slot = waitables[ready]
+                events = pool.wait(timeout, self.latch.fd)
+                if events.woken:
+                    self.latch.drain()
+                for slot in events.talked:
+                    handle = pool.workers[slot]
+                    if handle is not None:
+                        self.drain(handle)
+                for slot, how, running, started in events.exited:
                     handle = pool.workers[slot]
                     if handle is None:
                         continue
-                    if ready is handle.conn:
-                        self.drain(handle)
-                    if handle.process.poll() is not None:
-                        running, started = pool.slots.read(slot)
-                        code = handle.process.returncode
-                        how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"code {code}"
-                        if handle.ready:
-                            log.warning("worker %s died (%s)", handle.name, how)
-                        self.lost_worker(slot, CRASH, f"worker process died ({how})", running, started)
+                    if handle.ready:
+                        log.warning("worker %s died (%s)", handle.name, how)
+                    self.lost_worker(slot, CRASH, f"worker process died ({how})", running, started)
                 accounting = self.accounting
                 progress.update(accounting.done_batches, len(accounting.live_failed), self.work.total)
                 reason = self.stop_reason()
@@ -192,15 +190,19 @@ class Scheduler:
                 self.records_fd = -1
 
 
-def run_parallel(config: RunConfig, last: bool = False) -> Summary:
+ExecutorFactory = Callable[[RunConfig, StatePaths, Path, SlotTable, int], Executor]
+
+
+def run_parallel(config: RunConfig, last: bool = False, executor: ExecutorFactory = Pool) -> Summary:
     """Runs the entry script over the inputs like ParallelRunStep (see the package docstring), holding the
     output folder for the whole run. `last`: the command ends with this run, so once its logs are
-    written, SIGINT, SIGTERM and SIGHUP are ignored (interrupts.ignore_signals): none can contradict them."""
+    written, SIGINT, SIGTERM and SIGHUP are ignored (interrupts.ignore_signals): none can contradict them.
+    `executor` runs the workers (worker processes; the tests script them in-process)."""
     with claim(config.output, config.inputs):
-        return _run(config, last)
+        return _run(config, last, executor)
 
 
-def stop_entry_script_leftovers(pool: Pool, ours: set[int]) -> None:
+def stop_entry_script_leftovers(pool: Executor, ours: set[int]) -> None:
     """Stops what init() or run() started and left running, in the workers' process groups or orphaned:
     nothing a run starts outlives it."""
     left = stop_leftovers(pool.groups, ours)
@@ -210,7 +212,7 @@ def stop_entry_script_leftovers(pool: Pool, ours: set[int]) -> None:
                     "es" * (len(left) > 1), ", ".join(map(str, sorted(left))))
 
 
-def _run(config: RunConfig, last: bool) -> Summary:
+def _run(config: RunConfig, last: bool, executor: ExecutorFactory) -> Summary:
     started, started_ns = time.monotonic(), time.time_ns()
     # Workers run in folders of their own, so every path they get is absolute.
     config = dataclasses.replace(config, entry_script=config.entry_script.resolve(),
@@ -225,7 +227,7 @@ def _run(config: RunConfig, last: bool) -> Summary:
         clear_previous_run(config, state, logs)
     state.root.mkdir(parents=True, exist_ok=True)
     slots = SlotTable(state.slots, config.worker_count, create=True)
-    pool = Pool(config, state, logs, slots, resumed.next_part if resumed else 0)
+    pool = executor(config, state, logs, slots, resumed.next_part if resumed else 0)
     lost_log = logs / "sys" / "job_report" / "master" / "lost_attempts.csv"
     lost_log.parent.mkdir(parents=True, exist_ok=True)
     log.info("%d worker processes for %d emulated (%d nodes x %d), local maximum %d",
