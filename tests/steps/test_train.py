@@ -1,10 +1,9 @@
+"""The training step. scikit-learn and pandas are imported by the tests that use them, not at collection:
+every pytest-xdist worker collects every module, and only one runs these."""
 import json
 
-import pandas as pd
 import pytest
 
-from steps import train_step
-from steps.train import TrainingDataError, load_rows, run_training
 from steps.extract import FIELDS
 
 
@@ -21,6 +20,8 @@ def write_rows(path, count, duplicate=False):
 
 
 def test_load_rows_sorts_by_id_and_drops_duplicates(tmp_path):
+    from steps.train import load_rows
+
     path = tmp_path / "rows.txt"
     write_rows(path, 10, duplicate=True)
     frame, duplicates = load_rows(path)
@@ -29,6 +30,8 @@ def test_load_rows_sorts_by_id_and_drops_duplicates(tmp_path):
 
 
 def test_training_writes_model_metrics_and_plot(tmp_path):
+    from steps.train import run_training
+
     rows = tmp_path / "rows.txt"
     write_rows(rows, 50)
     metrics = run_training(rows, tmp_path / "out")
@@ -41,6 +44,7 @@ def test_training_writes_model_metrics_and_plot(tmp_path):
 
 def test_the_plot_frames_the_data_and_shows_the_residuals(tmp_path, monkeypatch):
     import matplotlib.figure
+    import pandas as pd
 
     from steps.train import Metrics, plot_predictions
 
@@ -69,6 +73,8 @@ def test_the_plot_frames_the_data_and_shows_the_residuals(tmp_path, monkeypatch)
     ('{"id": 1}\n', ":1: expected an object with id"),
 ])
 def test_bad_rows_are_reported_with_their_line(tmp_path, content, message):
+    from steps.train import TrainingDataError, load_rows
+
     path = tmp_path / "rows.txt"
     path.write_text(content)
     with pytest.raises(TrainingDataError, match=message):
@@ -76,6 +82,8 @@ def test_bad_rows_are_reported_with_their_line(tmp_path, content, message):
 
 
 def test_step_reports_bad_input_with_exit_2(tmp_path):
+    from steps import train_step
+
     (tmp_path / "extraction_output.txt").write_text("garbage\n")
     assert train_step.main(["--input", str(tmp_path), "--output", str(tmp_path / "t")]) == 2
     assert not (tmp_path / "t" / "model.joblib").exists()
@@ -83,6 +91,8 @@ def test_step_reports_bad_input_with_exit_2(tmp_path):
 
 def test_register_model_outside_azure_ml_does_nothing(tmp_path, caplog):
     import logging
+
+    from steps import train_step
 
     with caplog.at_level(logging.INFO, logger="training"):
         train_step.register_model("m", tmp_path, {"r2": 0.5})

@@ -1,6 +1,5 @@
 """The SDK v2 parallel job: its YAML loads back with load_job, and it maps every v1 setting."""
 import pytest
-from azure.ai.ml import load_job
 
 from orchestration.cloud import cli as cloud
 from orchestration.cloud.pipeline_v1 import ENTRY_SCRIPT, build_environment, build_steps, pipeline_plan
@@ -21,6 +20,8 @@ def job_file(tmp_path, monkeypatch, capsys):
 
 
 def test_the_dry_run_yaml_loads_as_one_parallel_job_equal_to_the_settings(job_file):
+    from azure.ai.ml import load_job  # at use: every pytest-xdist worker collects this module
+
     job = load_job(job_file)
     kinds = {name: node.type for name, node in job.jobs.items()}
     assert kinds == {"preparation": "command", "extraction": "parallel", "training": "command"}
@@ -38,6 +39,8 @@ def test_the_dry_run_yaml_loads_as_one_parallel_job_equal_to_the_settings(job_fi
 
 
 def test_data_are_addressed_by_datastore_uris_not_local_paths(job_file):
+    from azure.ai.ml import load_job  # at use: every pytest-xdist worker collects this module
+
     job = load_job(job_file)
     assert job.inputs["raw"].path == "azureml://datastores/california_housing/paths/incoming"
     outputs_uri = "azureml://datastores/california_housing/paths/outputs/"

@@ -3,7 +3,6 @@ whose MLTable file is not an item. Each is checked against a serial pandas pass 
 import json
 import textwrap
 
-import pandas as pd
 import pytest
 
 from tests.conftest import invoke
@@ -77,7 +76,10 @@ def run_component(tmp_path, component, table):
                   f"inputs.data={table}", "--set", f"inputs.models={models}", cwd=tmp_path)
 
 
-def sales(store: str, brand: str, rows: int, start: int) -> pd.DataFrame:
+def sales(store: str, brand: str, rows: int, start: int):
+    """A DataFrame of sales rows (pandas imported at use: every pytest-xdist worker collects this module)."""
+    import pandas as pd
+
     return pd.DataFrame({"id": range(start, start + rows), "qty": [i % 7 + 1 for i in range(rows)],
                          "price": [1.25 + i % 3 for i in range(rows)], "Store": store, "Brand": brand})
 
@@ -95,6 +97,8 @@ READERS = {
 
 @pytest.mark.parametrize("kind", READERS)
 def test_a_tabular_mltable_is_split_by_size_and_read_with_its_options(tmp_path, kind):
+    import pandas as pd
+
     reader, write = READERS[kind]
     table = tmp_path / "table"
     table.mkdir()

@@ -3,7 +3,6 @@ import dataclasses
 import json
 import logging
 
-import pandas as pd
 import pytest
 
 from orchestration.errors import Stopped, UsageError
@@ -49,6 +48,8 @@ def test_no_partial_output_file_is_left_behind(tmp_path, markers):
 
 
 def test_tabular_csv_slices_never_cross_files_and_rows_are_space_separated(tmp_path, markers):
+    import pandas as pd  # at use: every pytest-xdist worker collects this module
+
     folder = tmp_path / "in"
     folder.mkdir()
     frame = pd.DataFrame({"a": range(100), "b": [f"v{i}" for i in range(100)]})
@@ -66,6 +67,8 @@ def test_tabular_csv_slices_never_cross_files_and_rows_are_space_separated(tmp_p
 
 
 def test_a_csv_row_with_a_line_break_in_a_quoted_field_is_one_row_in_one_mini_batch(tmp_path, markers):
+    import pandas as pd  # at use: every pytest-xdist worker collects this module
+
     folder = tmp_path / "in"
     folder.mkdir()
     notes = ["two\nlines" if i % 3 == 0 else "one" for i in range(60)]
@@ -78,6 +81,8 @@ def test_a_csv_row_with_a_line_break_in_a_quoted_field_is_one_row_in_one_mini_ba
 
 
 def test_tabular_parquet_and_jsonl(tmp_path, markers):
+    import pandas as pd  # at use: every pytest-xdist worker collects this module
+
     folder = tmp_path / "in"
     folder.mkdir()
     pd.DataFrame({"a": range(50)}).to_parquet(folder / "p.parquet", row_group_size=10)
