@@ -29,6 +29,7 @@ def init():
 def run(mini_batch):
     for path in mini_batch:
         if Path(path).read_text() == "hang":
+            print("hanging in run()", flush=True)  # to its stdout log, for a test to wait on
             time.sleep(600)
     return [Path(path).name for path in mini_batch]
 """
@@ -84,6 +85,12 @@ def sleepy_run(folder: Path, files: dict[str, str]) -> None:
     (folder / "sleepy.py").write_text(SLEEPY)
 
 
+def hanging(output: Path) -> int:
+    """How many workers SLEEPY has said are hanging in run()."""
+    logs = (output / "logs" / "user" / "stdout").rglob("*.txt")
+    return sum(log.read_text().count("hanging in run()") for log in logs)
+
+
 def test_a_worker_past_its_timeout_is_killed_with_its_container_and_the_run_goes_on(runtime_image, tmp_path):
     sleepy_run(tmp_path, {"a": "fine", "b": "fine", "c": "fine", "slow": "hang"})
     result = runner("--entry_script", "sleepy.py", "--input", "data", "--output", "out", "--mini_batch_size",
@@ -103,9 +110,8 @@ def test_ctrl_c_stops_a_run_in_containers_as_any_run_and_leaves_no_container(run
     run = subprocess.Popen([sys.executable, "-m", "orchestration.prs", *command], cwd=tmp_path,
                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while len(containers_left()) < 2 and time.monotonic() < deadline:  # both workers are in run()
-        time.sleep(0.5)
-    time.sleep(1)
+    while hanging(tmp_path / "out") < 2 and time.monotonic() < deadline:  # both workers are in run()
+        time.sleep(0.1)
     run.send_signal(signal.SIGINT)
     out, _ = run.communicate(timeout=120)
     assert run.returncode == 130

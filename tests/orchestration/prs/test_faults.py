@@ -1,4 +1,6 @@
-"""Fault injection: the runner keeps going, accounts for every item and loses or duplicates nothing."""
+"""Fault injection through worker processes: the runner keeps going, accounts for every item and loses or
+duplicates nothing. test_scheduler.py checks the same rules in-process, with more cases (the percent
+threshold only there: it is arithmetic on counts these tests already check)."""
 import csv
 import json
 import os
@@ -73,14 +75,6 @@ def test_allowed_failed_count_counts_mini_batches(tmp_path, markers):
     summary = run(tmp_path, markers, allowed_failed_count=1)
     assert summary.exit_code == 42
     assert summary.reason == "ALLOWED_FAILED_COUNT=1 exceeded: 2 mini-batches failed"
-
-
-def test_allowed_failed_percent_is_checked_once_all_are_scheduled(tmp_path, markers):
-    make_inputs(tmp_path / "in", ["short", "ok"] + ["ok"] * 6)
-    assert run(tmp_path, markers, allowed_failed_percent=30).exit_code == 0  # 1 of 4 = 25 %
-    summary = run(tmp_path, markers, allowed_failed_percent=20)
-    assert summary.exit_code == 42
-    assert summary.reason == "ALLOWED_FAILED_PERCENT=20 exceeded: 25.0% of mini-batches failed"
 
 
 def test_init_failures_replace_workers_then_fail_with_the_traceback(tmp_path, markers):
