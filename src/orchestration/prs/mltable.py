@@ -82,12 +82,19 @@ def load_mltable(folder: Path) -> dict[str, Any]:
                          f"text such as {{year}}/{{file_name}}.csv (got {spec['partition_format']!r})")
     if spec["partition_format"]:
         spec["partition_columns"] = partition_columns(spec["partition_format"], file)
+    folders = [f for f in files if Path(f).is_dir()]
+    if folders and spec["reader"]:
+        reader = next(name for name, kind in READERS.items() if kind == spec["reader"])
+        raise UsageError(f"MLTable {file}: paths: {folders[0]} is a folder named by `- file:`; the mltable "
+                         f"package gives it as one item, and {reader} fails on it (\"Is a directory (os "
+                         "error 21)\"): name its files with `- folder:`")
     spec["files"] = files
     return spec
 
 
 def resolve_paths(entries: list[Any], base: Path, file: Path) -> list[str]:
-    """Every file the `paths` name, each once, in sorted order; hidden files and MLTable itself left out."""
+    """Every file the `paths` name, each once, in sorted order; hidden files and MLTable itself left out.
+    A folder named by `- file:` is one item, its own path, as the mltable package gives it."""
     found: set[str] = set()
     for entry in entries:
         single = isinstance(entry, dict) and len(entry) == 1
@@ -100,9 +107,9 @@ def resolve_paths(entries: list[Any], base: Path, file: Path) -> list[str]:
         local = value.removeprefix("file://")
         target = Path(local) if Path(local).is_absolute() else base / local
         if kind == "file":
-            if not target.is_file():
+            if not target.exists():
                 raise UsageError(f"MLTable {file}: paths: file {value} does not exist")
-            found.add(str(target.resolve()))
+            found.add(str(target.resolve()))  # a folder, too: the mltable package gives it as one item
         elif kind == "folder":
             found |= {str(p.resolve()) for p in pattern_matches(target / "**")}
         else:

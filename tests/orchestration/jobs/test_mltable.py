@@ -256,3 +256,25 @@ def test_a_malformed_mltable_is_named_not_a_traceback(tmp_path, text, message):
     (tmp_path / "MLTable").write_bytes(text)
     with pytest.raises(UsageError, match=message):
         load_mltable(tmp_path)
+
+
+def test_a_file_entry_naming_a_folder_is_one_item_as_the_mltable_package_gives_it(tmp_path):
+    """The MLTable of azureml-examples' mnist-batch-identification-using-parallel: `- file: ./mnist`, a
+    folder of PNGs. mltable 1.7 loads it as one row whose Path is the folder; a read_* step fails on it."""
+    from orchestration.errors import UsageError
+    from orchestration.prs.mltable import load_mltable
+
+    table = tmp_path / "mnist_mltable"
+    (table / "mnist").mkdir(parents=True)
+    for digit in range(3):
+        (table / "mnist" / f"{digit}.png").write_bytes(b"\x89PNG")
+    (table / "MLTable").write_text("type: mltable\npaths:\n  - file: ./mnist\n")
+    assert load_mltable(table)["files"] == [str((table / "mnist").resolve())]
+
+    (table / "MLTable").write_text("type: mltable\npaths:\n  - file: ./mnist\n"
+                                   "transformations:\n  - read_delimited: {}\n")
+    with pytest.raises(UsageError, match=r"is a folder named by `- file:`.*read_delimited fails on it"):
+        load_mltable(table)
+    (table / "MLTable").write_text("type: mltable\npaths:\n  - file: ./mnist/9.png\n")
+    with pytest.raises(UsageError, match="file ./mnist/9.png does not exist"):
+        load_mltable(table)
