@@ -100,19 +100,35 @@ def validate(path: Path, kind: str, unknown: Sequence[str] = ()) -> None:
 
 
 def schema_errors(text: str) -> list[str]:
-    """The `errors` of azure-ai-ml's validation report, one line each; the text's first line when it has
-    none."""
+    """The errors of azure-ai-ml's validation report, one line each: its `errors` list (jobs and
+    components), or marshmallow's {field: [messages]} (deployments); the text's first line when it has
+    neither."""
     start, end = text.find("{"), text.rfind("}")
     try:
-        errors = json.loads(text[start:end + 1]).get("errors", []) if start != -1 else []
+        report = json.loads(text[start:end + 1]) if start != -1 else {}
     except ValueError:
-        errors = []
+        report = {}
     lines = []
-    for error in errors:
-        where = error.get("location", "").rpartition("#")[2]
-        place = f" ({where})" if where else ""
-        lines.append(f"  {error.get('path', '?')}{place}: {error.get('message', '')}")
+    if isinstance(report, dict) and "errors" in report:
+        for error in report["errors"]:
+            where = error.get("location", "").rpartition("#")[2]
+            place = f" ({where})" if where else ""
+            lines.append(f"  {error.get('path', '?')}{place}: {error.get('message', '')}")
+    elif isinstance(report, dict):
+        lines = [f"  {path}: {message}" for path, message in field_messages(report)]
     return lines or ["  " + (text.strip().splitlines() or ["(azure-ai-ml gave no message)"])[0]]
+
+
+def field_messages(report: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """marshmallow's nested {field: [messages] or {field: ...}} as (dotted path, messages) pairs."""
+    found = []
+    for key, value in report.items():
+        if isinstance(value, dict):
+            found += field_messages(value, f"{prefix}{key}.")
+        else:
+            text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+            found.append((f"{prefix}{key}", text))
+    return found
 
 
 def load(path: Path) -> JobFile:

@@ -3,8 +3,8 @@
 Every flag defaults to its setting (environment, then `.env`, then the built-in default), and is
 validated the same way; arguments after `--` are passed to the entry script, as ParallelRunStep's
 `arguments` are. An unknown flag before `--` is an error. `python -m orchestration.prs --job FILE.yml`
-runs an Azure ML v2 job instead: the entry point sends it to orchestration.jobs.cli, which shares these
-flags (so `--help` shows both).
+runs an Azure ML v2 job instead, and `--deployment FILE.yml` a batch endpoint deployment: the entry point
+sends them to orchestration.jobs.cli, which shares these flags (so `--help` shows all).
 """
 from __future__ import annotations
 
@@ -46,8 +46,12 @@ def build_parser() -> ArgumentParser:
                         help="skip mini-batches that succeeded before in --output (same inputs, settings)")
     for flag, text in SETTING_FLAGS.items():
         parser.add_argument(f"--{flag}", default=None, help=text)
-    job = parser.add_argument_group("Azure ML v2 jobs")
+    job = parser.add_argument_group("Azure ML v2 jobs and batch deployments")
     job.add_argument("--job", type=Path, help="a pipeline job YAML (type: pipeline) or a parallel component")
+    job.add_argument("--deployment", type=Path, help="a batch endpoint deployment YAML: its scoring script "
+                     "runs over --input, its output in --output")
+    job.add_argument("--model", type=Path, help="--deployment's model, a local copy (for a registered "
+                     "model: az ml model download)")
     job.add_argument("--set", action="append", default=[], metavar="inputs.NAME=VALUE", dest="overrides",
                      help="a job input's value (a path for path inputs); repeat for several")
     job.add_argument("--datastore", action="append", default=[], metavar="NAME=PATH",
@@ -87,8 +91,11 @@ def split_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     flags, arguments = split_arguments(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(flags)
-    if args.job:  # `python -m orchestration.prs` sends --job to orchestration.jobs.cli
-        raise UsageError("--job: run it as python -m orchestration.prs --job FILE.yml")
+    if args.job or args.deployment:  # `python -m orchestration.prs` sends them to orchestration.jobs.cli
+        flag = "--job" if args.job else "--deployment"
+        raise UsageError(f"{flag}: run it as python -m orchestration.prs {flag} FILE.yml")
+    if args.model:
+        raise UsageError("--model: only with --deployment")
     missing = [flag for flag, value in (("--entry_script", args.entry_script), ("--input", args.inputs))
                if not value]
     if missing:

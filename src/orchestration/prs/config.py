@@ -73,6 +73,7 @@ class RunConfig:
     max_workers: int = 1  # local cap on worker processes
     python: Path | None = None  # the workers' interpreter (LOCAL_PYTHON, --python); None: this one
     container: str | None = None  # a Docker image the workers run in (--container); None: this machine
+    read_paths: tuple[Path, ...] = ()  # what the workers read besides inputs (a deployment's model)
     resume: bool = False
     # The output file may be replaced though no run in this output folder wrote it: the job runner's
     # record says its previous run did (a path the job's YAML names, outside the node's folder).
@@ -170,6 +171,7 @@ class RunConfig:
             "environment_variables": digest(self.environment_variables),
             "python": str(self.python) if self.python else None,
             "container": self.container,
+            "read_paths": [str(p) for p in self.read_paths],  # a deployment's model
         })
         return shaping
 
@@ -182,6 +184,7 @@ class RunConfig:
             entry_script=str(self.entry_script), inputs=[str(p) for p in self.inputs],
             output=str(self.output), python=str(self.python) if self.python else None,
             append_row_to=str(self.append_row_to) if self.append_row_to else None,
+            read_paths=[str(p) for p in self.read_paths],
             environment_variables=masked_environment(self.environment_variables),
             arguments=masked_arguments(self.arguments),
         )

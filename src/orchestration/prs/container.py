@@ -119,11 +119,12 @@ class Containers:
 
     @classmethod
     def for_run(cls, config: RunConfig) -> "Containers":
-        """What the run's workers read (the toolkit, the entry script's folder, the inputs, an MLTable's
-        folder and the folders of its files) and write (the output, the folder of an append_row_to file,
-        and any existing path among the entry script's arguments: a model, an output of a job's node)."""
+        """What the run's workers read (the toolkit, the entry script's folder, the inputs, a
+        deployment's model, an MLTable's folder and the folders of its files) and write (the output, the
+        folder of an append_row_to file, and any existing path among the entry script's arguments: a
+        model, an output of a job's node)."""
         assert config.container
-        read = [SRC, config.entry_script.parent, *config.inputs]
+        read = [SRC, config.entry_script.parent, *config.inputs, *config.read_paths]
         if config.table:
             read += [Path(config.table["root"])] + sorted({Path(f).parent for f in config.table["files"]})
         written = [config.output] + ([config.append_row_to.parent] if config.append_row_to else [])
