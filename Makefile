@@ -47,6 +47,11 @@ JOB_FLAGS ?=
 CONTAINER ?=
 CONTAINER_FLAG = $(if $(CONTAINER),--container $(CONTAINER))
 JOB_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),$(OUTPUT_DIR),$(LOCAL_OUTPUT_DIR)/job)
+# A batch endpoint deployment (make local-batch): its YAML, the files to score, a local copy of its model
+DEPLOYMENT ?=
+INPUT ?=
+MODEL ?=
+BATCH_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),$(OUTPUT_DIR),$(LOCAL_OUTPUT_DIR)/batch)
 
 # Azure targets
 DRY_RUN ?=
@@ -168,6 +173,14 @@ local-job: data
 	@test -n "$(JOB)" || { echo "exit 2: JOB: expected a v2 job YAML (make local-job JOB=job.yml)" >&2; exit 2; }
 	$(PYTHON) -m orchestration.prs --job $(JOB) --output $(JOB_OUTPUT_DIR) \
 		$(foreach d,$(DATASTORES),--datastore $(d)) $(CONTAINER_FLAG) $(JOB_FLAGS)
+
+## Run a batch endpoint deployment YAML locally over files (DEPLOYMENT=, INPUT=, MODEL=, OUTPUT_DIR, CONTAINER)
+.PHONY: local-batch
+local-batch: $(VENV)/.installed
+	@test -n "$(DEPLOYMENT)" -a -n "$(INPUT)" || { echo "exit 2: DEPLOYMENT and INPUT: expected a batch \
+	deployment YAML and the files to score (make local-batch DEPLOYMENT=deployment.yml INPUT=data)" >&2; exit 2; }
+	$(PYTHON) -m orchestration.prs --deployment $(DEPLOYMENT) --input $(INPUT) --output $(BATCH_OUTPUT_DIR) \
+		$(if $(MODEL),--model $(MODEL)) $(CONTAINER_FLAG) $(JOB_FLAGS)
 
 #################################################################################
 # AZURE ML                                                                      #
