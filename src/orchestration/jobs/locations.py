@@ -20,6 +20,7 @@ DATASTORES_FOLDER = "datastores"  # the datastores' default local folders: the u
 PYTHON_FOLDER = ".python"  # `python` for the command nodes' PATH
 WRITTEN_RECORD = ".written-by-local-job.json"  # what the last local job run created in OUTPUT
 RESERVED_NAMES = (DATASTORES_FOLDER, PYTHON_FOLDER, WRITTEN_RECORD)
+MLFLOW_FOLDER = "mlruns"  # the job's one MLflow store, unless MLFLOW_TRACKING_URI is set; a rerun replaces it
 
 DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<name>[^/]+)/paths/(?P<path>.*)$")
 DEFAULT_DATASTORE = "workspaceblobstore"  # what ${{default_datastore}} means in a workspace left as created

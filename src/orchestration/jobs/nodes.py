@@ -14,7 +14,9 @@ from typing import Any
 from orchestration.errors import UsageError
 from orchestration.jobs.expressions import BindingError, split_words, substitute, whole_reference
 from orchestration.jobs.loading import JobFile, NodeSpec
-from orchestration.jobs.locations import DEFAULT_DATASTORE, RESERVED_NAMES, Datastores, local_path
+from orchestration.jobs.locations import (
+    DEFAULT_DATASTORE, MLFLOW_FOLDER, RESERVED_NAMES, Datastores, local_path,
+)
 from orchestration.prs.claim import RUNNER_ENTRIES
 
 PATH_TYPES = ("uri_folder", "uri_file", "mltable", "custom_model", "mlflow_model", "triton_model")
@@ -173,9 +175,10 @@ class Binder:
             if clash:
                 raise UsageError(f"jobs.{spec.name}.outputs.{clash[0]}: OUTPUT/{spec.name}/{clash[0]} is the "
                                  "local runner's own; rename the output to run it locally")
-        if spec.name in RESERVED_NAMES:
+        if spec.name in (*RESERVED_NAMES, MLFLOW_FOLDER):
             raise UsageError(f"jobs.{spec.name}: OUTPUT/{spec.name} is the local runner's own (the "
-                             "datastores' folders, or its record); rename the node to run it locally")
+                             "datastores' folders, its record, or the MLflow store); rename the node to run "
+                             "it locally")
         folder = self.out / spec.name
         folder_is_new = not folder.exists()
         inline = spec.node is component.spec

@@ -16,7 +16,7 @@ from pathlib import Path
 from orchestration.errors import EXIT_RUN_FAILED, UsageError
 from orchestration.jobs.loading import load
 from orchestration.jobs.locations import (
-    DATASTORES_FOLDER, PYTHON_FOLDER, RESERVED_NAMES, WRITTEN_RECORD, Datastores, local_path,
+    DATASTORES_FOLDER, MLFLOW_FOLDER, PYTHON_FOLDER, RESERVED_NAMES, WRITTEN_RECORD, Datastores, local_path,
 )
 from orchestration.jobs.nodes import PATH_TYPES, Binder, BoundNode, execution_order
 from orchestration.jobs.parallel_node import IGNORED, parallel_plan, run_values
@@ -100,7 +100,7 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
     # did not exist before a local job run bound it.
     written = [o.path for node in nodes for o in node.outputs.values()
                if o.bound and (o.created or o.path in rewritable)]
-    record_written(out, [path for node in nodes for path in node.created], written)
+    record_written(out, [path for node in nodes for path in node.created] + [out / MLFLOW_FOLDER], written)
     for index, node in enumerate(nodes):
         started = time.monotonic()
         if node.kind == "command":
@@ -109,6 +109,8 @@ def run_job(path: Path, out: Path, datastores: Datastores, overrides: dict[str, 
         else:
             foreign = interpreter.executable if interpreter.foreign else None
             plan = parallel_plan(node, datastores, max_workers, foreign, interpreter.container)
+            plan = dataclasses.replace(plan, config=dataclasses.replace(plan.config, environment_variables={
+                **tracking_variables(out), **plan.config.environment_variables}))
             target = plan.config.append_row_to
             if target and any(p == target or p in target.parents for p in rewritable):  # ours wrote it
                 plan = dataclasses.replace(plan, config=dataclasses.replace(
@@ -220,7 +222,8 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
     for key in sorted(set(settings) & set(COMMAND_IGNORED)):
         log.info("jobs.%s.%s: ignored locally, %s", node.name, key, COMMAND_IGNORED[key])
     environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-    variables = {str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()}
+    variables = {**tracking_variables(out),
+                 **{str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()}}
     log.info("jobs.%s: %s", node.name, command)
     if interpreter.container:
         name = f"toolkit-{uuid.uuid4().hex[:12]}"
@@ -241,6 +244,14 @@ def run_command_node(node: BoundNode, datastores: Datastores, interpreter: Inter
                     "wait for what a command starts in the background", node.name, len(left),
                     "es" * (len(left) > 1), ", ".join(map(str, sorted(left))))
     return code if code >= 0 else 128 - code
+
+
+def tracking_variables(out: Path) -> dict[str, str]:
+    """MLFLOW_TRACKING_URI for every node of the job: one store, OUTPUT/mlruns, as a workspace is one
+    tracking store in Azure; nothing when the user set one (a node's environment_variables win, too)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return {}
+    return {"MLFLOW_TRACKING_URI": (out.resolve() / MLFLOW_FOLDER).as_uri()}
 
 
 def node_mounts(node: BoundNode, out: Path) -> dict[Path, bool]:

@@ -34,6 +34,7 @@ from orchestration.prs.tables import read_rows
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FLUSH_SECONDS = 0.5  # report progress at least this often during a long lease
+MLFLOW_STORE = "mlruns"  # in the run's logs folder: MLflow's store, unless MLFLOW_TRACKING_URI is set
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,17 @@ class Worker:
         assert module_spec and module_spec.loader
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[script.stem] = module
-        module_spec.loader.exec_module(module)
-        if not callable(getattr(module, "run", None)):
-            raise AttributeError(f"entry script {script.name} has no run() function")
-        if callable(getattr(module, "init", None)):
-            module.init()
+        # The script and the modules beside it come from the user's own folder (Azure imports them from
+        # a snapshot): no __pycache__ is written there. Bytecode that is already there is still read.
+        writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            module_spec.loader.exec_module(module)
+            if not callable(getattr(module, "run", None)):
+                raise AttributeError(f"entry script {script.name} has no run() function")
+            if callable(getattr(module, "init", None)):
+                module.init()
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
         parameters = inspect.signature(module.run).parameters.values()
         positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         self.pass_context = len(positional) >= 2
@@ -229,6 +236,9 @@ def prepare_process(spec: WorkerSpec) -> None:
     config = spec.config
     os.environ.update(config.environment_variables)
     os.environ["AZUREML_BI_OUTPUT_PATH"] = str(config.output)
+    # MLflow logs to the run's one store (a job's is set by the job runner), not ./mlruns in the worker's
+    # folder; a tracking URI the user set is kept.
+    os.environ.setdefault("MLFLOW_TRACKING_URI", (spec.logs / MLFLOW_STORE).as_uri())
     work_dir = spec.state.work / str(spec.node) / spec.agent_name
     work_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(work_dir)
