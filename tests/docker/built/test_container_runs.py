@@ -77,6 +77,58 @@ def test_what_the_workers_write_is_the_callers_whatever_user_the_image_runs_as(d
     assert containers_left() == []
 
 
+SCORING = """\
+import glob, os
+
+
+def init():
+    global factor
+    with open(glob.glob(os.environ["AZUREML_MODEL_DIR"] + "/*/factor.txt")[-1]) as handle:
+        factor = float(handle.read())
+
+
+def run(mini_batch):
+    return [f"{os.path.basename(path)} {float(open(path).read()) * factor}" for path in mini_batch]
+"""
+
+DEPLOYMENT = """\
+name: scorer
+endpoint_name: scorer-batch
+type: model
+model:
+  name: scaler
+  path: ../models/scaler
+code_configuration:
+  code: code
+  scoring_script: score.py
+compute: azureml:batch-cluster
+settings:
+  mini_batch_size: 2
+  max_concurrency_per_instance: 2
+"""
+
+
+def test_a_batch_deployment_finds_its_model_in_the_image_as_on_this_machine(runtime_image, tmp_path):
+    # The model lies outside the deployment's folder and the output: the link in AZUREML_MODEL_DIR
+    # resolves in the container only if the model itself is mounted.
+    (tmp_path / "models" / "scaler").mkdir(parents=True)
+    (tmp_path / "models" / "scaler" / "factor.txt").write_text("3")
+    (tmp_path / "deploy" / "code").mkdir(parents=True)
+    (tmp_path / "deploy" / "code" / "score.py").write_text(SCORING)
+    (tmp_path / "deploy" / "deployment.yml").write_text(DEPLOYMENT)
+    (tmp_path / "data").mkdir()
+    for number in range(5):
+        (tmp_path / "data" / f"{number}.txt").write_text(str(number))
+    command = ("--deployment", "deploy/deployment.yml", "--input", "data")
+    here = runner(*command, "--output", "here", cwd=tmp_path)
+    assert here.returncode == 0, here.stderr
+    inside = runner(*command, "--output", "inside", "--container", runtime_image, cwd=tmp_path)
+    assert inside.returncode == 0, inside.stderr
+    produced = rows(tmp_path / "inside" / "predictions.csv")
+    assert produced == [f"{n}.txt {3.0 * n}" for n in range(5)] == rows(tmp_path / "here" / "predictions.csv")
+    assert containers_left() == []
+
+
 def sleepy_run(folder: Path, files: dict[str, str]) -> None:
     """SLEEPY as folder/sleepy.py, and folder/data with `files` (name: "fine" or "hang")."""
     (folder / "data").mkdir()
