@@ -24,6 +24,7 @@ from typing import Any
 from orchestration.errors import UsageError
 from orchestration.jobs.loading import read_yaml, schema_errors
 from orchestration.parallel_fields import parse_mini_batch_size
+from orchestration.prs.claim import RUNNER_ENTRIES
 from orchestration.prs.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,15 @@ def load_deployment(path: Path) -> dict[str, Any]:
 
 
 def registered_model(reference: str) -> tuple[str, str]:
-    """(name, version) of `azureml:name:version`, `azureml:name@latest` or `name:version`."""
+    """(name, version) of `azureml:name:version`, `azureml:name@latest`, `name:version` or a registry's
+    model URI; version 1 where none is named (Azure resolves @latest; no version is known here)."""
     text = reference.removeprefix("azureml:")
     match = re.fullmatch(r"(?P<name>[^:@/]+)(?::(?P<version>[^:@]+)|@(?P<label>\w+))?", text)
-    if not match:
-        return text, "1"
-    return match["name"], match["version"] or "1"
+    if match:
+        return match["name"], match["version"] or "1"
+    # a registry's URI: azureml://registries/<registry>/models/<name>/versions/<version> (or /labels/...)
+    found = re.search(r"models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?", text)
+    return (found["name"], found["version"] or "1") if found else ("model", "1")
 
 
 def model_source(spec: Any, base: Path, override: Path | None, where: str) -> tuple[Path | None, str, str]:
@@ -187,8 +191,9 @@ def deployment_plan(path: Path, document: dict[str, Any], inputs: tuple[Path, ..
     except ValueError as exc:
         raise UsageError(f"settings.mini_batch_size: {exc} (got {setting('mini_batch_size')!r})") from None
     file_name = str(settings.get("output_file_name") or DEFAULTS["output_file_name"])
-    if Path(file_name).name != file_name:
-        raise UsageError(f"settings.output_file_name: expected a file name (got {file_name!r})")
+    if Path(file_name).name != file_name or file_name in (*RUNNER_ENTRIES, MODELS_FOLDER):
+        raise UsageError(f"settings.output_file_name: expected a file name other than the runner's own "
+                         f"{', '.join((*RUNNER_ENTRIES, MODELS_FOLDER))} (got {file_name!r})")
     error_threshold = _number(setting("error_threshold"), "error_threshold", -1)
     instances = resources.get("instance_count", settings.get("instance_count", DEFAULTS["instance_count"]))
     local_model, name, version = model_source(document.get("model"), base, model, where)

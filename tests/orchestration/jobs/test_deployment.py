@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.errors import UsageError
-from orchestration.jobs.deployment import DEFAULTS, deployment_plan, load_deployment
+from orchestration.jobs.deployment import DEFAULTS, deployment_plan, load_deployment, registered_model
 from tests.conftest import invoke
 
 DEPLOYMENT = """\
@@ -152,6 +152,7 @@ def test_a_registered_model_needs_a_local_copy_and_is_laid_out_under_its_name(pr
     (("  scoring_script: batch_driver.py\n", ""), "code_configuration.scoring_script: required locally"),
     (("output_action: append_row", "output_action: append_rows"), "output_action"),
     (("compute: azureml:batch-cluster\n", ""), "compute: Missing data for required field."),
+    (("output_file_name: predictions.csv", "output_file_name: logs"), "other than the runner's own"),
 ])
 def test_what_azure_would_refuse_or_cannot_run_here_is_one_line_exit_2(project, change, message):
     (project / "deployment.yml").write_text(DEPLOYMENT.replace(*change))
@@ -171,6 +172,12 @@ def test_summary_only_writes_no_output_file_and_job_flags_are_refused(project):
     refused = deploy(project, "--mini_batch_size", "5")
     assert refused.returncode == 2
     assert "--deployment: --mini_batch_size cannot be given with a deployment" in refused.stderr
+
+
+def test_a_registered_models_name_and_version_name_its_folder():
+    assert registered_model("azureml:heart-classifier:3") == ("heart-classifier", "3")
+    assert registered_model("azureml:heart-classifier@latest") == ("heart-classifier", "1")
+    assert registered_model("azureml://registries/azureml/models/bert/versions/2") == ("bert", "2")
 
 
 def test_something_of_the_users_where_the_models_link_goes_stops_the_run(project):
