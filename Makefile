@@ -174,13 +174,13 @@ local-job: data
 	$(PYTHON) -m orchestration.prs --job $(JOB) --output $(JOB_OUTPUT_DIR) \
 		$(foreach d,$(DATASTORES),--datastore $(d)) $(CONTAINER_FLAG) $(JOB_FLAGS)
 
-## Run a batch endpoint deployment YAML locally over files (DEPLOYMENT=, INPUT=, MODEL=, OUTPUT_DIR, CONTAINER)
+## Run a batch endpoint deployment YAML locally over files (DEPLOYMENT=, INPUT=, MODEL=, RESUME=1, CONTAINER)
 .PHONY: local-batch
 local-batch: $(VENV)/.installed
 	@test -n "$(DEPLOYMENT)" -a -n "$(INPUT)" || { echo "exit 2: DEPLOYMENT and INPUT: expected a batch \
 	deployment YAML and the files to score (make local-batch DEPLOYMENT=deployment.yml INPUT=data)" >&2; exit 2; }
 	$(PYTHON) -m orchestration.prs --deployment $(DEPLOYMENT) --input $(INPUT) --output $(BATCH_OUTPUT_DIR) \
-		$(if $(MODEL),--model $(MODEL)) $(CONTAINER_FLAG) $(JOB_FLAGS)
+		$(if $(MODEL),--model $(MODEL)) $(if $(RESUME),--resume) $(CONTAINER_FLAG) $(JOB_FLAGS)
 
 #################################################################################
 # AZURE ML                                                                      #

@@ -15,7 +15,6 @@ from orchestration.commands import UsageError, last_line, setup_logging
 from orchestration.jobs.deployment import deployment_plan, load_deployment
 from orchestration.jobs.locations import DATASTORES_FOLDER, Datastores
 from orchestration.jobs.runner import Interpreter, job_outcome, run_job
-from orchestration.prs.claim import check_separate
 from orchestration.prs.cli import SETTING_FLAGS, build_parser, chosen_python, parse_pairs, split_arguments
 from orchestration.prs.container import container_problem
 from orchestration.prs.outputs import format_summary
@@ -89,7 +88,7 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
 
 def run_deployment_command(args: argparse.Namespace, arguments: list[str]) -> int:
     """--deployment FILE.yml --input PATH --output DIR [--model PATH]: the scoring script over the input."""
-    refuse_run_flags(args, arguments, "--deployment", "a deployment", ("inputs", "model"))
+    refuse_run_flags(args, arguments, "--deployment", "a deployment", ("inputs", "model", "resume"))
     if not args.inputs:
         raise UsageError("--deployment: --input PATH required (the files the endpoint would be invoked with)")
     workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
@@ -98,10 +97,10 @@ def run_deployment_command(args: argparse.Namespace, arguments: list[str]) -> in
     output = output_folder(args)
     interpreter = interpreter_of(args, settings.local_python)
     document = load_deployment(args.deployment)
-    check_separate(tuple(args.inputs), output)  # before the model's link is made in OUTPUT
     plan = deployment_plan(args.deployment, document, tuple(p.resolve() for p in args.inputs), output,
                            args.model, settings.local_worker_cap,
-                           interpreter.executable if interpreter.foreign else None, interpreter.container)
+                           interpreter.executable if interpreter.foreign else None, interpreter.container,
+                           resume=args.resume)
     for note in plan.notes:
         log.info("%s", note)
     if plan.model_dir:

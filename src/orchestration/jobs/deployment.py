@@ -11,7 +11,9 @@ error_threshold -1, logging_level info (ModelBatchDeploymentSettings and BatchRe
 The model is where the scoring script finds it through AZUREML_MODEL_DIR, laid out as Azure lays out a
 model registered from a local path: `AZUREML_MODEL_DIR/<the path's last name>` (so `glob(MODEL_DIR/*/)`
 finds a folder model, `MODEL_DIR/model.pkl` a file one). Locally that name is a link to the model in
-`<output>/azureml-models/<name>/<version>/`: the model itself is read, never copied, moved or removed.
+`<output>/azureml-models/<name>/<version>/`, which the runner makes once it holds the output
+(RunConfig.links): the model is read where it is, never copied, moved or removed, and may not overlap
+the output.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from orchestration.errors import UsageError
 from orchestration.jobs.loading import read_yaml, schema_errors
-from orchestration.parallel_fields import parse_mini_batch_size
+from orchestration.parallel_fields import FIELDS, parse_mini_batch_size
 from orchestration.prs.claim import RUNNER_ENTRIES
 from orchestration.prs.config import RunConfig
 
@@ -36,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "error_threshold": -1, "logging_level": "info",
 }
 MODELS_FOLDER = "azureml-models"  # in --output: AZUREML_MODEL_DIR's parents
+LOGGING_LEVEL = next(f for f in FIELDS if f.name == "logging_level")  # Azure's levels, as the runner's
 
 # Keys that only mean something in Azure, with the reason they are ignored here.
 IGNORED = {
@@ -104,17 +107,23 @@ def registered_model(reference: str) -> tuple[str, str]:
     return (found["name"], found["version"] or "1") if found else ("model", "1")
 
 
+SAFE_NAME = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,255}$")  # a model's name or version: one folder
+
+
 def model_source(spec: Any, base: Path, override: Path | None, where: str) -> tuple[Path | None, str, str]:
-    """(the model's local path, its name, its version) from the YAML's `model:` and --model.
+    """(the model as given, its name, its version) from the YAML's `model:` and --model.
 
     Raises:
-        UsageError: a registered model without --model, or a path that does not exist.
+        UsageError: a registered model without --model, a path that does not exist, or a name or version
+            that is not one folder's name.
     """
     if isinstance(spec, str):
         name, version = registered_model(spec)
         if override is None:
             raise UsageError(f"{where}: model {spec} is registered in a workspace, which only Azure can "
-                             "resolve; give a local copy with --model PATH (az ml model download)")
+                             "resolve; give a local copy with --model PATH: the model's folder or file as "
+                             "registered (`az ml model download --name N --version V --download-path D` "
+                             "puts it in D/N/)")
     elif isinstance(spec, dict):
         name, version = str(spec.get("name") or ""), str(spec.get("version") or "1")
         if override is None:
@@ -127,42 +136,45 @@ def model_source(spec: Any, base: Path, override: Path | None, where: str) -> tu
         return None, name, version
     if not override.exists():
         raise UsageError(f"{where}: model {override} does not exist")
-    return override.resolve(), name or override.name, version
+    name = name or override.absolute().name
+    for what, value in (("name", name), ("version", version)):
+        if not SAFE_NAME.match(value):
+            raise UsageError(f"{where}: model {what} {value!r}: expected letters, digits, '.', '_' and '-' "
+                             "(it names a folder of AZUREML_MODEL_DIR)")
+    return override.absolute(), name, version
 
 
-def lay_out_model(model: Path, output: Path, name: str, version: str) -> Path:
-    """AZUREML_MODEL_DIR for `model`: `<output>/azureml-models/<name>/<version>`, holding a link named as
-    the model's last name. A link from an earlier run is replaced; anything else in the way stops it.
+def check_apart(model: Path, output: Path, inputs: tuple[Path, ...]) -> None:
+    """The model is only read: it may not hold the output, lie inside it, or be an input's parent.
 
     Raises:
-        UsageError: a file or folder (not our link) is where the link goes.
+        UsageError: naming the two paths.
     """
-    model_dir = output / MODELS_FOLDER / name / version
-    link = model_dir / model.name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for entry in model_dir.iterdir():
-        if not entry.is_symlink():
-            raise UsageError(f"--output {output}: {entry} is in the way of AZUREML_MODEL_DIR's link; it is "
-                             "the runner's folder for the model: remove it or choose another output")
-        entry.unlink()  # only our link: the model it pointed to is untouched
-    link.symlink_to(model, target_is_directory=model.is_dir())
-    return model_dir
+    real, out = model.resolve(), output.resolve()
+    if real == out or out in real.parents or real in out.parents:
+        raise UsageError(f"--model {model} overlaps --output {output}: the run writes and clears its output; "
+                         "choose an output folder outside the model, and the model outside the output")
+    for path in inputs:
+        source = path.resolve()
+        if real in source.parents or real == source:
+            raise UsageError(f"--model {model} holds --input {path}: give the model and the input apart")
 
 
 def _number(value: Any, key: str, least: int) -> int:
     try:
         number = int(str(value))
     except ValueError:
-        raise UsageError(f"settings.{key}: expected a whole number (got {value!r})") from None
+        raise UsageError(f"{key}: expected a whole number (got {value!r})") from None
     if number < least:
-        raise UsageError(f"settings.{key}: expected at least {least} (got {number})")
+        raise UsageError(f"{key}: expected at least {least} (got {number})")
     return number
 
 
 def deployment_plan(path: Path, document: dict[str, Any], inputs: tuple[Path, ...], output: Path,
                     model: Path | None, max_workers: int, python: Path | None = None,
-                    container: str | None = None) -> DeploymentPlan:
-    """The RunConfig of the deployment over `inputs`, with the model laid out in `output`.
+                    container: str | None = None, resume: bool = False) -> DeploymentPlan:
+    """The RunConfig of the deployment over `inputs`; the runner lays the model out in `output` once it
+    holds it (RunConfig.links). Nothing is written here.
 
     Raises:
         UsageError: naming the key and what it expects.
@@ -174,8 +186,8 @@ def deployment_plan(path: Path, document: dict[str, Any], inputs: tuple[Path, ..
                          "MLflow model may leave it out because Azure then writes the scoring script; "
                          "write one (init/run) and name it here")
     entry_script = base / str(code.get("code") or ".") / str(code["scoring_script"])
-    settings = document.get("settings") if document.get("type") == "model" else document
-    settings = settings or {}
+    settings = (document.get("settings") if document.get("type") == "model" else document) or {}
+    prefix = "settings." if document.get("type") == "model" else ""  # the older schema: at the top
     retry = settings.get("retry_settings") or {}
     resources = document.get("resources") or {}
 
@@ -184,23 +196,31 @@ def deployment_plan(path: Path, document: dict[str, Any], inputs: tuple[Path, ..
 
     output_action = str(setting("output_action")).lower()
     if output_action not in ("append_row", "summary_only"):
-        raise UsageError(f"settings.output_action: expected append_row or summary_only "
+        raise UsageError(f"{prefix}output_action: expected append_row or summary_only "
                          f"(got {output_action!r})")
     try:
         mini_batch_size = parse_mini_batch_size(str(setting("mini_batch_size")))
     except ValueError as exc:
-        raise UsageError(f"settings.mini_batch_size: {exc} (got {setting('mini_batch_size')!r})") from None
+        raise UsageError(f"{prefix}mini_batch_size: {exc} (got {setting('mini_batch_size')!r})") from None
     file_name = str(settings.get("output_file_name") or DEFAULTS["output_file_name"])
-    if Path(file_name).name != file_name or file_name in (*RUNNER_ENTRIES, MODELS_FOLDER):
-        raise UsageError(f"settings.output_file_name: expected a file name other than the runner's own "
+    if Path(file_name).name != file_name or file_name in (".", "..", *RUNNER_ENTRIES, MODELS_FOLDER):
+        raise UsageError(f"{prefix}output_file_name: expected a file name other than the runner's own "
                          f"{', '.join((*RUNNER_ENTRIES, MODELS_FOLDER))} (got {file_name!r})")
-    error_threshold = _number(setting("error_threshold"), "error_threshold", -1)
+    error_threshold = _number(setting("error_threshold"), f"{prefix}error_threshold", -1)
+    instances_key = "resources.instance_count" if "instance_count" in resources else f"{prefix}instance_count"
     instances = resources.get("instance_count", settings.get("instance_count", DEFAULTS["instance_count"]))
+    try:
+        logging_level = LOGGING_LEVEL.parse(setting("logging_level"))
+    except ValueError as exc:
+        raise UsageError(f"{prefix}logging_level: {exc} (got {setting('logging_level')!r})") from None
     local_model, name, version = model_source(document.get("model"), base, model, where)
     variables = {str(k): str(v) for k, v in (settings.get("environment_variables") or {}).items()}
-    model_dir = None
+    model_dir, links = None, ()
     if local_model is not None:
-        model_dir = lay_out_model(local_model, output.resolve(), name, version)
+        check_apart(local_model, output, inputs)
+        # Azure's layout: the model, under the last name of the path it was registered from
+        model_dir = output.resolve() / MODELS_FOLDER / name / version
+        links = ((model_dir / local_model.name, local_model.resolve()),)
         variables["AZUREML_MODEL_DIR"] = str(model_dir)
     notes = [f"{key}: ignored locally, {reason}" for key, reason in IGNORED.items() if key in document]
     extra = sorted(set(resources) - {"instance_count"})
@@ -208,18 +228,19 @@ def deployment_plan(path: Path, document: dict[str, Any], inputs: tuple[Path, ..
         notes.append(f"resources.{', resources.'.join(extra)}: ignored locally, it runs on this machine")
     config = RunConfig(
         entry_script=entry_script, inputs=inputs, output=output, mini_batch_size=mini_batch_size,
-        error_threshold=error_threshold, node_count=_number(instances, "instance_count", 1),
+        error_threshold=error_threshold, node_count=_number(instances, instances_key, 1),
         process_count_per_node=_number(setting("max_concurrency_per_instance"),
-                                       "max_concurrency_per_instance", 1),
+                                       f"{prefix}max_concurrency_per_instance", 1),
         run_invocation_timeout=_number(retry.get("timeout", DEFAULTS["timeout"]),
-                                       "retry_settings.timeout", 1),
+                                       f"{prefix}retry_settings.timeout", 1),
         run_max_try=_number(retry.get("max_retries", DEFAULTS["max_retries"]),
-                            "retry_settings.max_retries", 0) + 1,
+                            f"{prefix}retry_settings.max_retries", 0) + 1,
         output_action=output_action,
         append_row_to=output / file_name if output_action == "append_row" else None,
-        logging_level=str(setting("logging_level")).upper(), environment_variables=variables,
+        logging_level=logging_level, environment_variables=variables,
         # -1 ignores failed items, a short return included, as for v2 jobs (docs/runner.md)
         short_return_fails_mini_batch=error_threshold != -1, max_workers=max_workers, python=python,
-        container=container, read_paths=(local_model,) if local_model is not None else (),
+        container=container, read_paths=(local_model.resolve(),) if local_model is not None else (),
+        links=links, resume=resume,
     )
     return DeploymentPlan(config, local_model, model_dir, notes)

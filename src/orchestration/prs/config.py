@@ -74,6 +74,8 @@ class RunConfig:
     python: Path | None = None  # the workers' interpreter (LOCAL_PYTHON, --python); None: this one
     container: str | None = None  # a Docker image the workers run in (--container); None: this machine
     read_paths: tuple[Path, ...] = ()  # what the workers read besides inputs (a deployment's model)
+    # (link, target) pairs the run makes in its output once it holds it (a deployment's AZUREML_MODEL_DIR)
+    links: tuple[tuple[Path, Path], ...] = ()
     resume: bool = False
     # The output file may be replaced though no run in this output folder wrote it: the job runner's
     # record says its previous run did (a path the job's YAML names, outside the node's folder).
@@ -172,6 +174,7 @@ class RunConfig:
             "python": str(self.python) if self.python else None,
             "container": self.container,
             "read_paths": [str(p) for p in self.read_paths],  # a deployment's model
+            "links": [[str(link), str(target)] for link, target in self.links],
         })
         return shaping
 
@@ -185,6 +188,7 @@ class RunConfig:
             output=str(self.output), python=str(self.python) if self.python else None,
             append_row_to=str(self.append_row_to) if self.append_row_to else None,
             read_paths=[str(p) for p in self.read_paths],
+            links=[[str(link), str(target)] for link, target in self.links],
             environment_variables=masked_environment(self.environment_variables),
             arguments=masked_arguments(self.arguments),
         )

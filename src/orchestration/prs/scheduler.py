@@ -18,7 +18,7 @@ from orchestration.errors import EXIT_OK, EXIT_RUN_FAILED, Stopped
 from orchestration.processes import adopt_orphans, children, stop_leftovers
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import WorkQueue
-from orchestration.prs.claim import claim
+from orchestration.prs.claim import claim, place_links
 from orchestration.prs.config import RunConfig
 from orchestration.prs.executor import Executor, WorkerHandle
 from orchestration.prs.pool import Pool
@@ -225,6 +225,7 @@ def _run(config: RunConfig, last: bool, executor: ExecutorFactory) -> Summary:
     resumed = resume(config, state, accounting) if config.resume and state.plan.exists() else None
     if resumed is None:
         clear_previous_run(config, state, logs)
+    place_links(config.output, config.links)
     state.root.mkdir(parents=True, exist_ok=True)
     slots = SlotTable(state.slots, config.worker_count, create=True)
     pool = executor(config, state, logs, slots, resumed.next_part if resumed else 0)

@@ -125,17 +125,15 @@ class Worker:
         assert module_spec and module_spec.loader
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[script.stem] = module
-        # The script and the modules beside it come from the user's own folder (Azure imports them from
-        # a snapshot): no __pycache__ is written there. Bytecode that is already there is still read.
-        writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-        try:
-            module_spec.loader.exec_module(module)
-            if not callable(getattr(module, "run", None)):
-                raise AttributeError(f"entry script {script.name} has no run() function")
-            if callable(getattr(module, "init", None)):
-                module.init()
-        finally:
-            sys.dont_write_bytecode = writes_bytecode
+        # The script and the modules beside it, imported now or later by run(), come from the user's
+        # own folder (Azure imports them from a snapshot): no __pycache__ is written there, for the
+        # worker's whole life. Bytecode that is already there, or in site-packages, is still read.
+        sys.dont_write_bytecode = True
+        module_spec.loader.exec_module(module)
+        if not callable(getattr(module, "run", None)):
+            raise AttributeError(f"entry script {script.name} has no run() function")
+        if callable(getattr(module, "init", None)):
+            module.init()
         parameters = inspect.signature(module.run).parameters.values()
         positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         self.pass_context = len(positional) >= 2

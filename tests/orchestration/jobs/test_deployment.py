@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.errors import UsageError
 from orchestration.jobs.deployment import DEFAULTS, deployment_plan, load_deployment, registered_model
+from orchestration.prs.claim import claim
 from tests.conftest import invoke
 
 DEPLOYMENT = """\
@@ -61,10 +61,12 @@ def init():
 
 
 def run(mini_batch):
+    import helper  # a module beside the script, imported late: no __pycache__ may appear in code/
+
     rows = []
     for path in mini_batch:
         value = float(Path(path).read_text())
-        rows.append({"file": Path(path).name, "prediction": value * model["factor"],
+        rows.append({"file": Path(path).name, "prediction": helper.times(value, model["factor"]),
                      "greeting": os.environ["GREETING"]})
     return pd.DataFrame(rows)
 """
@@ -76,6 +78,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "deployment.yml").write_text(DEPLOYMENT)
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "batch_driver.py").write_text(SCORING)
+    (tmp_path / "code" / "helper.py").write_text("def times(a, b):\n    return a * b\n")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "model.pkl").write_bytes(pickle.dumps({"factor": 2.0}))
     (tmp_path / "data").mkdir()
@@ -85,8 +88,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def deploy(folder: Path, *args: str):
+    # Bytecode writes on, whatever the shell says: the workers must still leave none in code/
     return invoke("orchestration.jobs.cli", "--deployment", "deployment.yml", "--input", "data",
-                  "--output", "out", *args, cwd=folder)
+                  "--output", "out", *args, cwd=folder, PYTHONDONTWRITEBYTECODE="")
 
 
 def test_the_scoring_script_finds_its_model_and_every_prediction_is_in_the_output_file(project):
@@ -98,6 +102,7 @@ def test_the_scoring_script_finds_its_model_and_every_prediction_is_in_the_outpu
     model_dir = project / "out" / "azureml-models" / "doubler" / "1"
     assert (model_dir / "model").is_symlink() and (model_dir / "model").resolve() == project / "model"
     assert {p.name: p.read_bytes() for p in (project / "model").iterdir()} == before  # only read
+    assert sorted(p.name for p in (project / "code").iterdir()) == ["batch_driver.py", "helper.py"]
     assert "compute: ignored locally, it runs on this machine" in result.stderr
     assert "endpoint_name: ignored locally" in result.stderr
     summary = json.loads((project / "out" / "logs" / "summary.json").read_text())
@@ -180,11 +185,60 @@ def test_a_registered_models_name_and_version_name_its_folder():
     assert registered_model("azureml://registries/azureml/models/bert/versions/2") == ("bert", "2")
 
 
-def test_something_of_the_users_where_the_models_link_goes_stops_the_run(project):
+def test_something_of_the_users_where_the_models_link_goes_stops_the_run_before_anything_changes(project):
     taken = project / "out" / "azureml-models" / "doubler" / "1"
     taken.mkdir(parents=True)
     (taken / "notes.txt").write_text("mine")
-    with pytest.raises(UsageError, match="is in the way of AZUREML_MODEL_DIR's link"):
-        deployment_plan(project / "deployment.yml", load_deployment(project / "deployment.yml"),
-                        (project / "data",), project / "out", None, max_workers=1)
-    assert (taken / "notes.txt").read_text() == "mine"
+    result = deploy(project)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "notes.txt is in the way of the links the run makes" in result.stderr
+    assert (taken / "notes.txt").read_text() == "mine" and sorted(taken.iterdir()) == [taken / "notes.txt"]
+
+
+def test_a_refused_run_writes_nothing_and_a_second_run_never_swaps_a_running_runs_model(project):
+    missing = invoke("orchestration.jobs.cli", "--deployment", "deployment.yml", "--input", "nothing",
+                     "--output", "out", cwd=project)
+    assert missing.returncode == 2 and not (project / "out").exists()
+    assert deploy(project).returncode == 0
+    link = project / "out" / "azureml-models" / "doubler" / "1" / "model"
+    (project / "other").mkdir()
+    (project / "other" / "model.pkl").write_bytes(pickle.dumps({"factor": 5.0}))
+    with claim(project / "out", ()):  # a run holds the output
+        busy = deploy(project, "--model", "other")
+    assert busy.returncode == 2 and "in use by another run" in busy.stderr
+    assert link.resolve() == project / "model"  # the running run's model, untouched
+
+
+@pytest.mark.parametrize("model, message", [
+    ("out/azureml-models", "overlaps --output"),
+    (".", "overlaps --output"),
+    ("data", "holds --input"),
+])
+def test_a_model_that_overlaps_the_output_or_an_input_is_refused(project, model, message):
+    (project / "out" / "azureml-models").mkdir(parents=True)
+    result = deploy(project, "--model", model)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert sorted(p.name for p in (project / "model").iterdir()) == ["model.pkl"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("  name: doubler\n", "  name: ../..\n"), "model name '../..': expected letters"),
+    (("logging_level: info", "logging_level: verbose"), "settings.logging_level: expected one of"),
+    (("resources:\n  instance_count: 2", "resources:\n  instance_count: 0"), "resources.instance_count"),
+    (("output_file_name: predictions.csv", "output_file_name: .."), "output_file_name"),
+])
+def test_names_and_levels_azure_would_not_take_stop_the_run_before_it_starts(project, change, message):
+    (project / "deployment.yml").write_text(DEPLOYMENT.replace(*change))
+    result = deploy(project)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (project / "out").exists()
+
+
+def test_a_run_with_failures_resumes_as_its_last_line_says(project):
+    (project / "data" / "bad.txt").write_text("not a number")
+    failed = deploy(project)
+    assert failed.returncode == 0 and "2 failed items" in failed.stdout  # error_threshold -1: completed
+    resumed = deploy(project, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming the run in" in resumed.stderr and "1 mini-batches to do" in resumed.stderr
+    assert len((project / "out" / "predictions.csv").read_text().splitlines()) == 6
