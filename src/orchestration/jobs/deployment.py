@@ -84,7 +84,7 @@ def load_deployment(path: Path) -> dict[str, Any]:
         UsageError: unreadable, refused by the schema, or not a model deployment.
     """
     path = path.resolve()
-    document = read_yaml(path)
+    document = read_yaml(path, "deployment file", "`code_configuration:`, `settings:` and a `model:`")
     kind = document.get("type")
     if kind == "pipeline":
         raise UsageError(f"{path}: a pipeline component deployment runs a pipeline, not a scoring script; "

@@ -46,22 +46,23 @@ class JobFile:
         return self.path.parent
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, what: str = "job file",
+              expected: str = "a `type:` (pipeline or parallel)") -> dict[str, Any]:
     """A YAML file's mapping, refused (UsageError) when unreadable, invalid or an alias bomb."""
     try:
         text = path.read_text(encoding="utf-8")
         if expanded_nodes(yaml.compose(text, Loader=yaml.SafeLoader)) > MAX_EXPANDED_NODES:
-            raise UsageError(f"job file {path}: its aliases (*name) expand to more than "
+            raise UsageError(f"{what} {path}: its aliases (*name) expand to more than "
                              f"{MAX_EXPANDED_NODES:,} values; write the repeated parts out")
         document = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"job file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UsageError(f"{what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"job file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+        raise UsageError(f"{what} {path} is not valid YAML: {exc}".replace("\n", " ")) from None
     except RecursionError:
-        raise UsageError(f"job file {path}: nested too deeply to read") from None
+        raise UsageError(f"{what} {path}: nested too deeply to read") from None
     if not isinstance(document, dict):
-        raise UsageError(f"job file {path}: expected a YAML mapping with a `type:` (pipeline or parallel)")
+        raise UsageError(f"{what} {path}: expected a YAML mapping with {expected}")
     return document
 
 
