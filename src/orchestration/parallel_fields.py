@@ -93,6 +93,22 @@ def file_name(value: Any) -> str:
     return str(value)
 
 
+PARTITION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def key_list(value: Any) -> str:
+    """Comma-separated partition keys, normalized ("a, b" -> "a,b"); "" for none."""
+    keys = [part.strip() for part in str(value).split(",") if part.strip()]
+    if any(not PARTITION_KEY.match(key) for key in keys) or len(set(keys)) < len(keys):
+        raise ValueError("expected distinct names of letters, digits and '_', separated by commas "
+                         "(e.g. store,brand)")
+    return ",".join(keys)
+
+
+def key_tuple(value: str) -> tuple[str, ...]:
+    return tuple(key for key in value.split(",") if key)
+
+
 @dataclass(frozen=True)
 class ParallelField:
     name: str  # ParallelRunConfig's parameter = RunConfig's attribute = the runner's --flag = setting, lower
@@ -104,6 +120,7 @@ class ParallelField:
     shapes_output: bool = False  # in the resume fingerprint: changing it changes what a mini-batch makes
     v2: str | None = None  # parallel_run_function's argument; "retry_settings.<x>"; None: see pipeline_v2
     to_v2: Callable[[Any], Any] = _same
+    to_v1: Callable[[Any], Any] = _same  # the setting's value -> ParallelRunConfig's argument
 
     @property
     def setting(self) -> str:
@@ -140,6 +157,12 @@ FIELDS = (
     ParallelField("process_count_per_node", 2, whole(1), "emulated processes per node", driver=None,
                   v2="max_concurrency_per_instance"),  # driver: after --output
     ParallelField("node_count", 2, whole(1), "emulated nodes", driver=None, v2="instance_count"),
+    # driver: `--partition_keys <JSON list>` after --process_count_per_node, only when set; v2 partitions
+    # an MLTable's columns (a pipeline of folders cannot publish them: cloud.pipeline_v1/_v2 refuse them).
+    ParallelField("partition_keys", "", key_list,
+                  "keys of the input's PARTITION_FORMAT: one mini-batch per combination of their values "
+                  "(MINI_BATCH_SIZE unused)", local=key_tuple, driver=None, shapes_output=True,
+                  to_v1=lambda v: list(key_tuple(v)) or None),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 SETTING_DEFAULTS = {f.name: f.default for f in FIELDS}
@@ -151,8 +174,12 @@ def local_values(settings: Any) -> dict[str, Any]:
 
 
 def v1_values(settings: Any) -> dict[str, Any]:
-    """ParallelRunConfig's keyword arguments as the settings hold them (the SDK parses them itself)."""
-    return {f.name: getattr(settings, f.name) for f in FIELDS}
+    """ParallelRunConfig's keyword arguments as the settings hold them (the SDK parses them itself);
+    with partition keys, no mini_batch_size: the SDK refuses the two together."""
+    values = {f.name: f.to_v1(getattr(settings, f.name)) for f in FIELDS}
+    if values["partition_keys"]:
+        values["mini_batch_size"] = None
+    return values
 
 
 def v2_values(settings: Any) -> dict[str, Any]:
@@ -172,7 +199,7 @@ def v2_values(settings: Any) -> dict[str, Any]:
 
 # ParallelRunStep refuses user arguments that collide with its own flags (its driver's own flags): every
 # field it passes to the driver (NODE_COUNT is not), plus these.
-RESERVED_ARGUMENTS = tuple(f.name for f in FIELDS if f.name != "node_count") + ("output", "partition_keys")
+RESERVED_ARGUMENTS = tuple(f.name for f in FIELDS if f.name != "node_count") + ("output",)
 
 
 def reserved_arguments(arguments: tuple[str, ...]) -> list[str]:

@@ -32,6 +32,9 @@ class RunSetting:
 LOCAL = {
     "local_max_workers": RunSetting(0, whole(0)),  # 0: the machine's CPU count
     "local_python": RunSetting("", lambda value: str(value).strip()),  # "": the toolkit's own
+    # The input's partition format, as Dataset.File.from_files(partition_format=) takes it: the dataset's,
+    # not ParallelRunConfig's; PARTITION_KEYS name its columns.
+    "partition_format": RunSetting("", lambda value: str(value).strip()),
 }
 RUN_SETTINGS = {**{f.name: RunSetting(f.default, f.parse) for f in FIELDS}, **LOCAL}
 

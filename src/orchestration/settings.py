@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     pipeline_endpoint_name: str = "california-housing-endpoint"
     pipeline_name: str = "california-housing-pipeline"
     input_dir: str = "raw"
+    partition_format: str = LOCAL["partition_format"].default  # the input's partitions, for PARTITION_KEYS
 
     # --- ParallelRunStep: the fields of orchestration.parallel_fields, their defaults and parsers
     mini_batch_size: str = PARALLEL["mini_batch_size"]
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     output_action: str = PARALLEL["output_action"]
     append_row_file_name: str = PARALLEL["append_row_file_name"]
     logging_level: str = PARALLEL["logging_level"]
+    partition_keys: str = PARALLEL["partition_keys"]
 
     # --- Local runs (no Azure counterpart); orchestration.run_settings reads them for the runner
     local_max_workers: int = LOCAL["local_max_workers"].default  # 0 = the machine's CPU count

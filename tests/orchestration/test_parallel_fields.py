@@ -5,7 +5,7 @@ from pathlib import Path
 
 from orchestration.cloud.pipeline_v1 import pipeline_plan
 from orchestration.cloud.pipeline_v2 import parallel_settings
-from orchestration.parallel_fields import FIELD_NAMES, FIELDS, v2_values
+from orchestration.parallel_fields import FIELD_NAMES, FIELDS, v1_values, v2_values
 from orchestration.prs.cli import build_parser
 from orchestration.prs.config import RunConfig
 from orchestration.settings import Settings, load_settings
@@ -21,8 +21,11 @@ def test_every_field_is_a_setting_a_flag_and_a_run_config_attribute():
 def test_the_v1_plan_carries_every_field_as_the_settings_hold_it():
     settings = load_settings(env_file=None, MINI_BATCH_SIZE="10KB", RUN_MAX_TRY=4)
     config = pipeline_plan(settings)["steps"][1]["parallel_run_config"]
-    expected = {name: getattr(settings, name) for name in FIELD_NAMES}
+    expected = {f.name: f.to_v1(getattr(settings, f.name)) for f in FIELDS}
     assert {name: config[name] for name in FIELD_NAMES} == expected
+    assert config["partition_keys"] is None and config["mini_batch_size"] == "10KB"
+    keyed = v1_values(load_settings(env_file=None, PARTITION_KEYS=" store, brand"))
+    assert keyed["partition_keys"] == ["store", "brand"] and keyed["mini_batch_size"] is None  # exclusive
 
 
 def test_the_v2_mapping_converts_and_leaves_out_only_what_v2_binds():
@@ -33,7 +36,8 @@ def test_the_v2_mapping_converts_and_leaves_out_only_what_v2_binds():
     assert mapped["retry_settings"] == {"max_retries": 3, "timeout": 60}
     assert mapped["program_arguments"] == "--allowed_failed_percent 12.5"
     unmapped = {f.name for f in FIELDS if f.v2 is None}
-    assert unmapped == {"output_action", "append_row_file_name"}  # append_row_to and the output's path
+    # append_row_to and the output's path; partition keys need an MLTable input in v2 (refused to publish)
+    assert unmapped == {"output_action", "append_row_file_name", "partition_keys"}
     assert parallel_settings(settings)["append_row_to"] == "${{outputs.extracted}}"
 
 

@@ -92,6 +92,12 @@ def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = 
             problems.append(f"step name {name!r}: expected 3-32 of a-z, 0-9 and '-'")
     for argument in reserved_arguments(extraction_arguments):
         problems.append(f"extraction argument {argument}: reserved by ParallelRunStep")
+    if settings.partition_keys:
+        # v1 partitions only a Dataset.File.from_files(partition_format=) input in direct mode, and v2 an
+        # MLTable's columns; this pipeline's extraction reads the preparation's output folder.
+        problems.append("PARTITION_KEYS: this pipeline cannot publish partition keys (its extraction reads "
+                        "the preparation's output folder, which carries no partition format); they apply "
+                        "to local runs (make local-extract); leave it empty to publish")
     if problems:
         raise SettingsError(problems)
 

@@ -38,7 +38,8 @@ def refuse_run_flags(args: argparse.Namespace, arguments: list[str], flag: str, 
                      allowed: tuple[str, ...]) -> None:
     """The runner's own flags that the YAML sets (all but `allowed`) are refused, named."""
     given = [f"--{name.removesuffix('s') if name == 'inputs' else name}"
-             for name in ("entry_script", "inputs", "resume", "environment_variables", *SETTING_FLAGS)
+             for name in ("entry_script", "inputs", "resume", "environment_variables", "partition_format",
+                          *SETTING_FLAGS)
              if getattr(args, name) not in (None, [], False) and name != "local_max_workers"
              and name not in allowed]
     if args.input_type != "file":

@@ -8,6 +8,7 @@ sends them to orchestration.jobs.cli, which shares these flags (so `--help` show
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from orchestration.commands import ArgumentParser, UsageError, setup_logging
 from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
+from orchestration.prs.mltable import partitioned_folder
 from orchestration.prs.outputs import format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.run_settings import read_run_settings
@@ -42,6 +44,9 @@ def build_parser() -> ArgumentParser:
                         help="set in every worker; repeat for several")
     parser.add_argument("--container", metavar="IMAGE", help="run the workers (and a job's nodes) in this "
                         "Docker image, as you, with the paths they use mounted; this process stays here")
+    parser.add_argument("--partition_format", default=None,
+                        help="PARTITION_FORMAT: the input folder's partition format, as Dataset.File."
+                             "from_files takes it ({store}/{file_name}.csv), for --partition_keys")
     parser.add_argument("--resume", action="store_true",
                         help="skip mini-batches that succeeded before in --output (same inputs, settings)")
     for flag, text in SETTING_FLAGS.items():
@@ -100,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                if not value]
     if missing:
         raise UsageError(f"{' and '.join(missing)} required (or --job FILE.yml)")
-    overrides = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
+    overrides = {f: getattr(args, f) for f in (*SETTING_FLAGS, "partition_format")
+                 if getattr(args, f) is not None}
     settings = read_run_settings(**overrides)
     setup_logging(settings.logging_level)
     config = RunConfig.from_settings(
@@ -110,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         python=chosen_python(args.python, "" if args.container else settings.local_python),
         container=args.container,
     )
+    if config.partition_keys:  # one mini-batch per partition of the input folder, as SDK v1 makes them
+        if args.input_type != "file" or len(config.inputs) != 1:
+            raise UsageError("PARTITION_KEYS: expected one --input folder of files (a table partitions "
+                             "through an MLTable: --job)")
+        config = dataclasses.replace(config, table=partitioned_folder(
+            config.inputs[0], settings.partition_format, config.partition_keys))
     problems = config.validate()
     if problems:
         raise UsageError.listing(problems)

@@ -144,6 +144,8 @@ class RunConfig:
         if self.output_action == "append_row":
             argv += ["--append_row_file_name", self.append_row_file_name]
         argv += ["--output", str(self.output), "--process_count_per_node", str(self.process_count_per_node)]
+        if self.partition_keys:
+            argv += ["--partition_keys", json.dumps(list(self.partition_keys))]
         argv += list(self.arguments)
         flag = "--input_fds_" if self.input_type == "file" else "--input_ds_"
         for index in range(len(self.inputs)):

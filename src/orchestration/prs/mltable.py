@@ -92,6 +92,32 @@ def load_mltable(folder: Path) -> dict[str, Any]:
     return spec
 
 
+def partitioned_folder(folder: Path, partition_format: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A folder input with a partition format (SDK v1's `Dataset.File.from_files(path,
+    partition_format=)`), as the table spec planning groups by PARTITION_KEYS: its files, below it at
+    any depth, hidden ones left out.
+
+    Raises:
+        UsageError: no format, a key the format does not extract, or not a folder.
+    """
+    if not partition_format:
+        raise UsageError("PARTITION_KEYS: needs the input's PARTITION_FORMAT (--partition_format), e.g. "
+                         "{store}/{file_name}.csv, which names the keys")
+    if not folder.is_dir():
+        raise UsageError(f"PARTITION_KEYS: the input {folder} is not a folder; partitions are its sub-paths")
+    columns = partition_columns(partition_format, folder)
+    missing = [key for key in keys if key not in columns]
+    if missing:
+        raise UsageError(f"PARTITION_KEYS: {missing[0]!r} is not a key of PARTITION_FORMAT "
+                         f"{partition_format!r} (it has: {', '.join(columns) or 'none'})")
+    base = folder.resolve()
+    files = sorted(str(p.resolve()) for p in pattern_matches(base / "**")
+                   if not any(part.startswith(".") for part in p.relative_to(base).parts))
+    return {"root": str(base), "reader": None, "options": {}, "partition_format": partition_format,
+            "partition_columns": columns, "drop": [], "keep": None, "include_path_column": False,
+            "files": files}
+
+
 def resolve_paths(entries: list[Any], base: Path, file: Path) -> list[str]:
     """Every file the `paths` name, each once, in sorted order; hidden files and MLTable itself left out.
     A folder named by `- file:` is one item, its own path, as the mltable package gives it."""

@@ -155,7 +155,7 @@ def _table_tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:
         values = partition_values(table["partition_format"] or "", str(Path(path).relative_to(table["root"])))
         key = tuple(values.get(name, "") for name in config.partition_keys)
         if not all(key):
-            raise UsageError(f"partition_keys: {path} does not match the MLTable's partition_format "
+            raise UsageError(f"partition_keys: {path} does not match the partition format "
                              f"{table['partition_format']!r}")
         groups.setdefault(key, []).append(path)
     for key in sorted(groups):

@@ -107,7 +107,7 @@ def test_publish_dry_run_writes_a_plan_equal_to_the_settings_without_secrets(tmp
         "compute_target": "gpu-nodes", "mini_batch_size": "7", "error_threshold": 3,
         "allowed_failed_count": 2, "allowed_failed_percent": 12.5, "output_action": "append_row",
         "append_row_file_name": "rows.txt", "node_count": 3, "process_count_per_node": 4,
-        "run_invocation_timeout": 90, "run_max_try": 5, "logging_level": "DEBUG",
+        "run_invocation_timeout": 90, "run_max_try": 5, "logging_level": "DEBUG", "partition_keys": None,
     }
     assert plan["environment"]["dockerfile_path"] == "Dockerfile"  # in the flat context publish uploads
     assert plan["environment"]["build_context"] == {
@@ -147,3 +147,10 @@ def test_the_environment_is_the_projects_dockerfile_with_user_managed_dependenci
     staged = stage_build_context(tmp_path)
     assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == sorted(
         str(p) for p in BUILD_CONTEXT_FILES)
+
+
+def test_partition_keys_are_refused_for_publishing_naming_why(tmp_path):
+    settings = load_settings(env_file=None, PARTITION_KEYS="store",
+                             PARTITION_FORMAT="{store}/{file_name}.txt")
+    with pytest.raises(SettingsError, match="PARTITION_KEYS: this pipeline cannot publish partition keys"):
+        check_for_azure(settings)
