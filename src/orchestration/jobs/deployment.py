@@ -18,6 +18,7 @@ the output.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,14 +135,15 @@ def model_source(spec: Any, base: Path, override: Path | None, where: str) -> tu
         name, version = "", "1"
     if override is None:
         return None, name, version
+    override = Path(os.path.normpath(override.absolute()))  # as given (a link keeps its name), no `..`
     if not override.exists():
         raise UsageError(f"{where}: model {override} does not exist")
-    name = name or override.absolute().name
+    name = name or override.name
     for what, value in (("name", name), ("version", version)):
         if not SAFE_NAME.match(value):
             raise UsageError(f"{where}: model {what} {value!r}: expected letters, digits, '.', '_' and '-' "
                              "(it names a folder of AZUREML_MODEL_DIR)")
-    return override.absolute(), name, version
+    return override, name, version
 
 
 def check_apart(model: Path, output: Path, inputs: tuple[Path, ...]) -> None:

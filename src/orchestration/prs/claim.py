@@ -59,22 +59,28 @@ def claim(output: Path, inputs: tuple[Path, ...]) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
-def place_links(output: Path, links: tuple[tuple[Path, Path], ...]) -> None:
-    """Makes each (link, target) in `output`, which the run holds: a link's folder holds only the links
-    the run makes there, so an earlier run's are replaced, and anything else stops the run before any
-    link is touched. The targets are never touched.
+def check_links(output: Path, links: tuple[tuple[Path, Path], ...]) -> None:
+    """Refuses links the run could not make in `output` (checked before a previous run is cleared): a
+    link's folder outside the output, or holding anything but links.
 
     Raises:
         OutputUnusable: naming what is in the way.
     """
-    folders = {link.parent for link, _ in links}
-    for folder in sorted(folders):
+    for folder in sorted({link.parent for link, _ in links}):
         if not folder.resolve().is_relative_to(output.resolve()):
-            raise OutputUnusable(f"--output {output}: {folder} is outside it")
+            raise OutputUnusable(f"--output {output}: {folder} is outside it (a link on the way?)")
         foreign = [entry for entry in (folder.iterdir() if folder.is_dir() else ()) if not entry.is_symlink()]
         if foreign or (folder.exists() and not folder.is_dir()):
             raise OutputUnusable(f"--output {output}: {foreign[0] if foreign else folder} is in the way of "
                                  f"the links the run makes in {folder}: remove it or choose another output")
+
+
+def place_links(output: Path, links: tuple[tuple[Path, Path], ...]) -> None:
+    """Makes each (link, target) in `output`, which the run holds (check_links first): a link's folder
+    holds only the links the run makes there, so an earlier run's are replaced. The targets are never
+    touched."""
+    check_links(output, links)
+    folders = {link.parent for link, _ in links}
     for folder in sorted(folders):
         folder.mkdir(parents=True, exist_ok=True)
         for entry in folder.iterdir():

@@ -8,7 +8,6 @@ sends them to orchestration.jobs.cli, which shares these flags (so `--help` show
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import sys
@@ -17,7 +16,6 @@ from pathlib import Path
 from orchestration.commands import ArgumentParser, UsageError, setup_logging
 from orchestration.parallel_fields import FIELDS
 from orchestration.prs.config import RunConfig
-from orchestration.prs.mltable import partitioned_folder
 from orchestration.prs.outputs import format_summary
 from orchestration.prs.scheduler import run_parallel
 from orchestration.run_settings import read_run_settings
@@ -116,12 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         python=chosen_python(args.python, "" if args.container else settings.local_python),
         container=args.container,
     )
-    if config.partition_keys:  # one mini-batch per partition of the input folder, as SDK v1 makes them
-        if args.input_type != "file" or len(config.inputs) != 1:
-            raise UsageError("PARTITION_KEYS: expected one --input folder of files (a table partitions "
-                             "through an MLTable: --job)")
-        config = dataclasses.replace(config, table=partitioned_folder(
-            config.inputs[0], settings.partition_format, config.partition_keys))
     problems = config.validate()
     if problems:
         raise UsageError.listing(problems)

@@ -54,6 +54,7 @@ class RunConfig:
     input_type: str = "file"  # "file" (lists of paths) or "tabular" (pandas DataFrames)
     table: dict[str, Any] | None = None  # an MLTable input's files and reading (prs.mltable), JSON-ready
     partition_keys: tuple[str, ...] = ()  # one mini-batch per combination of these MLTable columns
+    partition_format: str = ""  # a folder input's partition format (SDK v1), for partition_keys
     error_threshold: int = 10
     allowed_failed_count: int = -1
     allowed_failed_percent: float = 100.0
@@ -86,7 +87,7 @@ class RunConfig:
     def from_settings(cls, settings: "Settings | RunSettings", **local: object) -> "RunConfig":
         """The settings' ParallelRunConfig values; `local` gives entry_script, inputs, output and extras."""
         return cls(**local_values(settings), max_workers=settings.local_worker_cap,
-                   **local)  # type: ignore[arg-type]
+                   partition_format=settings.partition_format, **local)  # type: ignore[arg-type]
 
     @property
     def emulated_processes(self) -> int:
@@ -170,6 +171,7 @@ class RunConfig:
             "input_type": self.input_type,
             "table": self.table,
             "partition_keys": list(self.partition_keys),
+            "partition_format": self.partition_format,
             "append_row_to": str(self.append_row_to) if self.append_row_to else None,
             "arguments": digest(list(self.arguments)),  # plan.json is written down: no credential in it
             "environment_variables": digest(self.environment_variables),

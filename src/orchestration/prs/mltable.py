@@ -92,28 +92,39 @@ def load_mltable(folder: Path) -> dict[str, Any]:
     return spec
 
 
-def partitioned_folder(folder: Path, partition_format: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def partitioned_input(config: Any) -> dict[str, Any]:
     """A folder input with a partition format (SDK v1's `Dataset.File.from_files(path,
-    partition_format=)`), as the table spec planning groups by PARTITION_KEYS: its files, below it at
-    any depth, hidden ones left out.
+    partition_format=)`), as the table spec planning groups by partition keys: the folder's files as a
+    plain run lists them (links to files followed, hidden files skipped; broken links and loops refused),
+    each checked against the format before anything runs.
 
     Raises:
-        UsageError: no format, a key the format does not extract, or not a folder.
+        UsageError: no format, a key the format does not name, a file it does not match, or not one
+            folder of files.
     """
+    from orchestration.prs.listing import sorted_listing
+    from orchestration.prs.tables import partition_values
+
+    keys, partition_format = config.partition_keys, config.partition_format
+    if config.input_type != "file" or len(config.inputs) != 1 or not config.inputs[0].is_dir():
+        raise UsageError("PARTITION_KEYS: expected one --input folder of files (a table is partitioned "
+                         "through an MLTable: --job)")
     if not partition_format:
         raise UsageError("PARTITION_KEYS: needs the input's PARTITION_FORMAT (--partition_format), e.g. "
                          "{store}/{file_name}.csv, which names the keys")
-    if not folder.is_dir():
-        raise UsageError(f"PARTITION_KEYS: the input {folder} is not a folder; partitions are its sub-paths")
-    columns = partition_columns(partition_format, folder)
+    folder = config.inputs[0].absolute()
+    columns = partition_columns(partition_format, folder, what="PARTITION_FORMAT")
     missing = [key for key in keys if key not in columns]
     if missing:
         raise UsageError(f"PARTITION_KEYS: {missing[0]!r} is not a key of PARTITION_FORMAT "
                          f"{partition_format!r} (it has: {', '.join(columns) or 'none'})")
-    base = folder.resolve()
-    files = sorted(str(p.resolve()) for p in pattern_matches(base / "**")
-                   if not any(part.startswith(".") for part in p.relative_to(base).parts))
-    return {"root": str(base), "reader": None, "options": {}, "partition_format": partition_format,
+    files = [path for names in sorted_listing(folder) for path in names]
+    for path in files:
+        values = partition_values(partition_format, os.path.relpath(path, folder))
+        if not all(values.get(key) for key in keys):
+            raise UsageError(f"PARTITION_FORMAT {partition_format!r}: {path} does not match it; move the "
+                             "file out of the input or fix the format")
+    return {"root": str(folder), "reader": None, "options": {}, "partition_format": partition_format,
             "partition_columns": columns, "drop": [], "keep": None, "include_path_column": False,
             "files": files}
 
@@ -205,10 +216,15 @@ def reader_options(name: str, options: dict[str, Any], file: Path) -> dict[str, 
             "empty_as_string": bool(options.get("empty_as_string", False))}
 
 
-def partition_columns(partition_format: str, file: Path) -> list[str]:
+def partition_columns(partition_format: str, file: Path, what: str = "") -> list[str]:
+    where = what or f"MLTable {file}: partition_format"
     names = re.findall(r"\{([^{}]+)\}", partition_format)
     typed = [n for n in names if ":" in n]
     if typed:
-        raise UsageError(f"MLTable {file}: partition_format {{{typed[0]}}}: typed (date) parts are not "
-                         "supported locally; use {name}")
+        raise UsageError(f"{where} {{{typed[0]}}}: typed (date) parts are not supported locally; "
+                         "use {name}")
+    bad = [n for n in names if not n.isidentifier()]
+    if bad or len(set(names)) < len(names):
+        raise UsageError(f"{where} {partition_format!r}: expected distinct {{names}} of letters, digits "
+                         f"and '_', not starting with a digit (got {{{(bad or names)[0]}}})")
     return names

@@ -125,7 +125,8 @@ WHOLE_FILE = 1 << 62
 
 
 def _encode_json(task: object) -> bytes:
-    return json.dumps(task, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    # ASCII with escapes: a file name that is no UTF-8 (a surrogate escape) reads back as the same name
+    return json.dumps(task).encode("ascii")
 
 
 def _table_tasks(config: RunConfig) -> Iterator[tuple[bytes, int]]:

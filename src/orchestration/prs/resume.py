@@ -37,7 +37,9 @@ CHANGE_NAMES = {
     "environment_variables": "--environment_variables",
     "mini_batch_size": "MINI_BATCH_SIZE", "output_action": "OUTPUT_ACTION",
     "append_row_file_name": "APPEND_ROW_FILE_NAME", "python": "--python (LOCAL_PYTHON)",
-    "table": "the MLTable", "partition_keys": "partition_keys", "append_row_to": "append_row_to",
+    "table": "the MLTable (or the partitioned folder)", "partition_keys": "partition_keys",
+    "partition_format": "PARTITION_FORMAT", "append_row_to": "append_row_to",
+    "read_paths": "the model (--model)", "links": "the model's place (its name or version)",
 }
 
 

@@ -18,8 +18,9 @@ from orchestration.errors import EXIT_OK, EXIT_RUN_FAILED, Stopped
 from orchestration.processes import adopt_orphans, children, stop_leftovers
 from orchestration.prs.accounting import Accounting, Limits
 from orchestration.prs.backlog import WorkQueue
-from orchestration.prs.claim import claim, place_links
+from orchestration.prs.claim import check_links, claim, place_links
 from orchestration.prs.config import RunConfig
+from orchestration.prs.mltable import partitioned_input
 from orchestration.prs.executor import Executor, WorkerHandle
 from orchestration.prs.pool import Pool
 from orchestration.prs.progress import Progress
@@ -198,6 +199,8 @@ def run_parallel(config: RunConfig, last: bool = False, executor: ExecutorFactor
     output folder for the whole run. `last`: the command ends with this run, so once its logs are
     written, SIGINT, SIGTERM and SIGHUP are ignored (interrupts.ignore_signals): none can contradict them.
     `executor` runs the workers (worker processes; the tests script them in-process)."""
+    if config.partition_keys and config.table is None:  # SDK v1's partitioned folder: checked first
+        config = dataclasses.replace(config, table=partitioned_input(config))
     with claim(config.output, config.inputs):
         return _run(config, last, executor)
 
@@ -222,6 +225,7 @@ def _run(config: RunConfig, last: bool, executor: ExecutorFactory) -> Summary:
     adopt_orphans()  # what the entry script starts and leaves behind comes back to this process
     ours = children()  # the warm workers, and whatever the caller started: not the run's to stop
     accounting = Accounting(Limits.of(config))
+    check_links(config.output, config.links)  # before anything of a previous run is cleared
     resumed = resume(config, state, accounting) if config.resume and state.plan.exists() else None
     if resumed is None:
         clear_previous_run(config, state, logs)

@@ -186,10 +186,13 @@ def test_a_registered_models_name_and_version_name_its_folder():
 
 
 def test_something_of_the_users_where_the_models_link_goes_stops_the_run_before_anything_changes(project):
+    assert deploy(project).returncode == 0
+    before = (project / "out" / "predictions.csv").read_bytes()
     taken = project / "out" / "azureml-models" / "doubler" / "1"
-    taken.mkdir(parents=True)
+    (taken / "model").unlink()
     (taken / "notes.txt").write_text("mine")
     result = deploy(project)
+    assert (project / "out" / "predictions.csv").read_bytes() == before  # the previous run's, kept
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "notes.txt is in the way of the links the run makes" in result.stderr
     assert (taken / "notes.txt").read_text() == "mine" and sorted(taken.iterdir()) == [taken / "notes.txt"]

@@ -68,7 +68,11 @@ def test_the_settings_give_them_as_the_flags_do(folder):
     (("--partition_keys", "region", "--partition_format", "{store}/{brand}/{file_name}.csv"),
      "'region' is not a key of PARTITION_FORMAT"),
     (("--partition_keys", "store", "--partition_format", "{store}/{brand}/{file_name}.parquet"),
-     "does not match the partition format"),
+     "north/acme/0.csv does not match it"),
+    (("--partition_keys", "store", "--partition_format", "{store}/{store}/{file_name}.csv"),
+     "expected distinct {names}"),
+    (("--partition_keys", "store", "--partition_format", "{store}/{1brand}/{file_name}.csv"),
+     "not starting with a digit (got {1brand})"),
     (("--partition_keys", "store,store"), "PARTITION_KEYS: expected distinct names"),
     (("--partition_keys", "store", "--partition_format", "{store}/{brand}/{file_name}.csv",
       "--input_type", "tabular"), "expected one --input folder of files"),
@@ -77,3 +81,31 @@ def test_what_cannot_partition_is_one_line_exit_2(folder, flags, message):
     result = extract(folder, *flags)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr, result.stderr
+
+
+def test_a_refused_rerun_keeps_the_previous_runs_output_and_links_are_followed_as_a_plain_run_does(folder):
+    flags = ("--partition_keys", "store,brand", "--partition_format", "{store}/{brand}/{file_name}.csv")
+    (folder / "data" / "north" / "zeta" / "7.csv").symlink_to("../../south/acme/0.csv")
+    assert extract(folder, *flags).returncode == 0
+    rows = [json.loads(line) for line in (folder / "out" / "extraction_output.txt").read_text().splitlines()]
+    assert sorted(r["file"] for r in rows if r["values"] == {"store": "north", "brand": "zeta"}) == [
+        "north/zeta/0.csv", "north/zeta/7.csv"]  # the link as given, in its own partition
+    before = (folder / "out" / "extraction_output.txt").read_bytes()
+
+    (folder / "data" / "README.md").write_text("not a partition")
+    refused = extract(folder, *flags)
+    assert refused.returncode == 2 and "README.md does not match it" in refused.stderr
+    assert (folder / "out" / "extraction_output.txt").read_bytes() == before  # nothing cleared
+    (folder / "data" / "README.md").unlink()
+    (folder / "data" / "north" / "acme" / "broken.csv").symlink_to("nowhere.csv")
+    broken = extract(folder, *flags)
+    assert broken.returncode == 2 and "broken.csv" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_a_file_name_that_is_no_utf8_is_a_partition_item_like_any(folder):
+    name = b"\xff.csv".decode("utf-8", "surrogateescape")
+    (folder / "data" / "north" / "acme" / name).write_text("x")
+    result = extract(folder, "--partition_keys", "store", "--partition_format",
+                     "{store}/{brand}/{file_name}.csv")
+    assert result.returncode == 0, result.stderr
+    assert "items: 8 succeeded, 0 failed, 0 not processed of 8" in result.stdout
