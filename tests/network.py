@@ -45,8 +45,9 @@ class Wire:
 
     def answer(self, method: str, url_pattern: str, status: int, body: Any = None) -> None:
         """Answers matching requests with `status` and `body`, as a service would: a dict or list is sent
-        as JSON, str as XML (storage listings), bytes as a blob; None sends an empty body. The answer
-        given last wins where several match."""
+        as JSON, str as XML (storage listings), bytes as a blob; None sends an empty body; a function of
+        the request gives one of those (a service that echoes what it is sent). The answer given last
+        wins where several match."""
         self.answers.append((method, re.compile(url_pattern), status, body))
 
     def refuse(self, what: str) -> None:
@@ -54,9 +55,10 @@ class Wire:
         raise NetworkRefused(f"network refused in tests: {what}")
 
     def respond(self, request) -> requests.Response | None:
-        for method, pattern, status, body in reversed(self.answers):
+        for method, pattern, status, answer in reversed(self.answers):
             if request.method == method and pattern.search(request.url):
                 self.answered.append(f"{request.method} {request.url}")
+                body = answer(request) if callable(answer) else answer
                 content, kind = (
                     (b"", None) if body is None else (body, "application/octet-stream")
                     if isinstance(body, bytes) else (body.encode(), "application/xml")

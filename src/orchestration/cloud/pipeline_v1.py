@@ -33,6 +33,7 @@ PREPARE_SCRIPT = "steps/prepare_step.py"
 TRAIN_SCRIPT = "steps/train_step.py"
 STEP_NAMES = {"preparation": "preparation", "extraction": "extraction", "training": "training"}
 RAW, PREPARED, EXTRACTED = "raw_files", "prepared_files", "extracted_rows"
+PARTITIONED = "partitioned_files"  # the raw files as a partitioned dataset (PARTITION_KEYS)
 MODEL_NAME = "california-housing-linear-regression"
 EXPERIMENT_NAME = "california-housing"
 
@@ -93,13 +94,34 @@ def check_for_azure(settings: Settings, extraction_arguments: tuple[str, ...] = 
     for argument in reserved_arguments(extraction_arguments):
         problems.append(f"extraction argument {argument}: reserved by ParallelRunStep")
     if settings.partition_keys:
-        # v1 partitions only a Dataset.File.from_files(partition_format=) input in direct mode, and v2 an
-        # MLTable's columns; this pipeline's extraction reads the preparation's output folder.
-        problems.append("PARTITION_KEYS: this pipeline cannot publish partition keys (its extraction reads "
-                        "the preparation's output folder, which carries no partition format); they apply "
-                        "to local runs (make local-extract); leave it empty to publish")
+        problems += partition_problems(settings.partition_keys, settings.partition_format)
     if problems:
         raise SettingsError(problems)
+
+
+def partition_problems(keys: str, partition_format: str) -> list[str]:
+    """What ParallelRunStep would refuse of PARTITION_KEYS: keys that PARTITION_FORMAT does not name."""
+    if not partition_format:
+        return ["PARTITION_FORMAT: needed with PARTITION_KEYS, e.g. {store}/{file_name}.csv (the raw files' "
+                "partition format, as Dataset.File.from_files takes it)"]
+    named = re.findall(r"\{([^{}:]+)(?::[^{}]*)?\}", partition_format)
+    missing = [key for key in keys.split(",") if key not in named]
+    if missing:
+        return [f"PARTITION_KEYS: {missing[0]!r} is not a key of PARTITION_FORMAT {partition_format!r}"]
+    return []
+
+
+def extraction_input(settings: Settings) -> tuple[dict[str, Any], list[str]]:
+    """The extraction's input and the steps it runs after. With PARTITION_KEYS: the raw files as a
+    partitioned FileDataset, consumed directly (ParallelRunStep refuses a partitioned one mounted), as SDK
+    v1 gives a partition format to Dataset.File.from_files only; it runs after the preparation, with no
+    data between them. Otherwise the preparation's output folder, mounted."""
+    if not settings.partition_keys:
+        return {"input": PREPARED, "mode": "mount"}, []
+    return ({"input": PARTITIONED, "dataset": "File.from_files",
+             "datastore": settings.aml_blob_datastore_name,
+             "path_on_datastore": f"{settings.input_dir.strip('/')}/**",
+             "partition_format": settings.partition_format, "mode": "direct"}, [STEP_NAMES["preparation"]])
 
 
 def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any]:
@@ -116,6 +138,7 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
         environment.update(dockerfile_path=BUILD_DOCKERFILE, build_context={
             name: source.as_posix() for name, source in BUILD_CONTEXT_FILES.items()})
     common = {"source_directory": "src", "compute_target": compute, "allow_reuse": False}
+    extract_input, run_after = extraction_input(settings)
     return {
         "pipeline": {"name": settings.pipeline_name, "endpoint": settings.pipeline_endpoint_name,
                      "experiment": EXPERIMENT_NAME},
@@ -139,7 +162,7 @@ def pipeline_plan(settings: Settings, image: str | None = None) -> dict[str, Any
                     "environment": settings.aml_env_name, "entry_script": ENTRY_SCRIPT,
                     "source_directory": "src", "compute_target": compute, **v1_values(settings),
                 },
-                "inputs": [{"input": PREPARED, "mode": "mount"}], "output": EXTRACTED, "arguments": [],
+                "inputs": [extract_input], "run_after": run_after, "output": EXTRACTED, "arguments": [],
                 "allow_reuse": False,
             },
             {
@@ -188,11 +211,27 @@ def build_environment(plan: dict[str, Any], workspace: Any = None) -> Any:
 
 
 def offline_datastore(plan: dict[str, Any]) -> Any:
-    """The blob datastore as an SDK object without a workspace: what a dry run builds the input from."""
+    """The blob datastore as an SDK object with no connection: what a dry run builds the inputs from.
+    A partitioned dataset needs a workspace object (Dataset.File.from_files reads its authentication's
+    kind): one that never connects, whose token function refuses."""
     from azureml.data.azure_storage_datastore import AzureBlobDatastore
 
     spec = plan["datastore"]
-    return AzureBlobDatastore(None, spec["name"], spec["container"], "<account>")
+    partitioned = any("partition_format" in i for step in plan["steps"] for i in step.get("inputs", [])
+                      if isinstance(i, dict))
+    return AzureBlobDatastore(offline_workspace() if partitioned else None, spec["name"], spec["container"],
+                              "<account>")
+
+
+def offline_workspace() -> Any:
+    from azureml.core import Workspace
+    from azureml.core.authentication import TokenAuthentication
+
+    def no_token(audience: str) -> str:
+        raise RuntimeError("a dry run asks for no token")
+
+    return Workspace("00000000-0000-0000-0000-000000000000", "dry-run", "dry-run",
+                     auth=TokenAuthentication(no_token, cloud="AzureCloud"), _disable_service_check=True)
 
 
 def build_steps(plan: dict[str, Any], environment: Any, compute_target: Any = None,
@@ -230,11 +269,22 @@ def build_steps(plan: dict[str, Any], environment: Any, compute_target: Any = No
     )
     config = dict(extract_plan["parallel_run_config"])
     config.update(environment=environment, source_directory=source, compute_target=compute)
+    (extract_input,) = extract_plan["inputs"]
+    if "partition_format" in extract_input:
+        from azureml.core import Dataset
+
+        consumed = Dataset.File.from_files(
+            path=(store, extract_input["path_on_datastore"]), validate=False,
+            partition_format=extract_input["partition_format"]).as_named_input(extract_input["input"])
+    else:
+        consumed = prepared.as_input(name=PREPARED).as_mount()
     extract = ParallelRunStep(
         name=extract_plan["name"], parallel_run_config=ParallelRunConfig(**config),
-        inputs=[prepared.as_input(name=PREPARED).as_mount()], output=extracted,
+        inputs=[consumed], output=extracted,
         arguments=extract_plan["arguments"], allow_reuse=extract_plan["allow_reuse"],
     )
+    if extract_plan["run_after"]:
+        extract.run_after(prepare)
     train = PythonScriptStep(
         name=train_plan["name"], script_name=train_plan["script_name"], source_directory=source,
         compute_target=compute, runconfig=runconfig, allow_reuse=train_plan["allow_reuse"],

@@ -21,8 +21,8 @@ from orchestration.cloud.pipeline_v1 import (
     ENTRY_SCRIPT, EXPERIMENT_NAME, PREPARE_SCRIPT, SOURCE_DIRECTORY, STEP_NAMES, TRAIN_SCRIPT,
     check_for_azure,
 )
-from orchestration.parallel_fields import v2_values
 from orchestration.errors import SettingsError
+from orchestration.parallel_fields import v2_values
 from orchestration.settings import Settings
 
 # azure-ai-ml's rule for component names (azure/ai/ml/_schema/component/component.py, ComponentNameStr).
@@ -75,6 +75,10 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
     from azure.ai.ml.parallel import RunFunction, parallel_run_function
 
     check_for_azure(settings)
+    if settings.partition_keys:  # v2 partitions an MLTable's columns; this pipeline's input is a folder
+        raise SettingsError(["PARTITION_KEYS: a v2 parallel job partitions an MLTable input, and this "
+                             "pipeline's input is a folder (uri_folder): publish it with SDK=v1, or leave "
+                             "PARTITION_KEYS empty"])
     name = component_name(settings)
     env = environment or environment_reference(settings)
     code = str(SOURCE_DIRECTORY)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from orchestration.cloud import cli as cloud
-from orchestration.errors import UsageError
+from orchestration.errors import SettingsError, UsageError
 from tools.make_data import load_bundled, write_files
 
 CREDENTIALS = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURCE_GROUP="rg",
@@ -59,3 +59,17 @@ def test_a_plan_file_without_a_dry_run_is_refused_before_anything_is_sent(logged
     with pytest.raises(UsageError, match="PLAN_FILE: only written by a dry run"):
         cloud.main(["run", "--plan-file", "plan.json"])
     assert logged_in.refused == []
+
+
+def test_partition_keys_publish_dry_run_builds_the_dataset_offline_and_v2_names_why_it_cannot(
+        logged_in, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PARTITION_KEYS", "store")
+    monkeypatch.setenv("PARTITION_FORMAT", "{store}/{file_name}.txt")
+    monkeypatch.chdir(tmp_path)
+    assert cloud.main(["publish", "--dry-run", "--plan-file", "plan.json"]) == 0
+    assert logged_in.refused == []  # the partitioned dataset was built without one call
+    extract = json.loads((tmp_path / "plan.json").read_text())["steps"][1]
+    assert extract["inputs"][0]["partition_format"] == "{store}/{file_name}.txt"
+    assert extract["parallel_run_config"]["partition_keys"] == ["store"]
+    with pytest.raises(SettingsError, match="PARTITION_KEYS: a v2 parallel job partitions an MLTable input"):
+        cloud.main(["publish", "--dry-run", "--sdk", "v2"])

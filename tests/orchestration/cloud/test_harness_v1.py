@@ -83,6 +83,39 @@ def test_the_raw_files_are_a_mounted_datastore_folder_and_no_secret_is_in_the_gr
     assert "KEY-sentinel" not in recorded and "--datastore" not in recorded
 
 
+def test_partition_keys_publish_the_raw_files_as_a_partitioned_dataset_read_directly(connected, wire,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("PARTITION_KEYS", "store")
+    monkeypatch.setenv("PARTITION_FORMAT", "/{store}/{file_name}.txt")
+    saved = []
+
+    def save(request):  # the dataset service saves the definition it is sent, under an id
+        saved.append(json.loads(request.body))
+        return {**saved[-1], "id": "saved-1"}
+
+    wire.answer("POST", r"/dataset/v1.0/.*/saveddatasets\?", 200, save)
+    # ... and gives the SDK its RSLex form (the SDK refuses a dataset without one); the text is not read
+    wire.answer("GET", r"/data/v1.0/.*/dataversion/unregistered-saved-1/versions/1", 200,
+                {"legacyDataflow": "paths:\n  - pattern: raw/**\n"})
+    assert cloud.main(["publish", "--image", IMAGE]) == 0
+    nodes = published_nodes(connected)
+    node, module = nodes["extraction"]
+    inputs = [(i.name, i.data_store_mode) for i in module.structured_interface.inputs]
+    assert inputs == [("partitioned_files", "direct"), ("_run_after_input_0", None)]  # after preparation
+    arguments = [a.value for a in module.structured_interface.arguments]
+    assert arguments[arguments.index("--partition_keys") + 1] == '["store"]'
+    parameters = {p.name: p.value for p in node.module_metadata_parameters}
+    assert json.loads(parameters["BatchInferencingMetaData"])["PartitionKeys"] == '["store"]'
+
+    (definition,) = saved  # the SDK's own serialization of the dataset, at the wire
+    dataflow = definition["dataflowJson"]
+    assert "raw/**" in dataflow and "california_housing" in dataflow and "{store}" in dataflow
+    graph = connected.graph(next(iter(connected.caller._pipeline_entities)))
+    ids = {modules_name: n.id for modules_name, (n, _) in nodes.items()}
+    assert any(e.source_output_port.node_id == ids["preparation"] and
+               e.destination_input_port.node_id == ids["extraction"] for e in graph.edges)  # run_after
+
+
 def test_the_snapshot_holds_the_code_only(connected):
     assert cloud.main(["publish", "--image", IMAGE]) == 0
     snapshots = list(connected.uploader.snapshots.values())

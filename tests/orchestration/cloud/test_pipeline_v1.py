@@ -149,8 +149,25 @@ def test_the_environment_is_the_projects_dockerfile_with_user_managed_dependenci
         str(p) for p in BUILD_CONTEXT_FILES)
 
 
-def test_partition_keys_are_refused_for_publishing_naming_why(tmp_path):
+@pytest.mark.parametrize("values, message", [
+    ({"PARTITION_KEYS": "store"}, "PARTITION_FORMAT: needed with PARTITION_KEYS"),
+    ({"PARTITION_KEYS": "store,brand", "PARTITION_FORMAT": "{store}/{file_name}.txt"},
+     "PARTITION_KEYS: 'brand' is not a key of PARTITION_FORMAT"),
+])
+def test_partition_keys_azure_would_refuse_are_named_before_publishing(values, message):
+    with pytest.raises(SettingsError, match=message):
+        check_for_azure(load_settings(env_file=None, **values))
+
+
+def test_partition_keys_plan_a_partitioned_dataset_read_directly_after_the_preparation():
     settings = load_settings(env_file=None, PARTITION_KEYS="store",
-                             PARTITION_FORMAT="{store}/{file_name}.txt")
-    with pytest.raises(SettingsError, match="PARTITION_KEYS: this pipeline cannot publish partition keys"):
-        check_for_azure(settings)
+                             PARTITION_FORMAT="{store}/{file_name}.txt", INPUT_DIR="incoming/")
+    extract = pipeline_plan(settings)["steps"][1]
+    assert extract["inputs"] == [{"input": "partitioned_files", "dataset": "File.from_files",
+                                  "datastore": "california_housing", "path_on_datastore": "incoming/**",
+                                  "partition_format": "{store}/{file_name}.txt", "mode": "direct"}]
+    assert extract["run_after"] == ["preparation"]
+    config = extract["parallel_run_config"]
+    assert config["partition_keys"] == ["store"] and config["mini_batch_size"] is None
+    steps = build_steps(pipeline_plan(settings), build_environment(pipeline_plan(settings)))  # offline
+    assert [type(s).__name__ for s in steps] == ["PythonScriptStep", "ParallelRunStep", "PythonScriptStep"]
