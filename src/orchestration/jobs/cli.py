@@ -19,7 +19,7 @@ from orchestration.prs.cli import SETTING_FLAGS, build_parser, chosen_python, pa
 from orchestration.prs.container import container_problem
 from orchestration.prs.outputs import format_summary
 from orchestration.prs.scheduler import run_parallel
-from orchestration.run_settings import read_run_settings
+from orchestration.run_settings import RunSettings, read_run_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +34,31 @@ def main(argv: list[str] | None = None) -> int:
     return run_job_command(args, arguments)
 
 
+# The runner's flags a job's or deployment's YAML sets instead: flag -> its argparse attribute.
+YAML_SET_FLAGS = {"entry_script": "entry_script", "input": "inputs", "resume": "resume",
+                  "environment_variables": "environment_variables", "partition_format": "partition_format",
+                  **{flag: flag for flag in SETTING_FLAGS if flag != "local_max_workers"},
+                  "model": "model", "set": "overrides", "datastore": "datastore"}
+
+
 def refuse_run_flags(args: argparse.Namespace, arguments: list[str], flag: str, what: str,
                      allowed: tuple[str, ...]) -> None:
     """The runner's own flags that the YAML sets (all but `allowed`) are refused, named."""
-    given = [f"--{name.removesuffix('s') if name == 'inputs' else name}"
-             for name in ("entry_script", "inputs", "resume", "environment_variables", "partition_format",
-                          *SETTING_FLAGS)
-             if getattr(args, name) not in (None, [], False) and name != "local_max_workers"
-             and name not in allowed]
+    given = [f"--{name}" for name, attribute in YAML_SET_FLAGS.items()
+             if name not in allowed and getattr(args, attribute) not in (None, [], False)]
     if args.input_type != "file":
         given.append("--input_type")
-    given += [f"--{name}" for name in ("model",) if getattr(args, name) and name not in allowed]
-    given += [f"--{name}" for name in ("set", "datastore")
-              if getattr(args, "overrides" if name == "set" else name) and name not in allowed]
     if given or arguments:
         flags = ", ".join(given + (["arguments after --"] if arguments else []))
         raise UsageError(f"{flag}: {flags} cannot be given with {what}; its YAML sets them")
+
+
+def run_settings_of(args: argparse.Namespace) -> RunSettings:
+    """The run's settings (only LOCAL_MAX_WORKERS may come from a flag), with logging set up from them."""
+    workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
+    settings = read_run_settings(**workers)
+    setup_logging(settings.logging_level)
+    return settings
 
 
 def interpreter_of(args: argparse.Namespace, local_python: str) -> Interpreter:
@@ -74,9 +83,7 @@ def output_folder(args: argparse.Namespace) -> Path:
 
 def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
     refuse_run_flags(args, arguments, "--job", "a job", ("set", "datastore"))
-    workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
-    settings = read_run_settings(**workers)
-    setup_logging(settings.logging_level)
+    settings = run_settings_of(args)
     output = output_folder(args)
     folders = parse_pairs(args.datastore, "--datastore")
     datastores = Datastores(output / DATASTORES_FOLDER, {k: Path(v) for k, v in folders.items()})
@@ -89,12 +96,10 @@ def run_job_command(args: argparse.Namespace, arguments: list[str]) -> int:
 
 def run_deployment_command(args: argparse.Namespace, arguments: list[str]) -> int:
     """--deployment FILE.yml --input PATH --output DIR [--model PATH]: the scoring script over the input."""
-    refuse_run_flags(args, arguments, "--deployment", "a deployment", ("inputs", "model", "resume"))
+    refuse_run_flags(args, arguments, "--deployment", "a deployment", ("input", "model", "resume"))
     if not args.inputs:
         raise UsageError("--deployment: --input PATH required (the files the endpoint would be invoked with)")
-    workers = {"local_max_workers": args.local_max_workers} if args.local_max_workers else {}
-    settings = read_run_settings(**workers)
-    setup_logging(settings.logging_level)
+    settings = run_settings_of(args)
     output = output_folder(args)
     interpreter = interpreter_of(args, settings.local_python)
     document = load_deployment(args.deployment)

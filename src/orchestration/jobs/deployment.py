@@ -26,7 +26,7 @@ from typing import Any
 
 from orchestration.errors import UsageError
 from orchestration.jobs.loading import read_yaml, schema_errors
-from orchestration.parallel_fields import FIELDS, parse_mini_batch_size
+from orchestration.parallel_fields import FIELDS, parse_mini_batch_size, whole
 from orchestration.prs.claim import RUNNER_ENTRIES
 from orchestration.prs.config import RunConfig
 
@@ -163,13 +163,11 @@ def check_apart(model: Path, output: Path, inputs: tuple[Path, ...]) -> None:
 
 
 def _number(value: Any, key: str, least: int) -> int:
+    """A whole setting of at least `least`, parsed as the runner's settings are (parallel_fields.whole)."""
     try:
-        number = int(str(value))
-    except ValueError:
-        raise UsageError(f"{key}: expected a whole number (got {value!r})") from None
-    if number < least:
-        raise UsageError(f"{key}: expected at least {least} (got {number})")
-    return number
+        return whole(least)(value)
+    except ValueError as exc:
+        raise UsageError(f"{key}: {exc} (got {value!r})") from None
 
 
 def deployment_plan(path: Path, document: dict[str, Any], inputs: tuple[Path, ...], output: Path,

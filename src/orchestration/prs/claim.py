@@ -76,10 +76,9 @@ def check_links(output: Path, links: tuple[tuple[Path, Path], ...]) -> None:
 
 
 def place_links(output: Path, links: tuple[tuple[Path, Path], ...]) -> None:
-    """Makes each (link, target) in `output`, which the run holds (check_links first): a link's folder
-    holds only the links the run makes there, so an earlier run's are replaced. The targets are never
-    touched."""
-    check_links(output, links)
+    """Makes each (link, target) in `output`, which the run holds, once check_links has passed: a link's
+    folder holds only the links the run makes there, so an earlier run's are replaced. The targets are
+    never touched."""
     folders = {link.parent for link, _ in links}
     for folder in sorted(folders):
         folder.mkdir(parents=True, exist_ok=True)
