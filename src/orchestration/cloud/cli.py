@@ -111,31 +111,34 @@ def upload(settings: Settings, args: argparse.Namespace) -> int:
 
 def publish_v2(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace_v2
-    from orchestration.cloud.pipeline_v2 import build_pipeline_job
+    from orchestration.cloud.pipeline_v2 import build_pipeline_component
 
     if args.dry_run:
-        job = build_pipeline_job(settings, workspace_v2.image_environment(args.image) if args.image else None)
-        emit(job_yaml(job, args.plan_file), args.plan_file, "the pipeline job")
+        component = build_pipeline_component(
+            settings, workspace_v2.image_environment(args.image) if args.image else None)
+        emit(v2_yaml(component, args.plan_file), args.plan_file,
+             "the pipeline component publish would register")
         return 0
     client = workspace_v2.connect(settings)
     if args.image:
         environment = workspace_v2.image_environment(args.image)
     else:
         environment = workspace_v2.build_environment(client, settings)
-    component = workspace_v2.publish(client, build_pipeline_job(settings, environment))
-    print(last_line(0, f"registered pipeline component {component.name}:{component.version}"))
+    component = workspace_v2.publish(client, build_pipeline_component(settings, environment))
+    print(last_line(0, f"registered pipeline component {component.name}:{component.version}; "
+                       "make run SDK=v2 runs it"))
     return 0
 
 
-def job_yaml(job: Any, plan_file: Path | None) -> str:
-    """A v2 job as the YAML the SDK would send (it dumps to a file only), its `code:` folders relative to
-    where the YAML is written (the plan file's folder, else the working folder), as a job YAML's paths
-    are: the file runs from a clone anywhere, not only from this one."""
+def v2_yaml(entity: Any, plan_file: Path | None) -> str:
+    """A v2 component or job as the YAML the SDK would send (it dumps to a file only), its `code:` folders
+    relative to where the YAML is written (the plan file's folder, else the working folder), as a YAML's
+    paths are: the file loads from a clone anywhere, not only from this one."""
     import yaml
 
     with tempfile.TemporaryDirectory() as scratch:
-        job.dump(str(Path(scratch) / "job.yml"))
-        document = yaml.safe_load((Path(scratch) / "job.yml").read_text())
+        entity.dump(str(Path(scratch) / "entity.yml"))
+        document = yaml.safe_load((Path(scratch) / "entity.yml").read_text())
     base = (plan_file.parent if plan_file else Path.cwd()).resolve()
 
     def relative(node: Any) -> Any:
@@ -165,15 +168,18 @@ def finish_run_v2(result: Any, target: Path) -> int:
 
 def run_v2(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace_v2
-    from orchestration.cloud.pipeline_v2 import build_pipeline_job, environment_reference
+    from orchestration.cloud.pipeline_v2 import build_run_job, component_reference
 
-    environment = (workspace_v2.image_environment(args.image) if args.image
-                   else environment_reference(settings))
-    job = build_pipeline_job(settings, environment)
+    if args.image:
+        raise UsageError("IMAGE: a v2 run runs the pipeline component that `make publish SDK=v2` registered, "
+                         "in the image it was published with; publish with IMAGE=..., then run")
     if args.dry_run:
-        emit(job_yaml(job, args.plan_file), args.plan_file, "the pipeline job that run would submit")
+        job = build_run_job(settings, component_reference(settings))
+        emit(v2_yaml(job, args.plan_file), args.plan_file, "the pipeline job that run would submit")
         return 0
     client = workspace_v2.connect(settings)
+    version = workspace_v2.published_version(client, settings)
+    job = build_run_job(settings, component_reference(settings, version))
     name = workspace_v2.submit_and_wait(client, job)
     target = ROOT / "outputs" / "azure" / name
     return finish_run_v2(workspace_v2.download(client, name, target), target)
@@ -266,11 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--dry-run", action="store_true", help="show what would happen; no network call")
     parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON; for SDK v2 "
-                        "publish and run, the job's YAML)")
+                        "publish, the pipeline component's YAML, and for run, the job's YAML)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
                         help="upload: the folder to upload")
-    parser.add_argument("--image", help="publish (and v2 run): run in this pushed image, not one built from "
-                        "docker/")
+    parser.add_argument("--image", help="publish: run in this pushed image, not one built from docker/")
     parser.add_argument("--run-id", help="logs: the pipeline run")
     parser.add_argument("--sdk", choices=("v1", "v2"),
                         help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")

@@ -1,9 +1,15 @@
-"""The same pipeline as an Azure ML SDK v2 job: command → parallel_run_function → command.
+"""The same pipeline for Azure ML SDK v2: a pipeline component (command → parallel_run_function → command)
+that `publish` registers, and the pipeline job that `run` submits, which runs the registered component.
 
 The entry script is unchanged; only the settings' mapping changes (Learn, "Upgrade parallel run step to
-SDK v2"). `parallel_settings` is the pure v1 → v2 mapping; `build_pipeline_job` hands it to azure-ai-ml (an
-optional extra: `pip install .[v2]`), offline. Data are addressed by datastore URIs, never local paths,
-so the YAML written by a dry run loads back with `azure.ai.ml.load_job` as the same job.
+SDK v2"). `parallel_settings` is the pure v1 → v2 mapping; `build_pipeline_component` and `build_run_job`
+hand it to azure-ai-ml (an optional extra: `pip install .[v2]`), offline. Data are addressed by datastore
+URIs, never local paths, so the YAML written by a dry run loads back with azure-ai-ml's `load_component` or
+`load_job` as the same object.
+
+As in v1 (a published pipeline behind an endpoint, submitted by name), what runs is what was published:
+the component fixes the code, the environment and the parallel settings; the run job adds only what a
+registered component cannot hold (the input folder, the output paths, the compute, the experiment).
 
 Mapping choices where the SDK and the docs disagree: RUN_MAX_TRY counts attempts, `max_retries` counts
 retries (Learn: default 2, i.e. 3 attempts), so max_retries = RUN_MAX_TRY - 1 and both defaults agree;
@@ -68,8 +74,17 @@ def parallel_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
-    """The v2 pipeline job (azure-ai-ml objects, no workspace needed)."""
+def component_reference(settings: Settings, version: str | None = None) -> str:
+    """The registered pipeline component: `azureml:<name>:<version>`, or its newest version (`@latest`)."""
+    name = component_name(settings)
+    return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+
+
+def build_pipeline_component(settings: Settings, environment: Any = None) -> Any:
+    """The v2 pipeline component that `publish` registers (azure-ai-ml objects, no workspace needed).
+
+    Its outputs carry no path: a registered pipeline component keeps none of its nodes' output paths, so
+    the run job sets them (build_run_job)."""
     from azure.ai.ml import Input, Output, command, dsl
     from azure.ai.ml.entities._job.parallel.retry_settings import RetrySettings
     from azure.ai.ml.parallel import RunFunction, parallel_run_function
@@ -85,7 +100,6 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
     mapped = parallel_settings(settings)
     task = {key: mapped.pop(key) for key in ("entry_script", "program_arguments", "append_row_to")}
     retry_settings = RetrySettings(**mapped.pop("retry_settings"))
-    outputs = OUTPUTS_PATH.format(datastore=settings.aml_blob_datastore_name)
 
     prepare = command(
         name=STEP_NAMES["preparation"], display_name=STEP_NAMES["preparation"], code=code,
@@ -98,8 +112,7 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
     extract = parallel_run_function(
         name=STEP_NAMES["extraction"], display_name=STEP_NAMES["extraction"],
         inputs={"prepared": Input(type="uri_folder", mode="ro_mount")},
-        outputs={"extracted": Output(type="uri_file", mode="rw_mount",
-                                     path=f"{outputs}/{settings.append_row_file_name}")},
+        outputs={"extracted": Output(type="uri_file", mode="rw_mount")},
         input_data="${{inputs.prepared}}", retry_settings=retry_settings,
         task=RunFunction(code=code, environment=env, **task),
         **mapped,  # every other field of the table, under its v2 name
@@ -108,13 +121,12 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
         name=STEP_NAMES["training"], display_name=STEP_NAMES["training"], code=code, environment=env,
         command=f"python {TRAIN_SCRIPT} --input ${{{{inputs.rows}}}} --output ${{{{outputs.model_dir}}}}",
         inputs={"rows": Input(type="uri_file", mode="ro_mount")},
-        outputs={"model_dir": Output(type="uri_folder", mode="rw_mount", path=f"{outputs}/training")},
+        outputs={"model_dir": Output(type="uri_folder", mode="rw_mount")},
     )
 
     raw_folder = Input(type="uri_folder", mode="ro_mount")
 
-    @dsl.pipeline(name=name, display_name=settings.pipeline_name, experiment_name=EXPERIMENT_NAME,
-                  compute=settings.aml_compute_cluster_name,
+    @dsl.pipeline(name=name, display_name=settings.pipeline_name,
                   description="prepare -> extract (parallel job) -> train")
     def california_housing(raw: raw_folder):  # the annotation is the pipeline input's type
         preparation = prepare(raw=raw)
@@ -122,6 +134,27 @@ def build_pipeline_job(settings: Settings, environment: Any = None) -> Any:
         training = train(rows=extraction.outputs.extracted)
         return {"extracted_rows": extraction.outputs.extracted, "model": training.outputs.model_dir}
 
-    raw = Input(type="uri_folder", mode="ro_mount",
-                path=datastore_uri(settings.aml_blob_datastore_name, settings.input_dir))
-    return california_housing(raw=raw)
+    return california_housing(raw=raw_folder).component
+
+
+def build_run_job(settings: Settings, component: str) -> Any:
+    """The pipeline job that runs the registered `component` (component_reference) on the datastore's
+    input folder, with its outputs under `outputs/<job name>/` in the same datastore."""
+    from azure.ai.ml import Input, Output
+    from azure.ai.ml.entities import Pipeline, PipelineJob
+
+    check_for_azure(settings)
+    store = settings.aml_blob_datastore_name
+    outputs = OUTPUTS_PATH.format(datastore=store)
+    node = Pipeline(component=component, inputs={"raw": "${{parent.inputs.raw}}"},
+                    outputs={name: f"${{{{parent.outputs.{name}}}}}" for name in ("extracted_rows", "model")})
+    return PipelineJob(
+        display_name=settings.pipeline_name, experiment_name=EXPERIMENT_NAME,
+        compute=settings.aml_compute_cluster_name,
+        inputs={"raw": Input(type="uri_folder", mode="ro_mount",
+                             path=datastore_uri(store, settings.input_dir))},
+        outputs={"extracted_rows": Output(type="uri_file", mode="rw_mount",
+                                          path=f"{outputs}/{settings.append_row_file_name}"),
+                 "model": Output(type="uri_folder", mode="rw_mount", path=f"{outputs}/training")},
+        jobs={component_name(settings): node},
+    )

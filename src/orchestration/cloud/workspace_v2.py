@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.cloud.pipeline_v1 import BUILD_DOCKERFILE, stage_build_context
+from orchestration.cloud.pipeline_v2 import component_name
 from orchestration.cloud.workspace_v1 import SERVICE_PRINCIPAL, authentication_kind
+from orchestration.errors import UsageError
 from orchestration.settings import AZURE_WORKSPACE, Settings
 
 log = logging.getLogger(__name__)
 
 TERMINAL_OK = "Completed"
+BUILD_CONTEXT = "build-context"  # one name: an unchanged context is found uploaded under its hash
+
+
+class NotPublished(UsageError):
+    """`make run SDK=v2` before `make publish SDK=v2`."""
 
 
 def credential(settings: Settings) -> Any:
@@ -48,7 +55,7 @@ def build_environment(client: Any, settings: Settings) -> str:
     from azure.ai.ml.entities import BuildContext, Environment
 
     with tempfile.TemporaryDirectory(prefix="aml-image-") as scratch:
-        context = stage_build_context(Path(scratch))
+        context = stage_build_context(Path(scratch) / BUILD_CONTEXT)
         environment = client.environments.create_or_update(Environment(
             name=settings.aml_env_name,
             build=BuildContext(path=str(context), dockerfile_path=BUILD_DOCKERFILE),
@@ -63,9 +70,27 @@ def image_environment(image: str) -> Any:
     return Environment(image=image)
 
 
-def publish(client: Any, job: Any) -> Any:
+def publish(client: Any, component: Any) -> Any:
     """Registers the pipeline as a versioned pipeline component: v2's counterpart of a published pipeline."""
-    return client.components.create_or_update(job.component)
+    return client.components.create_or_update(component)
+
+
+def published_version(client: Any, settings: Settings) -> str:
+    """The newest version of the pipeline component that `publish` registered.
+
+    Raises:
+        NotPublished: the workspace has no such component yet.
+    """
+    from azure.ai.ml.exceptions import ValidationErrorType, ValidationException
+
+    name = component_name(settings)
+    try:
+        return client.components.get(name, label="latest").version
+    except ValidationException as exc:  # how get(label="latest") reports that no version exists
+        if exc.error_type != ValidationErrorType.RESOURCE_NOT_FOUND:
+            raise
+        raise NotPublished(f"PIPELINE_NAME: no pipeline component {name!r} in workspace "
+                           f"{settings.workspace_name}; run `make publish SDK=v2` first") from None
 
 
 @dataclass(frozen=True)
