@@ -28,6 +28,8 @@ DOCKERFILE = Path("docker") / "Dockerfile"  # relative to ROOT, the image's buil
 BUILD_DOCKERFILE = "Dockerfile"
 BUILD_CONTEXT_FILES = {BUILD_DOCKERFILE: DOCKERFILE, "pyproject.toml": Path("pyproject.toml"),
                        "uv.lock": Path("uv.lock")}
+# Where a dry run's build context would be uploaded: the workspace's storage account is known only online.
+OFFLINE_STORAGE = "https://workspace-storage-account.blob.core.windows.net"
 ENTRY_SCRIPT = "steps/extract_entry.py"
 PREPARE_SCRIPT = "steps/prepare_step.py"
 TRAIN_SCRIPT = "steps/train_step.py"
@@ -188,26 +190,38 @@ def stage_build_context(target: Path) -> Path:
 def build_environment(plan: dict[str, Any], workspace: Any = None) -> Any:
     """The Azure ML environment: the runtime stage of docker/Dockerfile, or a pushed image.
 
-    Building from the Dockerfile needs the workspace (the context is uploaded); offline, with no
-    workspace, the environment carries the Dockerfile's text, which is what the plan describes.
+    Building from the Dockerfile uploads a flat build context to the workspace's storage. Offline (a dry
+    run, no workspace) the environment is built the same way, from a build context at the location the
+    upload would give it, under the SDK's own hash of the same files.
     """
     from azureml.core import Environment
-    from azureml.core.environment import DockerBuildContext
 
     spec = plan["environment"]
     if "image" in spec:
         environment = Environment.from_docker_image(spec["name"], spec["image"])
-    elif workspace is not None:
-        with tempfile.TemporaryDirectory(prefix="aml-image-") as scratch:  # uploaded by the call below
-            context = DockerBuildContext.from_local_directory(
-                workspace=workspace, path=str(stage_build_context(Path(scratch))),
-                dockerfile_path=spec["dockerfile_path"],
-            )
-        environment = Environment.from_docker_build_context(spec["name"], context)
     else:
-        environment = Environment.from_dockerfile(spec["name"], str(ROOT / DOCKERFILE))
+        with tempfile.TemporaryDirectory(prefix="aml-image-") as scratch:
+            context = build_context(stage_build_context(Path(scratch)), spec["dockerfile_path"], workspace)
+        environment = Environment.from_docker_build_context(spec["name"], context)
     environment.python.user_managed_dependencies = spec["user_managed_dependencies"]
     return environment
+
+
+def build_context(folder: Path, dockerfile_path: str, workspace: Any = None) -> Any:
+    """The DockerBuildContext of `folder`: uploaded to the workspace, or (with no workspace) where
+    DockerBuildContext.from_local_directory would upload it, named by the SDK's own content hash."""
+    from azureml.core import Environment
+    from azureml.core import environment as sdk
+
+    if workspace is not None:
+        return sdk.DockerBuildContext.from_local_directory(
+            workspace=workspace, path=str(folder), dockerfile_path=dockerfile_path)
+    files = Environment._get_files_to_upload(str(folder), sdk._DOCKER_BUILD_CONTEXT_MAX_FILES,
+                                             sdk._DOCKER_BUILD_CONTEXT_MAX_BYTES)
+    location = (f"{OFFLINE_STORAGE}/{sdk._DOCKER_BUILD_CONTEXT_CONTAINER}/"
+                f"{sdk._DOCKER_BUILD_CONTEXT_PATH_PREFIX}/{Environment._hash_files(files.values())}/")
+    kind = sdk.DockerBuildContext.LocationType.StorageAccount
+    return sdk.DockerBuildContext(kind, location, dockerfile_path)
 
 
 def offline_datastore(plan: dict[str, Any]) -> Any:

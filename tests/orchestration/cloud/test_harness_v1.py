@@ -4,15 +4,17 @@ The workspace is a real Workspace object; the pipeline service is the SDK's own 
 records what is published and submitted; run history is answered in memory (offline_v1.py). The network
 stays refused: a call nobody answered fails the test and names its URL.
 """
+import base64
 import json
 import os
 import stat
-import time
+import sys
 
 import pytest
 
 from orchestration.cloud import cli as cloud, workspace_v1
 from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES
+from orchestration.paths import ROOT
 from orchestration.settings import load_settings
 from tests.network import NetworkRefused
 
@@ -143,14 +145,18 @@ def test_the_image_is_built_from_a_flat_context_holding_the_dockerfile_where_the
     monkeypatch.setattr(type(ws), "list_keys", lambda self: {"userStorageKey": "a2V5"})
     wire.answer("PUT", r"^https://wsstore\.blob\.core\.windows\.net/azureml\?restype=container", 201)
     wire.answer("PUT", r"^https://wsstore\.blob\.core\.windows\.net/azureml/", 201)
-    environment = build_environment(pipeline_plan(load_settings(env_file=None)), ws)  # as publish does
-    uploaded = {url.split("?")[0].rsplit("/", 1)[1] for url in wire.answered
-                if "restype=container" not in url}
-    assert uploaded == set(BUILD_CONTEXT_FILES)  # Dockerfile, pyproject.toml, uv.lock at the root
+    plan = pipeline_plan(load_settings(env_file=None))
+    environment = build_environment(plan, ws)  # as publish does
     context = environment.docker.build_context
+    uploaded = {sent.url.split("?")[0].removeprefix(context.location): sent.body for sent in wire.sent
+                if sent.method == "PUT" and "restype=container" not in sent.url}
+    assert uploaded == {name: (ROOT / source).read_bytes() for name, source in BUILD_CONTEXT_FILES.items()}
     assert context.dockerfile_path == "Dockerfile" and context.dockerfile_path in uploaded
     assert context.location.startswith("https://wsstore.blob.core.windows.net/azureml/DockerBuildContext/")
     assert environment.python.user_managed_dependencies is True
+    # the dry run's environment names the same content hash, so it describes this very upload
+    offline = build_environment(plan).docker.build_context.location
+    assert offline.split("/azureml/")[1] == context.location.split("/azureml/")[1]
 
 
 def test_a_finished_run_downloads_its_logs_the_merged_rows_and_the_training_outputs(
@@ -268,28 +274,65 @@ def test_an_invalid_graph_is_not_published(connected, monkeypatch):
 # --- authentication: each path built with what the lock installs, and used up to the wire
 
 
-def fake_az(tmp_path, monkeypatch) -> None:
-    """An `az` on the PATH that is logged in: what AzureCliCredential and `az account show` run."""
+FAKE_AZ = """#!{python}
+import json, sys, time
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(" ".join(args) + "\\n")
+if args[:2] == ["account", "get-access-token"]:  # a token for the resource asked for, as az gives it
+    resource = args[args.index("--resource") + 1]
+    sys.path.insert(0, {tests!r})
     from tests.orchestration.cloud.offline_v1 import fake_jwt
+    print(json.dumps({{"accessToken": fake_jwt(resource), "expiresOn": "2099-01-01 00:00:00.000000",
+                      "expires_on": int(time.time()) + 3600, "subscription": "s", "tenant": "t",
+                      "tokenType": "Bearer"}}))
+else:
+    print(json.dumps({{"id": "s", "tenantId": "t", "user": {{"name": "someone", "type": "user"}}}}))
+"""
 
+
+def fake_az(tmp_path, monkeypatch) -> None:
+    """An `az` on the PATH that is logged in: `az account show`, and `az account get-access-token
+    --resource R` answered with a token whose audience is R, as AzureCliCredential runs them."""
     folder = tmp_path / "bin"
     folder.mkdir()
-    token = {"accessToken": fake_jwt("arm"), "expiresOn": "2099-01-01 00:00:00.000000",
-             "expires_on": int(time.time()) + 3600, "subscription": "s", "tenant": "t", "tokenType": "Bearer"}
     script = folder / "az"
-    script.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/az.log\necho '{json.dumps(token)}'\n")
+    script.write_text(FAKE_AZ.format(python=sys.executable, log=str(tmp_path / "az.log"),
+                                     tests=str(ROOT)))
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 
 
-def test_an_az_login_user_reaches_the_workspace_lookup(wire, tmp_path, monkeypatch):
+def audience(authorization: str) -> str:
+    claims = authorization.removeprefix("Bearer ").split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["aud"]
+
+
+def test_an_az_login_user_reaches_the_workspace_lookup_with_an_arm_token(wire, tmp_path, monkeypatch):
     fake_az(tmp_path, monkeypatch)
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")  # no cloud-metadata lookup
     with pytest.raises(NetworkRefused):
         workspace_v1.connect(load_settings(env_file=None, **WORKSPACE))
-    calls = (tmp_path / "az.log").read_text()
-    assert "account show" in calls and "account get-access-token" in calls
-    assert wire.refused[0].startswith("GET https://management.azure.com/subscriptions")
+    calls = (tmp_path / "az.log").read_text().splitlines()
+    assert calls[0] == "account show --output none"
+    assert calls[1:] == [
+        "account get-access-token --output json --resource https://management.core.windows.net/"]
+    (lookup,) = wire.sent
+    assert lookup.url.startswith("https://management.azure.com/subscriptions")  # ARM, first listing them
+    assert audience(lookup.authorization) == "https://management.core.windows.net/"  # ARM, as AAD names it
+
+
+def test_an_az_login_user_gets_an_azure_ml_token_for_the_azure_ml_audience(tmp_path, monkeypatch):
+    """azureml-core asks TokenAuthentication for each audience it calls: each gets its own token."""
+    from azureml.core.authentication import Audience
+
+    fake_az(tmp_path, monkeypatch)
+    auth = workspace_v1.authentication(load_settings(env_file=None), workspace_v1.AZURE_CLI)
+    tokens = {kind: auth.get_token(kind) for kind in (Audience.ARM, Audience.AZUREML, Audience.ARM)}
+    assert {kind: audience(token) for kind, token in tokens.items()} == {
+        Audience.ARM: "https://management.core.windows.net/", Audience.AZUREML: "https://ml.azure.com"}
+    calls = (tmp_path / "az.log").read_text().splitlines()
+    assert len(calls) == 2  # one `az` per audience; the ARM token is reused until it nears its expiry
 
 
 def test_a_service_principal_reaches_the_token_endpoint(wire):
@@ -302,11 +345,8 @@ def test_a_service_principal_reaches_the_token_endpoint(wire):
 
 
 def test_an_interactive_login_is_constructible_and_goes_to_the_login_service(wire, tmp_path, monkeypatch):
-    from azureml.core.authentication import InteractiveLoginAuthentication
-
     monkeypatch.setenv("HOME", str(tmp_path))  # no token cache: a person would log in in a browser
     settings = load_settings(env_file=None, AZURE_TENANT_ID="tenant")
     with pytest.raises(Exception):
         workspace_v1.authentication(settings, workspace_v1.INTERACTIVE)
-    assert InteractiveLoginAuthentication.__module__ == "azureml.core.authentication"
-    assert wire.refused and "login.microsoftonline.com" in wire.refused[0]
+    assert wire.refused and wire.refused[0].startswith("GET https://login.microsoftonline.com/tenant")

@@ -1,5 +1,6 @@
 """The pipeline built offline as real SDK objects, checked against the settings."""
 import json
+import re
 
 import pytest
 
@@ -137,12 +138,15 @@ def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_pat
     assert_no_secret(result.stderr)
 
 
-def test_the_environment_is_the_projects_dockerfile_with_user_managed_dependencies(built, tmp_path):
-    from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES, DOCKERFILE, ROOT, stage_build_context
+def test_the_environment_is_built_from_the_projects_flat_build_context_as_publish_builds_it(built, tmp_path):
+    from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES, stage_build_context
 
     _, plan, (_, extract, _) = built
     environment = extract._parallel_run_config.environment
-    assert environment.docker.base_dockerfile == (ROOT / DOCKERFILE).read_text()
+    context = environment.docker.build_context  # Environment.from_docker_build_context, as online
+    assert (context.location_type.value, context.dockerfile_path) == ("storageAccount", "Dockerfile")
+    assert re.search(r"/azureml/DockerBuildContext/[0-9a-f]{32}/$", context.location), context.location
+    assert environment.docker.base_image is None and environment.docker.base_dockerfile is None
     assert environment.python.user_managed_dependencies is True
     staged = stage_build_context(tmp_path)
     assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == sorted(
