@@ -36,6 +36,10 @@ class NotProvisioned(UsageError):
     """The compute cluster or the datastore the pipeline needs does not exist in the workspace."""
 
 
+class NotACluster(UsageError):
+    """The compute of the cluster's name is of another kind (a compute instance, an attached VM, ...)."""
+
+
 # Workspace.compute_targets and Workspace.datastores list the workspace's resources on every access (one
 # service call each), so each is read once per lookup.
 
@@ -44,7 +48,16 @@ def compute_target(workspace: Any, name: str) -> Any:
     if cluster is None:
         raise NotProvisioned(f"AML_COMPUTE_CLUSTER_NAME: no compute cluster {name!r} in workspace "
                              f"{workspace.name}; run `make provision` first")
-    return cluster
+    return require_cluster(cluster, workspace)
+
+
+def require_cluster(compute: Any, workspace: Any) -> Any:
+    """The compute, if it is an AmlCompute cluster: the pipeline's steps run on one, and provision only
+    creates or compares one."""
+    if compute.type != "AmlCompute":
+        raise NotACluster(f"AML_COMPUTE_CLUSTER_NAME: {compute.name!r} in workspace {workspace.name} is a "
+                          f"{compute.type}, not an AmlCompute cluster; set another name for the cluster")
+    return compute
 
 
 def datastore(workspace: Any, name: str) -> Any:
@@ -140,7 +153,7 @@ def ensure_compute(workspace: Any, wanted: dict[str, Any]) -> tuple[Any, dict[st
     name = wanted["name"]
     cluster = workspace.compute_targets.get(name)
     if cluster is not None:
-        scale = cluster.scale_settings
+        scale = require_cluster(cluster, workspace).scale_settings
         actual = {"vm_size": cluster.vm_size, "min_nodes": scale.minimum_node_count,
                   "max_nodes": scale.maximum_node_count,
                   "idle_seconds_before_scaledown": _idle_seconds(scale.idle_seconds_before_scaledown)}

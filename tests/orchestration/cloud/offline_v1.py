@@ -60,7 +60,12 @@ def cluster_payload(name: str) -> dict[str, Any]:
                            "properties": {
                                "vmSize": "STANDARD_D2_V2", "vmPriority": "Dedicated", "subnet": None,
                                "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4,
-                                                 "nodeIdleTimeBeforeScaleDown": "PT300S"}}}}
+                                                 "nodeIdleTimeBeforeScaleDown": "PT300S"},
+                               "allocationState": "Steady", "currentNodeCount": 0, "targetNodeCount": 0,
+                               "nodeStateCounts": {"idleNodeCount": 0, "runningNodeCount": 0,
+                                                   "preparingNodeCount": 0, "unusableNodeCount": 0,
+                                                   "leavingNodeCount": 0, "preemptedNodeCount": 0},
+                               "errors": None}}}
 
 
 @dataclass
@@ -72,6 +77,8 @@ class Service:
     runs: dict[str, Any] = field(default_factory=dict)
     children: dict[str, list[Any]] = field(default_factory=dict)
     child_listings: int = 0  # how often run history was asked for a run's children (its step runs)
+    # the workspace's computes, as ARM lists them: the cluster `make provision` created
+    computes: list[dict[str, Any]] = field(default_factory=lambda: [cluster_payload("cpu-cluster")])
 
     def graph(self, published_id: str) -> Any:
         return self.caller._graph_entities[self.caller._pipeline_entities[published_id].graph_id]
@@ -128,7 +135,6 @@ def aml(wire, monkeypatch, tmp_path) -> Service:
     from azureml._restclient.workspace_client import WorkspaceClient
     from azureml.core import Workspace
     from azureml.core.authentication import TokenAuthentication
-    from azureml.core.compute import AmlCompute, ComputeTarget
     from azureml.data.azure_storage_datastore import AzureBlobDatastore
     from azureml.data.datastore_client import _DatastoreClient
     from azureml.pipeline.core._aeva_provider import _AevaWorkflowProvider
@@ -160,8 +166,8 @@ def aml(wire, monkeypatch, tmp_path) -> Service:
                                       ("california_housing", "california-housing"))}
     monkeypatch.setattr(_DatastoreClient, "list", staticmethod(lambda ws, *a, **k: list(stores.values())))
     monkeypatch.setattr(workspace, "get_default_datastore", lambda: stores["workspaceblobstore"])
-    monkeypatch.setattr(ComputeTarget, "list", staticmethod(
-        lambda ws: [AmlCompute.deserialize(ws, cluster_payload("cpu-cluster"))]))
+    wire.answer("GET", rf"^{NOWHERE}/rp/workspaces/.*/workspaces/ws/computes\?", 200,
+                lambda request: {"value": service.computes})
     # Run history.
     monkeypatch.setattr(WorkspaceClient, "get_or_create_experiment", lambda self, experiment_name, **k:
                         ExperimentDto(experiment_id=f"e-{experiment_name}", name=experiment_name, tags={}))

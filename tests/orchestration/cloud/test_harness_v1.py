@@ -14,6 +14,7 @@ import pytest
 
 from orchestration.cloud import cli as cloud, workspace_v1
 from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES
+from orchestration.commands import run_command
 from orchestration.paths import ROOT
 from orchestration.settings import load_settings
 from tests.network import NetworkRefused
@@ -242,8 +243,6 @@ def test_provision_registers_the_datastore_asking_the_service_to_create_its_cont
 
 
 def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, capsys):
-    from orchestration.commands import run_command
-
     monkeypatch.setattr(type(connected.workspace), "get_details", lambda self: {"name": "ws"})
     with pytest.raises(SystemExit) as exited:
         run_command(lambda: cloud.main(["registry"]))
@@ -255,7 +254,6 @@ def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, cap
 def test_publish_before_provision_names_the_missing_cluster(connected, monkeypatch, capsys):
     monkeypatch.setenv("AML_COMPUTE_CLUSTER_NAME", "other-cluster")
     with pytest.raises(SystemExit) as exited:
-        from orchestration.commands import run_command
         run_command(lambda: cloud.main(["publish", "--image", IMAGE]))
     assert exited.value.code == 2
     err = capsys.readouterr().err
@@ -350,3 +348,56 @@ def test_an_interactive_login_is_constructible_and_goes_to_the_login_service(wir
     with pytest.raises(Exception):
         workspace_v1.authentication(settings, workspace_v1.INTERACTIVE)
     assert wire.refused and wire.refused[0].startswith("GET https://login.microsoftonline.com/tenant")
+
+
+# --- make provision: the compute cluster, created or compared
+
+
+def test_provision_creates_a_missing_cluster_as_the_settings_say(connected, wire, monkeypatch, capsys):
+    from tests.orchestration.cloud.offline_v1 import cluster_payload
+
+    monkeypatch.setenv("AML_COMPUTE_CLUSTER_NAME", "new-cluster")
+    monkeypatch.setenv("AML_COMPUTE_MAX_NODES", "6")
+    monkeypatch.setenv("AML_COMPUTE_IDLE_TIME", "600")
+    created = cluster_payload("new-cluster")
+    # ARM accepts the cluster and reports the long-running operation; its status says it succeeded
+    wire.answer("PUT", r"/computes/new-cluster\?", 201, lambda request: (201, created, {
+        "Azure-AsyncOperation": "https://management.azure.com/operations/op-1?api-version=2020-02-02"}))
+    wire.answer("GET", r"^https://management\.azure\.com/operations/op-1\?", 200, {"status": "Succeeded"})
+    wire.answer("GET", r"/computes/new-cluster\?", 200, created)
+    assert cloud.main(["provision"]) == 0
+    assert "exit 0: compute new-cluster and datastore california_housing are ready" in capsys.readouterr().out
+    (body,) = [json.loads(sent.body) for sent in wire.sent if sent.method == "PUT"]
+    assert body["properties"]["computeType"] == "AmlCompute"
+    assert body["properties"]["properties"]["vmSize"] == "STANDARD_D2_V2"
+    assert body["properties"]["properties"]["scaleSettings"] == {
+        "minNodeCount": 0, "maxNodeCount": 6, "nodeIdleTimeBeforeScaleDown": "PT600S"}
+    assert wire.refused == []
+
+
+def test_provision_names_each_difference_of_an_existing_cluster(connected, wire, monkeypatch, capsys):
+    monkeypatch.setenv("AML_COMPUTE_MAX_NODES", "8")
+    assert cloud.main(["provision"]) == 0
+    err = capsys.readouterr().err
+    assert "existing compute differs from the settings: max_nodes is 4, settings say 8" in err
+    assert [sent for sent in wire.sent if sent.method == "PUT"] == []  # nothing is changed in place
+
+
+@pytest.mark.parametrize("command", ["provision", "publish"])
+def test_a_compute_of_another_kind_under_the_clusters_name_is_one_clear_line(
+        connected, wire, monkeypatch, capsys, command):
+    connected.computes[:] = [{  # a compute instance, as ARM lists one
+        "name": "cpu-cluster", "location": "westeurope", "id": "/computes/cpu-cluster", "tags": None,
+        "properties": {"computeType": "ComputeInstance", "isAttachedCompute": False, "description": None,
+                       "provisioningState": "Succeeded", "provisioningErrors": None, "resourceId": None,
+                       "createdOn": "2026-12-01T10:00:00Z", "modifiedOn": "2026-12-01T10:00:00Z",
+                       "properties": {"vmSize": "STANDARD_DS3_V2", "sshSettings": None, "errors": None,
+                                      "subnet": None, "createdBy": {"userName": "someone"},
+                                      "state": "Running"}}}]
+    with pytest.raises(SystemExit) as exited:
+        run_command(lambda: cloud.main([command, "--image", IMAGE] if command == "publish" else [command]))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "AML_COMPUTE_CLUSTER_NAME: 'cpu-cluster' in workspace ws is a ComputeInstance, not an " \
+           "AmlCompute cluster" in err and "Traceback" not in err
+    assert [sent for sent in wire.sent if sent.method == "PUT"] == []
