@@ -203,7 +203,7 @@ upload: $(VENV)/.installed
 publish: $(VENV)/.installed
 	$(CLOUD) publish $(if $(IMAGE),--image $(IMAGE))
 
-## Run the published pipeline, stream its status, download results to outputs/azure/<run id>/ (DRY_RUN=1)
+## Run what make publish published (v2: the newest component version), download results to outputs/azure/<run id>/ (DRY_RUN=1)
 .PHONY: run
 run: $(VENV)/.installed
 	$(CLOUD) run $(if $(IMAGE),--image $(IMAGE))

@@ -170,9 +170,6 @@ def run_v2(settings: Settings, args: argparse.Namespace) -> int:
     from orchestration.cloud import workspace_v2
     from orchestration.cloud.pipeline_v2 import build_run_job, component_reference
 
-    if args.image:
-        raise UsageError("IMAGE: a v2 run runs the pipeline component that `make publish SDK=v2` registered, "
-                         "in the image it was published with; publish with IMAGE=..., then run")
     if args.dry_run:
         job = build_run_job(settings, component_reference(settings))
         emit(v2_yaml(job, args.plan_file), args.plan_file, "the pipeline job that run would submit")
@@ -206,6 +203,9 @@ def publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.image:
+        raise UsageError("IMAGE: run runs what `make publish` published, in the image it was published "
+                         "with; publish with IMAGE=..., then run")
     if args.sdk == "v2":
         return run_v2(settings, args)
     from orchestration.cloud import workspace_v1
@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                         "publish, the pipeline component's YAML, and for run, the job's YAML)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
                         help="upload: the folder to upload")
-    parser.add_argument("--image", help="publish: run in this pushed image, not one built from docker/")
+    parser.add_argument("--image", help="publish: run the steps in this pushed image, not one built from "
+                        "docker/")
     parser.add_argument("--run-id", help="logs: the pipeline run")
     parser.add_argument("--sdk", choices=("v1", "v2"),
                         help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")

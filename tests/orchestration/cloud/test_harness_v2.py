@@ -181,7 +181,8 @@ def test_run_with_an_image_is_refused_the_image_is_chosen_at_publish(offline, ca
     with pytest.raises(SystemExit) as exited:
         run_command(lambda: cloud.main(["run", "--image", "myregistry.azurecr.io/toolkit:abc123"]))
     assert exited.value.code == 2
-    assert "IMAGE: a v2 run runs the pipeline component" in capsys.readouterr().err
+    assert "IMAGE: run runs what `make publish` published, in the image it was published with" in \
+        capsys.readouterr().err
     assert offline.sent == []
 
 

@@ -19,10 +19,10 @@ CHANGED = {  # every field with a v2 counterpart, none at its default
 def test_the_published_v2_job_read_back_gives_the_settings_run_config(tmp_path, monkeypatch):
     for name, value in CHANGED.items():
         monkeypatch.setenv(name, value)
-    published = invoke("orchestration.cloud.cli", "--sdk", "v2", "--dry-run", "--plan-file", "job.yml",
+    published = invoke("orchestration.cloud.cli", "--sdk", "v2", "--dry-run", "--plan-file", "component.yml",
                        "publish", cwd=tmp_path)
     assert published.returncode == 0, published.stderr
-    job = load(tmp_path / "job.yml")
+    job = load(tmp_path / "component.yml")
     out = tmp_path / "out"
     datastores = Datastores(out / DATASTORES_FOLDER, {})
     binder = Binder(job, out, datastores, {})
@@ -38,4 +38,6 @@ def test_the_published_v2_job_read_back_gives_the_settings_run_config(tmp_path, 
         name: getattr(local, name) for name in mapped}
     # the fields v2 binds to the output instead: the merged file is the node's append_row_to
     assert read_back.output_action == "append_row"
-    assert read_back.output_file.name == settings.append_row_file_name
+    # ... under the output's own name: the component gives it no path (the run job names the file:
+    # APPEND_ROW_FILE_NAME, tests/orchestration/cloud/test_harness_v2.py)
+    assert read_back.output_file.name == "extracted"
