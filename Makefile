@@ -139,6 +139,11 @@ $(NPM_TOOLS): tools/npm/package.json tools/npm/package-lock.json $(VENV)/.instal
 test: $(VENV)/.installed $(NPM_TOOLS)
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist worksteal
 
+## Mutation check of the cloud harness: each command broken in one argument must fail a test (minutes)
+.PHONY: mutants
+mutants: $(VENV)/.installed $(NPM_TOOLS)
+	$(COMMAND) tools.mutants
+
 #################################################################################
 # LOCAL PIPELINE                                                                #
 #################################################################################

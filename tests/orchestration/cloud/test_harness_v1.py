@@ -191,6 +191,8 @@ def test_a_finished_run_downloads_its_logs_the_merged_rows_and_the_training_outp
     assert (run_folder / "training" / "metrics.json").read_bytes() == b'{"r2": 0.5758}'
     steps = sorted(p.name for p in (run_folder / "logs").iterdir())
     assert steps == ["extraction", "preparation", "training"] and wire.refused == []
+    (submitted,) = connected.caller._pipeline_run_entities.values()  # from the endpoint, as published
+    assert submitted.id == run_folder.name and submitted.run_history_experiment_name == "california-housing"
     assert connected.child_listings == 1  # the step runs are listed once, for logs, results and verdict
 
 
@@ -240,6 +242,14 @@ def test_provision_registers_the_datastore_asking_the_service_to_create_its_cont
     assert request.startswith("POST https://offline.invalid/datastore/") and "/datastores?" in request
     assert "createIfNotExists=true" in request  # the SDK's default is false
     assert "KEY-sentinel" not in request + capsys.readouterr().err
+
+
+def test_registry_prints_the_login_server_of_the_workspaces_registry(connected, monkeypatch, capsys):
+    registry = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/wsacr01"
+    monkeypatch.setattr(type(connected.workspace), "get_details",
+                        lambda self: {"containerRegistry": registry})
+    assert cloud.main(["registry"]) == 0
+    assert capsys.readouterr().out == "wsacr01.azurecr.io\n"  # all it prints: make reads it
 
 
 def test_a_workspace_without_a_registry_is_explained(connected, monkeypatch, capsys):

@@ -105,6 +105,12 @@ def test_publish_uploads_the_code_and_registers_the_plans_component_on_the_built
         assert (task["environment"], task["code"]) == ("azureml:" + environment, "azureml:" + code_id)
         assert planned_task["environment"] == "azureml:batch-toolkit-env@latest"  # the plan cannot pin it
         assert step.get("command") == planned.get("command")
+        assert (step["inputs"], step["outputs"]) == (planned["inputs"], planned["outputs"])
+    modes = {name: ({key: i["mode"] for key, i in steps[name]["inputs"].items()},
+                    {key: o["mode"] for key, o in steps[name]["outputs"].items()}) for name in steps}
+    assert modes == {"preparation": ({"raw": "ro_mount"}, {"prepared": "rw_mount"}),
+                     "extraction": ({"prepared": "ro_mount"}, {"extracted": "rw_mount"}),
+                     "training": ({"rows": "ro_mount"}, {"model_dir": "rw_mount"})}
     parallel, planned = steps["extraction"], plan["extraction"]["component"]
     for key in ("entry_script", "program_arguments", "append_row_to", "type"):
         assert parallel["task"][key] == planned["task"][key], key

@@ -60,7 +60,8 @@ def test_the_run_plan_loads_as_a_job_of_the_registered_component_on_datastore_ur
     assert job.inputs["raw"].path == "azureml://datastores/california_housing/paths/incoming"
     outputs_uri = "azureml://datastores/california_housing/paths/outputs/"
     assert job.outputs["extracted_rows"].path.startswith(outputs_uri)
-    assert job.outputs["extracted_rows"].path.endswith("/rows.txt")  # APPEND_ROW_FILE_NAME
+    assert job.outputs["extracted_rows"].path == outputs_uri + "${{name}}/rows.txt"  # APPEND_ROW_FILE_NAME
+    assert job.outputs["model"].path == outputs_uri + "${{name}}/training"
     assert "azureml:./" not in job_file.read_text()
 
 
