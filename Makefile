@@ -56,6 +56,7 @@ BATCH_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),
 # Azure targets
 DRY_RUN ?=
 PLAN_FILE ?=
+PLAN_DIR ?= $(LOCAL_OUTPUT_DIR)/plans
 RUN_ID ?=
 SDK ?=
 IMAGE ?=
@@ -212,6 +213,15 @@ publish: $(VENV)/.installed
 .PHONY: run
 run: $(VENV)/.installed
 	$(CLOUD) run $(if $(IMAGE),--image $(IMAGE))
+
+## The plans of make publish (v1, v2) and make run SDK=v2, offline, and their Markdown summary (PLAN_DIR)
+.PHONY: plan
+plan: $(VENV)/.installed
+	mkdir -p $(PLAN_DIR)
+	$(PYTHON) -m orchestration.cloud publish --sdk v1 --dry-run --plan-file $(PLAN_DIR)/publish-v1.json
+	$(PYTHON) -m orchestration.cloud publish --sdk v2 --dry-run --plan-file $(PLAN_DIR)/publish-v2.yml
+	$(PYTHON) -m orchestration.cloud run --sdk v2 --dry-run --plan-file $(PLAN_DIR)/run-v2.yml
+	$(COMMAND) tools.plan_summary $(PLAN_DIR) --out $(PLAN_DIR)/summary.md
 
 ## Download the logs of a past pipeline run (RUN_ID=...)
 .PHONY: logs

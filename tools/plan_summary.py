@@ -1,0 +1,128 @@
+"""`make plan`'s summary: what `make publish` (SDK v1 and v2) and `make run SDK=v2` would send, in Markdown.
+
+Reads the dry-run plans `make plan` writes (publish-v1.json, publish-v2.yml, run-v2.yml) and writes a short
+summary a reviewer reads in a pull request: the steps, the compute, the parallel settings, the image.
+The plans themselves hold the whole detail; no plan holds a secret (the dry runs never read one out).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command
+
+PLANS = {"v1": "publish-v1.json", "v2": "publish-v2.yml", "run": "run-v2.yml"}
+# The parallel settings a reviewer checks, under each SDK's own names.
+V1_PARALLEL = ("node_count", "process_count_per_node", "mini_batch_size", "error_threshold",
+               "allowed_failed_count", "allowed_failed_percent", "run_invocation_timeout", "run_max_try",
+               "output_action", "append_row_file_name", "logging_level")
+V2_PARALLEL = ("resources", "max_concurrency_per_instance", "mini_batch_size", "error_threshold",
+               "mini_batch_error_threshold", "retry_settings", "logging_level")
+
+
+def v1_image(environment: dict[str, Any]) -> str:
+    if "image" in environment:
+        return f"`{environment['image']}`"
+    return f"built by Azure ML from `{environment['build_context'][environment['dockerfile_path']]}`"
+
+
+def v2_image(environment: Any) -> str:
+    if isinstance(environment, dict):  # an inline environment: a pushed image
+        return f"`{environment.get('image', environment)}`"
+    return f"`{environment}` (built by `make publish` from `docker/Dockerfile`)"
+
+
+def table(rows: list[tuple[str, Any]]) -> list[str]:
+    def shown(value: Any) -> str:
+        return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return ["| setting | value |", "|---|---|", *(f"| `{key}` | `{shown(value)}` |" for key, value in rows)]
+
+
+def in_order(nodes: dict[str, Any]) -> list[str]:
+    """The nodes' names in the order they run: each after the nodes whose outputs its inputs bind
+    (`${{parent.jobs.NAME.outputs...}}`); the YAML lists them alphabetically."""
+    def needs(node: Any) -> set[str]:
+        text = json.dumps(node.get("inputs", {}))
+        return {other for other in nodes if f"parent.jobs.{other}." in text}
+
+    ordered: list[str] = []
+    while len(ordered) < len(nodes):
+        ready = [name for name, node in nodes.items() if name not in ordered and needs(node) <= set(ordered)]
+        if not ready:  # a cycle: azure-ai-ml would have refused the plan
+            left = sorted(set(nodes) - set(ordered))
+            raise UsageError(f"the plan's nodes bind each other in a cycle: {left}")
+        ordered += sorted(ready)
+    return ordered
+
+
+def v1_section(plan: dict[str, Any]) -> list[str]:
+    steps = plan["steps"]
+    parallel = next(step for step in steps if step["type"] == "ParallelRunStep")["parallel_run_config"]
+    meta = plan["pipeline"]
+    return [
+        "### SDK v1: `make publish`",
+        f"Pipeline `{meta['name']}`, the default of endpoint `{meta['endpoint']}`; runs in experiment "
+        f"`{meta['experiment']}` on compute `{plan['compute_target']}`.",
+        "",
+        "Steps: " + " → ".join(f"`{step['name']}` ({step['type']})" for step in steps),
+        "",
+        f"Image: {v1_image(plan['environment'])}. Input: datastore `{plan['datastore']['name']}`, folder "
+        f"`{plan['datastore']['path']}`.",
+        "",
+        *table([(key, parallel[key]) for key in V1_PARALLEL if key in parallel]),
+    ]
+
+
+def v2_section(component: dict[str, Any], job: dict[str, Any] | None) -> list[str]:
+    nodes = component["jobs"]
+    name, parallel = next((name, node) for name, node in nodes.items() if node["type"] == "parallel")
+    task = parallel["task"]
+    lines = [
+        "### SDK v2: `make publish SDK=v2`, then `make run SDK=v2`",
+        f"Pipeline component `{component['name']}` (the next version is registered).",
+        "",
+        "Steps: " + " → ".join(f"`{step}` ({nodes[step]['type']})" for step in in_order(nodes)),
+        "",
+        f"Image: {v2_image(task['environment'])}. Parallel step `{name}`: `{task['entry_script']}` "
+        f"`{task.get('program_arguments', '')}`.",
+    ]
+    if job is not None:
+        lines += ["", f"The run: compute `{job['compute'].removeprefix('azureml:')}`, experiment "
+                      f"`{job['experiment_name']}`, input `{job['inputs']['raw']['path']}`, outputs "
+                      + ", ".join(f"`{output['path']}`" for output in job["outputs"].values()) + "."]
+    return lines + ["", *table([(key, parallel[key]) for key in V2_PARALLEL if key in parallel])]
+
+
+def summary(folder: Path) -> str:
+    """The Markdown summary of the plans in `folder`.
+
+    Raises:
+        UsageError: a plan is missing (make plan writes them all).
+    """
+    missing = [name for name in PLANS.values() if not (folder / name).is_file()]
+    if missing:
+        raise UsageError(f"PLAN_DIR: no {', '.join(missing)} in {folder}; `make plan` writes them")
+    v1 = json.loads((folder / PLANS["v1"]).read_text())
+    component = yaml.safe_load((folder / PLANS["v2"]).read_text())
+    job = yaml.safe_load((folder / PLANS["run"]).read_text())
+    lines = ["## What a merge would publish", "",
+             "From the dry runs (`make plan`); nothing was sent to Azure. The plans are the job's artifacts.",
+             "", *v1_section(v1), "", *v2_section(component, job), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m tools.plan_summary", description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="the folder make plan wrote the plans into")
+    parser.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
+    args = parser.parse_args(argv)
+    args.out.write_text(summary(args.folder))
+    print(last_line(0, f"wrote the plans' summary to {args.out}"))
+    return 0
+
+
+if __name__ == "__main__":
+    run_command(main)
