@@ -1,8 +1,8 @@
 """Every call that needs an Azure ML workspace through SDK v2 (azure-ai-ml's MLClient): the v2 glue.
 
 Authentication: the service principal of the settings (AZURE_TENANT_ID, AZURE_CLIENT_ID,
-AZURE_CLIENT_SECRET, from the environment or .env), else azure-identity's DefaultAzureCredential (a
-managed identity, the Azure CLI login, ...).
+AZURE_CLIENT_SECRET, from the environment or .env), else the Azure CLI login, else azure-identity's
+DefaultAzureCredential (a managed identity, ...).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestration.cloud.pipeline_v1 import BUILD_DOCKERFILE, stage_build_context
 from orchestration.cloud.pipeline_v2 import component_name
-from orchestration.cloud.workspace_v1 import SERVICE_PRINCIPAL, authentication_kind
+from orchestration.cloud.workspace_v1 import AZURE_CLI, SERVICE_PRINCIPAL, authentication_kind, cli_logged_in
 from orchestration.errors import UsageError
 from orchestration.settings import AZURE_WORKSPACE, Settings
 
@@ -29,16 +29,21 @@ class NotPublished(UsageError):
 
 
 def credential(settings: Settings) -> Any:
-    """The token credential MLClient uses: the service principal of the settings (which may come from
-    .env, where DefaultAzureCredential would not look), else DefaultAzureCredential (a managed identity,
-    the Azure CLI login, ...). The offline tests replace this one function."""
-    from azure.identity import ClientSecretCredential, DefaultAzureCredential
+    """The token credential MLClient uses, chosen as SDK v1 chooses (workspace_v1.authentication_kind):
+    the service principal of the settings (which may come from .env, where azure-identity would not look),
+    else the Azure CLI login (a person's `az login`, or what CI's azure/login leaves), else
+    DefaultAzureCredential (a managed identity, ...). The offline tests replace this one function."""
+    from azure.identity import AzureCliCredential, ClientSecretCredential, DefaultAzureCredential
 
-    if authentication_kind(settings, cli_logged_in=False) == SERVICE_PRINCIPAL:
+    kind = authentication_kind(settings, cli_logged_in())
+    if kind == SERVICE_PRINCIPAL:
         log.info("authenticating with the service principal")
         return ClientSecretCredential(settings.azure_tenant_id, settings.azure_client_id,
                                       settings.azure_client_secret.get_secret_value())
-    log.info("authenticating with DefaultAzureCredential (managed identity, Azure CLI login, ...)")
+    if kind == AZURE_CLI:
+        log.info("authenticating with the Azure CLI login")
+        return AzureCliCredential()
+    log.info("authenticating with DefaultAzureCredential (managed identity, ...)")
     return DefaultAzureCredential()
 
 

@@ -4,7 +4,6 @@ MLClient gets a fake token credential (the only seam); everything else is the SD
 (schemas, component names, input types, bindings), request building and uploads. The workspace's services
 answer at the wire as they do (offline_v2.py): what publish registers is what run finds.
 """
-import base64
 import json
 import re
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from orchestration.commands import run_command
 from orchestration.paths import ROOT
 from orchestration.settings import SettingsError, load_settings
 from tests.network import NetworkRefused
+from tests.orchestration.cloud.fake_az import audience
 from tests.orchestration.cloud.offline_v2 import ARM, BLOBS, WORKSPACE, Workspace, serve
 
 ARM_PATH = ARM.removeprefix("https://management.azure.com")
@@ -47,12 +47,6 @@ def dry_run(tmp_path, command: str) -> dict:
 
 def put_json(wire, url_pattern: str) -> list[dict]:
     return [json.loads(body) for body in wire.bodies("PUT", url_pattern)]
-
-
-def audience(authorization: str) -> str:
-    """The `aud` claim of a bearer token (the fake credential's JWTs carry the resource asked for)."""
-    claims = authorization.removeprefix("Bearer ").split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["aud"]
 
 
 def test_the_pipeline_component_passes_the_sdks_own_validation_offline(offline):
