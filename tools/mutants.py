@@ -1,13 +1,13 @@
 """Mutation check of the cloud harness: each cloud command, broken in one argument the service would
 reject, must fail a test (`make mutants`).
 
-Each mutant is one textual change to the code, made in a copy of the repository (never in this one);
-the cloud tests run against the copy and must fail. The report names the first test that caught each
+The cloud tests first run on an unchanged copy of the repository and must all pass. Then each mutant,
+one textual change to the code, is made in a fresh copy (never in this one) and the tests must fail on
+it: a failed assertion, not a test that could not run. The report names the first test that caught each
 mutant; a mutant no test catches is a gap in the harness, and the command exits 1.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.commands import last_line, run_command
+from orchestration.commands import ArgumentParser, UsageError, last_line, run_command
+from orchestration.errors import EXIT_FAILED, EXIT_OK
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/orchestration/cloud", "tests/orchestration/jobs/test_parity.py"]
@@ -86,8 +87,8 @@ MUTANTS = [
 ]
 
 
-def mutated_copy(mutant: Mutant, target: Path) -> None:
-    """The repository's tracked files in `target`, with the mutant's one change."""
+def tracked_copy(target: Path) -> None:
+    """The repository's tracked files (as they are in the working tree) in `target`."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     for name in filter(None, files.decode().split("\0")):
         source = ROOT / name
@@ -97,50 +98,78 @@ def mutated_copy(mutant: Mutant, target: Path) -> None:
     modules = ROOT / "tools" / "npm" / "node_modules"  # Azurite, installed by make, not tracked
     if modules.is_dir():
         (target / "tools" / "npm" / "node_modules").symlink_to(modules)
-    path = target / mutant.file
+
+
+def mutate(mutant: Mutant, copy: Path) -> None:
+    path = copy / mutant.file
     text = path.read_text()
     if text.count(mutant.old) != 1:
-        raise SystemExit(last_line(2, f"mutant {mutant.what!r}: {mutant.old!r} is not once in {mutant.file}; "
-                                      "update tools/mutants.py"))
+        raise UsageError(f"mutant {mutant.what!r}: its text is not once in {mutant.file}; "
+                         "update tools/mutants.py")
     path.write_text(text.replace(mutant.old, mutant.new))
 
 
-def caught_by(mutant: Mutant, python: str) -> str | None:
-    """The first test that failed against the mutant, or None when every test passed."""
-    with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
-        copy = Path(scratch)
-        mutated_copy(mutant, copy)
-        environment = {**os.environ, "PYTHONPATH": f"{copy / 'src'}{os.pathsep}{copy}",
-                       "PYTHONDONTWRITEBYTECODE": "1"}
-        result = subprocess.run([python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "0",
-                                 *TESTS], cwd=copy, env=environment, capture_output=True, text=True)
+@dataclass(frozen=True)
+class Outcome:
+    failed: str | None  # the first test that failed
+    errors: bool  # a test could not run (setup, collection): the run proves nothing
+
+
+def run_tests(copy: Path, python: str, first_failure_only: bool) -> Outcome:
+    environment = {**os.environ, "PYTHONPATH": f"{copy / 'src'}{os.pathsep}{copy}",
+                   "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rfE",
+                             *(["--maxfail=1"] if first_failure_only else []), *TESTS],
+                            cwd=copy, env=environment, capture_output=True, text=True)
     failed = re.search(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
-    if result.returncode == 0:
-        return None
-    return failed.group(1) if failed else f"pytest exit {result.returncode} (collection)"
+    errors = bool(re.search(r"^ERROR ", result.stdout, re.MULTILINE)) or result.returncode not in (0, 1)
+    return Outcome(failed.group(1) if failed else None, errors)
+
+
+def caught_by(mutant: Mutant, python: str) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
+        tracked_copy(Path(scratch))
+        mutate(mutant, Path(scratch))
+        return run_tests(Path(scratch), python, first_failure_only=True)
+
+
+def baseline(python: str) -> Outcome:
+    """The tests on the unchanged copy: they must all pass, or no mutant's failure means anything."""
+    with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
+        tracked_copy(Path(scratch))
+        return run_tests(Path(scratch), python, first_failure_only=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.mutants", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tools.mutants", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run the mutants whose description contains this text")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.only or args.only in f"{m.command} {m.what}"]
-    survivors = []
+    if not chosen:
+        raise UsageError(f"--only: no mutant's command or description contains {args.only!r}")
     started = time.monotonic()
+    unchanged = baseline(sys.executable)
+    if unchanged.failed or unchanged.errors:
+        print(last_line(EXIT_FAILED, f"the cloud tests do not pass on the unchanged code "
+                        f"({unchanged.failed or 'a test could not run'}); fix that first (make test)"))
+        return EXIT_FAILED
+    survivors = []
     print("| command | mutant | caught by |\n|---|---|---|")
     for mutant in chosen:
-        test = caught_by(mutant, sys.executable)
-        print(f"| {mutant.command} | {mutant.what} | {f'`{test}`' if test else '**not caught**'} |",
-              flush=True)
-        if test is None:
+        outcome = caught_by(mutant, sys.executable)
+        caught = outcome.failed and not outcome.errors  # a test that could not run caught nothing
+        shown = f"`{outcome.failed}`" if caught else "**not caught**" + (" (a test errored)" * outcome.errors)
+        print(f"| {mutant.command} | {mutant.what} | {shown} |", flush=True)
+        if not caught:
             survivors.append(mutant)
     seconds = time.monotonic() - started
     if survivors:
-        print(last_line(1, f"{len(survivors)} of {len(chosen)} mutants survived ({seconds:.0f} s): the "
-                           "harness misses what the rows marked 'not caught' break; add a test for each"))
-        return 1
-    print(last_line(0, f"every one of {len(chosen)} mutants was caught by a test ({seconds:.0f} s)"))
-    return 0
+        print(last_line(EXIT_FAILED, f"{len(survivors)} of {len(chosen)} mutants survived ({seconds:.0f} s): "
+                        "the harness misses what the rows marked 'not caught' break; add a test for each"))
+        return EXIT_FAILED
+    print(last_line(EXIT_OK, f"every one of {len(chosen)} mutants was caught by a failing test, and the "
+                    f"unchanged code passes them all ({seconds:.0f} s)"))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def _describe(error: dict[str, Any]) -> str:
     """One line per pydantic error: the variable, what it expects, and the value unless secret."""
     loc = [str(part) for part in error.get("loc", ()) if part != "__root__"]
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    message = message.removeprefix("Input should be ").removeprefix("String should ")
+    message = message.removeprefix("Input should be ").removeprefix("String should ").removeprefix("have ")
     if not loc:  # model-level checks carry the variable name in their message
         return message
     name = loc[0].upper()

@@ -10,9 +10,9 @@ from tools.mutants import MUTANTS
 def test_each_mutant_changes_its_file_in_one_place(mutant):
     text = (ROOT / mutant.file).read_text()
     assert text.count(mutant.old) == 1
-    assert mutant.new != mutant.old
 
 
 def test_every_cloud_command_has_a_mutant():
-    commands = {mutant.command.split(" ")[0] for mutant in MUTANTS}
-    assert commands == {"provision", "upload", "publish", "run", "logs", "registry"}
+    from orchestration.cloud.cli import COMMANDS
+
+    assert {mutant.command.split(" ")[0] for mutant in MUTANTS} == set(COMMANDS)

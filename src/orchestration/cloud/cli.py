@@ -53,7 +53,10 @@ def provisioning_plan(settings: Settings) -> dict[str, Any]:
 def emit(text: str, plan_file: Path | None, what: str) -> None:
     """A dry run's plan, to the plan file or to stdout (then the closing line goes to stderr)."""
     if plan_file:
-        plan_file.write_text(text)
+        try:
+            plan_file.write_text(text)
+        except OSError as exc:
+            raise UsageError(f"PLAN_FILE: cannot write {plan_file} ({exc.strerror})") from None
         print(last_line(0, f"dry run: wrote {what} to {plan_file}; nothing was sent to Azure"))
     else:
         sys.stdout.write(text)
@@ -271,15 +274,16 @@ def main(argv: list[str] | None = None) -> int:
                             description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--dry-run", action="store_true", help="show what would happen; no network call")
-    parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON; for SDK v2 "
-                        "publish, the pipeline component's YAML, and for run, the job's YAML)")
+    parser.add_argument("--plan-file", type=Path, help="write the dry-run plan here (JSON; with SDK v2, "
+                        "publish writes the pipeline component's YAML and run the job's YAML)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data" / "datastore" / "raw",
                         help="upload: the folder to upload")
     parser.add_argument("--image", help="publish: run the steps in this pushed image, not one built from "
                         "docker/")
-    parser.add_argument("--run-id", help="logs: the pipeline run")
+    parser.add_argument("--run-id", help="logs: the pipeline run's id (SDK v2: the job's name)")
     parser.add_argument("--sdk", choices=("v1", "v2"),
-                        help="SDK v1 ParallelRunStep or the SDK v2 parallel job (default: AML_SDK)")
+                        help="publish, run, logs: SDK v1 (ParallelRunStep, a published pipeline) or SDK v2 "
+                        "(a parallel job in a registered pipeline component); default: AML_SDK")
     args = parser.parse_args(argv)
     if args.dry_run and args.command not in DRY_RUNS:
         raise UsageError(f"DRY_RUN: {args.command} only reads what already exists in Azure, so it has no dry "

@@ -75,9 +75,20 @@ def parallel_settings(settings: Settings) -> dict[str, Any]:
 
 
 def component_reference(settings: Settings, version: str | None = None) -> str:
-    """The registered pipeline component: `azureml:<name>:<version>`, or its newest version (`@latest`)."""
+    """The registered pipeline component: `azureml:<name>:<version>`, or `<name>@latest`, its newest
+    version, without the prefix (as environment_reference: with it, azure-ai-ml would look up a component
+    named `azureml:<name>`); a job's YAML shows both as `azureml:...`."""
     name = component_name(settings)
-    return f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+    return f"azureml:{name}:{version}" if version else f"{name}@latest"
+
+
+def check_for_v2(settings: Settings) -> None:
+    """What Azure would reject of the settings, v1's rules and v2's own."""
+    check_for_azure(settings)
+    if settings.partition_keys:  # v2 partitions an MLTable's columns; this pipeline's input is a folder
+        raise SettingsError(["PARTITION_KEYS: a v2 parallel job partitions an MLTable input, and this "
+                             "pipeline's input is a folder (uri_folder): publish it with SDK=v1, or leave "
+                             "PARTITION_KEYS empty"])
 
 
 def build_pipeline_component(settings: Settings, environment: Any = None) -> Any:
@@ -89,11 +100,7 @@ def build_pipeline_component(settings: Settings, environment: Any = None) -> Any
     from azure.ai.ml.entities._job.parallel.retry_settings import RetrySettings
     from azure.ai.ml.parallel import RunFunction, parallel_run_function
 
-    check_for_azure(settings)
-    if settings.partition_keys:  # v2 partitions an MLTable's columns; this pipeline's input is a folder
-        raise SettingsError(["PARTITION_KEYS: a v2 parallel job partitions an MLTable input, and this "
-                             "pipeline's input is a folder (uri_folder): publish it with SDK=v1, or leave "
-                             "PARTITION_KEYS empty"])
+    check_for_v2(settings)
     name = component_name(settings)
     env = environment or environment_reference(settings)
     code = str(SOURCE_DIRECTORY)
@@ -143,7 +150,7 @@ def build_run_job(settings: Settings, component: str) -> Any:
     from azure.ai.ml import Input, Output
     from azure.ai.ml.entities import Pipeline, PipelineJob
 
-    check_for_azure(settings)
+    check_for_v2(settings)
     store = settings.aml_blob_datastore_name
     outputs = OUTPUTS_PATH.format(datastore=store)
     node = Pipeline(component=component, inputs={"raw": "${{parent.inputs.raw}}"},

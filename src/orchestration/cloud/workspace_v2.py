@@ -87,12 +87,15 @@ def published_version(client: Any, settings: Settings) -> str:
         NotPublished: the workspace has no such component yet.
     """
     from azure.ai.ml.exceptions import ValidationErrorType, ValidationException
+    from azure.core.exceptions import ResourceNotFoundError
 
     name = component_name(settings)
     try:
         return client.components.get(name, label="latest").version
-    except ValidationException as exc:  # how get(label="latest") reports that no version exists
-        if exc.error_type != ValidationErrorType.RESOURCE_NOT_FOUND:
+    except (ValidationException, ResourceNotFoundError) as exc:
+        # get(label="latest") lists the versions: an empty list is a ValidationException, a listing the
+        # service refuses for an unknown name a 404; either way nothing was published under the name
+        if isinstance(exc, ValidationException) and exc.error_type != ValidationErrorType.RESOURCE_NOT_FOUND:
             raise
         raise NotPublished(f"PIPELINE_NAME: no pipeline component {name!r} in workspace "
                            f"{settings.workspace_name}; run `make publish SDK=v2` first") from None

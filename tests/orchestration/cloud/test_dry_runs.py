@@ -6,6 +6,7 @@ would authenticate: the refused network records it.
 import json
 
 import pytest
+import yaml
 
 from orchestration.cloud import cli as cloud
 from orchestration.errors import SettingsError, UsageError
@@ -33,7 +34,10 @@ def test_a_dry_run_of_run_shows_the_submission_and_sends_nothing(logged_in, sdk,
     if sdk == "v1":
         assert json.loads(plan)["would_submit"]["endpoint"] == "california-housing-endpoint"
     else:
-        assert "type: pipeline" in plan and "extraction" in plan
+        job = yaml.safe_load(plan)  # the job of the newest published component version
+        assert job["type"] == "pipeline"
+        assert job["jobs"]["california_housing_pipeline"]["component"] == \
+            "azureml:california_housing_pipeline@latest"
     assert "exit 0: dry run: wrote" in capsys.readouterr().out
 
 

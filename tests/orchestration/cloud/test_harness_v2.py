@@ -124,6 +124,7 @@ def test_publish_with_an_image_registers_the_component_on_that_image(workspace, 
     (registered,) = put_json(offline, r"/components/california_housing_pipeline/versions/1\?")
     assert registered["properties"]["componentSpec"]["jobs"]["extraction"]["task"]["environment"].startswith(
         f"azureml:{ARM_PATH}/environments/CliV2AnonymousEnvironment/versions/")
+    assert offline.refused == []
 
 
 def test_publishing_again_registers_the_next_version_and_uploads_nothing_unchanged(workspace, offline,
@@ -138,7 +139,11 @@ def test_publishing_again_registers_the_next_version_and_uploads_nothing_unchang
     assert len(offline.bodies("PUT", rf"^{re.escape(BLOBS)}")) == uploads  # same context, same code
 
 
-def test_run_before_publish_says_what_to_run_first(workspace, offline, capsys):
+@pytest.mark.parametrize("listing", ["empty", "404"])
+def test_run_before_publish_says_what_to_run_first(workspace, offline, capsys, listing):
+    if listing == "404":  # however the service answers the listing of a name it has never seen
+        offline.answer("GET", r"/components/california_housing_pipeline/versions\?", 404,
+                       {"error": {"code": "UserError", "message": "Not found"}})
     with pytest.raises(SystemExit) as exited:
         run_command(lambda: cloud.main(["run"]))
     assert exited.value.code == 2
@@ -160,11 +165,13 @@ def test_run_submits_the_registered_component_with_the_plans_inputs_outputs_and_
     job_name = url.split("/jobs/")[1].split("?")[0]
     submitted = job["properties"]
     assert submitted["jobType"] == "Pipeline"
-    assert submitted["computeId"] == f"{ARM_PATH}/computes/{plan['compute'].removeprefix('azureml:')}"
+    assert submitted["computeId"] == f"{ARM_PATH}/computes/cpu-cluster" == \
+        f"{ARM_PATH}/computes/{plan['compute'].removeprefix('azureml:')}"
     assert submitted["experimentName"] == plan["experiment_name"] == "california-housing"
     raw = submitted["inputs"]["raw"]
     assert (raw["uri"], raw["mode"], raw["jobInputType"]) == (
         plan["inputs"]["raw"]["path"], "ReadOnlyMount", "uri_folder")
+    assert raw["uri"] == "azureml://datastores/california_housing/paths/raw"  # the settings' defaults
     outputs = submitted["outputs"]
     assert {key: (output["uri"], output["jobOutputType"]) for key, output in outputs.items()} == {
         key: (output["path"], output["type"]) for key, output in plan["outputs"].items()}

@@ -139,7 +139,7 @@ def test_a_bad_setting_stops_publish_with_exit_2_before_any_network_call(tmp_pat
 
 
 def test_the_environment_is_built_from_the_projects_flat_build_context_as_publish_builds_it(built, tmp_path):
-    from orchestration.cloud.pipeline_v1 import BUILD_CONTEXT_FILES, stage_build_context
+    from orchestration.cloud.pipeline_v1 import ROOT, stage_build_context
 
     _, plan, (_, extract, _) = built
     environment = extract._parallel_run_config.environment
@@ -148,9 +148,10 @@ def test_the_environment_is_built_from_the_projects_flat_build_context_as_publis
     assert re.search(r"/azureml/DockerBuildContext/[0-9a-f]{32}/$", context.location), context.location
     assert environment.docker.base_image is None and environment.docker.base_dockerfile is None
     assert environment.python.user_managed_dependencies is True
-    staged = stage_build_context(tmp_path)
-    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == sorted(
-        str(p) for p in BUILD_CONTEXT_FILES)
+    staged = stage_build_context(tmp_path)  # flat: what the Dockerfile's COPY lines name, nothing more
+    assert {p.relative_to(staged).as_posix(): p.read_bytes() for p in staged.rglob("*") if p.is_file()} == {
+        "Dockerfile": (ROOT / "docker" / "Dockerfile").read_bytes(),
+        "pyproject.toml": (ROOT / "pyproject.toml").read_bytes(), "uv.lock": (ROOT / "uv.lock").read_bytes()}
 
 
 @pytest.mark.parametrize("values, message", [
