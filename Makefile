@@ -57,6 +57,8 @@ BATCH_OUTPUT_DIR = $(if $(filter command line environment,$(origin OUTPUT_DIR)),
 DRY_RUN ?=
 PLAN_FILE ?=
 PLAN_DIR ?= $(LOCAL_OUTPUT_DIR)/plans
+# make plan: the SDKs to plan (a team on PARTITION_KEYS plans v1 only: v2 refuses them)
+PLAN_SDKS ?= v1 v2
 RUN_ID ?=
 SDK ?=
 IMAGE ?=
@@ -217,13 +219,17 @@ publish: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(CLOUD) run $(if $(IMAGE),--image $(IMAGE))
 
-## The plans of make publish (v1, v2) and make run SDK=v2, offline, and their Markdown summary (PLAN_DIR)
+## The plans of make publish and make run for each SDK in PLAN_SDKS, offline, and their Markdown summary (PLAN_DIR)
 .PHONY: plan
+# A plan left from an earlier make plan (another PLAN_SDKS) would be summarised as if it were new.
 plan: $(VENV)/.installed
-	mkdir -p $(PLAN_DIR)
-	$(PYTHON) -m orchestration.cloud publish --sdk v1 --dry-run --plan-file $(PLAN_DIR)/publish-v1.json
-	$(PYTHON) -m orchestration.cloud publish --sdk v2 --dry-run --plan-file $(PLAN_DIR)/publish-v2.yml
-	$(PYTHON) -m orchestration.cloud run --sdk v2 --dry-run --plan-file $(PLAN_DIR)/run-v2.yml
+	mkdir -p $(PLAN_DIR) && rm -f $(addprefix $(PLAN_DIR)/,publish-v1.json publish-v2.yml run-v2.yml summary.md)
+	$(if $(filter v1,$(PLAN_SDKS)),$(PYTHON) -m orchestration.cloud publish --sdk v1 --dry-run \
+		--plan-file $(PLAN_DIR)/publish-v1.json)
+	$(if $(filter v2,$(PLAN_SDKS)),$(PYTHON) -m orchestration.cloud publish --sdk v2 --dry-run \
+		--plan-file $(PLAN_DIR)/publish-v2.yml)
+	$(if $(filter v2,$(PLAN_SDKS)),$(PYTHON) -m orchestration.cloud run --sdk v2 --dry-run \
+		--plan-file $(PLAN_DIR)/run-v2.yml)
 	$(COMMAND) tools.plan_summary $(PLAN_DIR) --out $(PLAN_DIR)/summary.md
 
 ## Download the logs of a past pipeline run (RUN_ID=...)

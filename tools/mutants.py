@@ -122,7 +122,10 @@ def run_tests(copy: Path, python: str, first_failure_only: bool) -> Outcome:
                              *(["--maxfail=1"] if first_failure_only else []), *TESTS],
                             cwd=copy, env=environment, capture_output=True, text=True)
     failed = re.search(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
-    errors = bool(re.search(r"^ERROR ", result.stdout, re.MULTILINE)) or result.returncode not in (0, 1)
+    # pytest's summary lines (-rfE) name an errored test by its file; a captured log line starts with
+    # "ERROR" too, and is not one
+    errored = re.search(r"^ERROR \S+\.py\b", result.stdout, re.MULTILINE)
+    errors = bool(errored) or result.returncode not in (0, 1)
     return Outcome(failed.group(1) if failed else None, errors)
 
 

@@ -1,6 +1,6 @@
 """`make plan`'s summary: what `make publish` (SDK v1 and v2) and `make run SDK=v2` would send, in Markdown.
 
-Reads the dry-run plans `make plan` writes (publish-v1.json, publish-v2.yml, run-v2.yml) and writes a short
+Reads the dry-run plans `make plan` writes (publish-v1.json; publish-v2.yml and run-v2.yml) and writes a short
 summary a reviewer reads in a pull request: the steps, the compute, the parallel settings, the image.
 The plans themselves hold the whole detail; no plan holds a secret (the dry runs never read one out).
 """
@@ -31,7 +31,7 @@ def v1_image(environment: dict[str, Any]) -> str:
 
 def v2_image(environment: Any) -> str:
     if isinstance(environment, dict):  # an inline environment: a pushed image
-        return f"`{environment.get('image', environment)}`"
+        return f"`{environment['image']}`" if "image" in environment else f"`{json.dumps(environment)}`"
     return f"`{environment}` (built by `make publish` from `docker/Dockerfile`)"
 
 
@@ -96,22 +96,49 @@ def v2_section(component: dict[str, Any], job: dict[str, Any] | None) -> list[st
     return lines + ["", *table([(key, parallel[key]) for key in V2_PARALLEL if key in parallel])]
 
 
-def summary(folder: Path) -> str:
-    """The Markdown summary of the plans in `folder`.
+def read(path: Path) -> Any:
+    """A plan file as a document (a missing one is None).
 
     Raises:
-        UsageError: a plan is missing (make plan writes them all).
+        UsageError: the file is not the JSON or YAML mapping a dry run writes.
     """
-    missing = [name for name in PLANS.values() if not (folder / name).is_file()]
-    if missing:
-        raise UsageError(f"PLAN_DIR: no {', '.join(missing)} in {folder}; `make plan` writes them")
-    v1 = json.loads((folder / PLANS["v1"]).read_text())
-    component = yaml.safe_load((folder / PLANS["v2"]).read_text())
-    job = yaml.safe_load((folder / PLANS["run"]).read_text())
-    lines = ["## What a merge would publish", "",
-             "From the dry runs (`make plan`); nothing was sent to Azure. The plans are the job's artifacts.",
-             "", *v1_section(v1), "", *v2_section(component, job), ""]
-    return "\n".join(lines)
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text()
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UsageError(f"PLAN_DIR: {path} is not a plan a dry run writes ({type(exc).__name__}); run "
+                         "`make plan` again") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"PLAN_DIR: {path} is not a plan a dry run writes; run `make plan` again")
+    return document
+
+
+def summary(folder: Path) -> str:
+    """The Markdown summary of the plans in `folder`: one section per SDK planned (make plan's PLAN_SDKS).
+
+    Raises:
+        UsageError: no plan, half of v2's, or a plan that is not one.
+    """
+    v1, component, job = (read(folder / PLANS[key]) for key in ("v1", "v2", "run"))
+    if v1 is None and component is None:
+        raise UsageError(f"PLAN_DIR: no {PLANS['v1']} or {PLANS['v2']} in {folder}; `make plan` writes them")
+    if (component is None) != (job is None):
+        raise UsageError(f"PLAN_DIR: {folder} holds only one of {PLANS['v2']} and {PLANS['run']}; run "
+                         "`make plan`")
+    sections = []
+    try:
+        if v1 is not None:
+            sections += ["", *v1_section(v1)]
+        if component is not None:
+            sections += ["", *v2_section(component, job)]
+    except (KeyError, TypeError, StopIteration) as exc:
+        raise UsageError(f"PLAN_DIR: a plan in {folder} lacks what a dry run writes ({exc!r}); run "
+                         "`make plan` again") from None
+    return "\n".join(["## What a merge would publish", "",
+                      "From the dry runs (`make plan`) with the repository's settings; nothing was sent to "
+                      "Azure. The plans are the job's artifacts.", *sections, ""])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="the folder make plan wrote the plans into")
     parser.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
     args = parser.parse_args(argv)
-    args.out.write_text(summary(args.folder))
+    text = summary(args.folder)
+    try:
+        args.out.write_text(text)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {args.out} ({exc.strerror})") from None
     print(last_line(0, f"wrote the plans' summary to {args.out}"))
     return 0
 

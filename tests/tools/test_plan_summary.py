@@ -43,5 +43,21 @@ def test_a_pushed_image_is_named_for_both_sdks(plans):
 
 
 def test_a_missing_plan_is_named(tmp_path):
-    with pytest.raises(UsageError, match="PLAN_DIR: no publish-v1.json, publish-v2.yml, run-v2.yml in"):
+    with pytest.raises(UsageError, match="PLAN_DIR: no publish-v1.json or publish-v2.yml in"):
         summary(tmp_path)
+
+
+def test_one_sdk_planned_is_summarised_alone(plans, tmp_path):
+    folder = plans()
+    (folder / PLANS["v2"]).unlink()
+    (folder / PLANS["run"]).unlink()
+    text = summary(folder)
+    assert "### SDK v1" in text and "### SDK v2" not in text
+
+
+@pytest.mark.parametrize("content", ['{"dry_run": tr', "[]", '{"steps": []}'])
+def test_a_plan_that_is_not_one_is_named_not_a_traceback(plans, content):
+    folder = plans()
+    (folder / PLANS["v1"]).write_text(content)
+    with pytest.raises(UsageError, match=r"PLAN_DIR: .*publish-v1\.json|PLAN_DIR: a plan in"):
+        summary(folder)

@@ -119,7 +119,9 @@ def authentication(settings: Settings, kind: str) -> Any:
     if kind == AZURE_CLI:
         from azure.identity import AzureCliCredential
 
-        return TokenAuthentication(cli_token_getter(AzureCliCredential()))
+        # AZURE_TENANT_ID, where set, picks the tenant of an `az` logged in to several
+        return TokenAuthentication(cli_token_getter(
+            AzureCliCredential(tenant_id=settings.azure_tenant_id or None)))
     return InteractiveLoginAuthentication(tenant_id=settings.azure_tenant_id or None)
 
 

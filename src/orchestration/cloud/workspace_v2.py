@@ -42,7 +42,7 @@ def credential(settings: Settings) -> Any:
                                       settings.azure_client_secret.get_secret_value())
     if kind == AZURE_CLI:
         log.info("authenticating with the Azure CLI login")
-        return AzureCliCredential()
+        return AzureCliCredential(tenant_id=settings.azure_tenant_id or None)
     log.info("authenticating with DefaultAzureCredential (managed identity, ...)")
     return DefaultAzureCredential()
 

@@ -31,7 +31,8 @@ def test_the_commands_use_the_azure_cli_login_that_azure_login_leaves(azure_logi
         cloud.main(["--sdk", sdk, "logs", "--run-id", "run-1"])
     calls = azure_login.read_text().splitlines()
     assert calls[0] == "account show --output none"  # the toolkit's check that az is logged in
-    assert f"account get-access-token --output json --resource {resource}" in calls
+    # the tenant of the settings, where set, is the one asked for (an `az` may be logged in to several)
+    assert f"account get-access-token --output json --resource {resource} --tenant tenant" in calls
     first = wire.sent[0]
     assert first.url.startswith("https://management.azure.com/subscriptions")
     assert audience(first.authorization) == resource  # az's token, for ARM
