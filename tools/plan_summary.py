@@ -13,14 +13,20 @@ from typing import Any
 import yaml
 
 from orchestration.commands import ArgumentParser, UsageError, last_line, run_command
+from orchestration.parallel_fields import FIELDS
 
 PLANS = {"v1": "publish-v1.json", "v2": "publish-v2.yml", "run": "run-v2.yml"}
-# The parallel settings a reviewer checks, under each SDK's own names.
-V1_PARALLEL = ("node_count", "process_count_per_node", "mini_batch_size", "error_threshold",
-               "allowed_failed_count", "allowed_failed_percent", "run_invocation_timeout", "run_max_try",
-               "output_action", "append_row_file_name", "logging_level")
-V2_PARALLEL = ("resources", "max_concurrency_per_instance", "mini_batch_size", "error_threshold",
-               "mini_batch_error_threshold", "retry_settings", "logging_level")
+# The parallel settings a reviewer checks are the table's (parallel_fields.FIELDS), under each SDK's own
+# names. A v2 node's YAML holds instance_count under resources (program_arguments sits in its task).
+V2_KEY_IN_YAML = {"instance_count": "resources"}
+
+V1_NAMES = [field.name for field in FIELDS]
+V2_NAMES = [V2_KEY_IN_YAML.get(top, top) for top in (field.v2.split(".")[0] for field in FIELDS if field.v2)]
+
+
+def parallel_rows(node: dict[str, Any], names: list[str]) -> list[tuple[str, Any]]:
+    """The node's values of those settings, where set (a v1 plan holds partition_keys as null if unused)."""
+    return [(name, node[name]) for name in dict.fromkeys(names) if node.get(name) is not None]
 
 
 def v1_image(environment: dict[str, Any]) -> str:
@@ -72,7 +78,7 @@ def v1_section(plan: dict[str, Any]) -> list[str]:
         f"Image: {v1_image(plan['environment'])}. Input: datastore `{plan['datastore']['name']}`, folder "
         f"`{plan['datastore']['path']}`.",
         "",
-        *table([(key, parallel[key]) for key in V1_PARALLEL if key in parallel]),
+        *table(parallel_rows(parallel, V1_NAMES)),
     ]
 
 
@@ -93,7 +99,7 @@ def v2_section(component: dict[str, Any], job: dict[str, Any] | None) -> list[st
         lines += ["", f"The run: compute `{job['compute'].removeprefix('azureml:')}`, experiment "
                       f"`{job['experiment_name']}`, input `{job['inputs']['raw']['path']}`, outputs "
                       + ", ".join(f"`{output['path']}`" for output in job["outputs"].values()) + "."]
-    return lines + ["", *table([(key, parallel[key]) for key in V2_PARALLEL if key in parallel])]
+    return lines + ["", *table(parallel_rows(parallel, V2_NAMES))]
 
 
 def read(path: Path) -> Any:

@@ -4,7 +4,8 @@ in the driver's command line, the resume fingerprint, SDK v1 and SDK v2.
 Everything that lists these fields comes from FIELDS: the settings' defaults and validation
 (`settings.py`, `run_settings.py`, the warm start's prediction in `prs/warm.py`), the runner's flags
 (`prs/cli.py`), `RunConfig.from_settings`, the driver argv and the fingerprint (`prs/config.py`), the v1
-plan (`cloud/pipeline_v1.py`) and the v2 mapping (`cloud/pipeline_v2.py`). What is written elsewhere is
+plan (`cloud/pipeline_v1.py`), the v2 mapping (`cloud/pipeline_v2.py`) and make plan's summary
+(`tools/plan_summary.py`). What is written elsewhere is
 checked against it by tests: RunConfig's and the accounting's defaults (test_parallel_fields.py), the
 settings' types, .env.example and the docs' settings table (test_settings.py), a v2 job's keys read
 back (jobs/test_parallel_node.py). A new field is one line here, plus its typed setting in `settings.py`
