@@ -129,18 +129,15 @@ def run_tests(copy: Path, python: str, first_failure_only: bool) -> Outcome:
     return Outcome(failed.group(1) if failed else None, errors)
 
 
-def caught_by(mutant: Mutant, python: str) -> Outcome:
+def tests_on_copy(mutant: Mutant | None, python: str) -> Outcome:
+    """The tests on a fresh copy of the repository with the mutant's change, or unchanged (None: the
+    baseline, which must pass whole, or no mutant's failure means anything); a mutant's run stops at its
+    first failure."""
     with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
         tracked_copy(Path(scratch))
-        mutate(mutant, Path(scratch))
-        return run_tests(Path(scratch), python, first_failure_only=True)
-
-
-def baseline(python: str) -> Outcome:
-    """The tests on the unchanged copy: they must all pass, or no mutant's failure means anything."""
-    with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
-        tracked_copy(Path(scratch))
-        return run_tests(Path(scratch), python, first_failure_only=False)
+        if mutant is not None:
+            mutate(mutant, Path(scratch))
+        return run_tests(Path(scratch), python, first_failure_only=mutant is not None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         raise UsageError(f"--only: no mutant's command or description contains {args.only!r}")
     started = time.monotonic()
-    unchanged = baseline(sys.executable)
+    unchanged = tests_on_copy(None, sys.executable)
     if unchanged.failed or unchanged.errors:
         print(last_line(EXIT_FAILED, f"the cloud tests do not pass on the unchanged code "
                         f"({unchanged.failed or 'a test could not run'}); fix that first (make test)"))
@@ -159,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     survivors = []
     print("| command | mutant | caught by |\n|---|---|---|")
     for mutant in chosen:
-        outcome = caught_by(mutant, sys.executable)
+        outcome = tests_on_copy(mutant, sys.executable)
         caught = outcome.failed and not outcome.errors  # a test that could not run caught nothing
         shown = f"`{outcome.failed}`" if caught else "**not caught**" + (" (a test errored)" * outcome.errors)
         print(f"| {mutant.command} | {mutant.what} | {shown} |", flush=True)
