@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+# The settings that name this workspace
+WORKSPACE = dict(SUBSCRIPTION_ID=SUBSCRIPTION, RESOURCE_GROUP="rg", WORKSPACE_NAME="ws")
 NOWHERE = "https://offline.invalid"
 
 

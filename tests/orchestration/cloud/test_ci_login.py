@@ -6,9 +6,7 @@ import pytest
 from orchestration.cloud import cli as cloud
 from tests.network import NetworkRefused
 from tests.orchestration.cloud.fake_az import audience, fake_az
-
-WORKSPACE = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURCE_GROUP="rg",
-                 WORKSPACE_NAME="ws")
+from tests.orchestration.cloud.offline_v1 import WORKSPACE
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import yaml
 
 from orchestration.cloud import cli as cloud
 from orchestration.errors import SettingsError, UsageError
+from tests.orchestration.cloud.offline_v1 import WORKSPACE
 from tools.make_data import load_bundled, write_files
 
-CREDENTIALS = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURCE_GROUP="rg",
-                   WORKSPACE_NAME="ws", AZURE_TENANT_ID="tenant", AZURE_CLIENT_ID="app",
+CREDENTIALS = dict(**WORKSPACE, AZURE_TENANT_ID="tenant", AZURE_CLIENT_ID="app",
                    AZURE_CLIENT_SECRET="CLIENT-sentinel", AML_STORAGE_ACCOUNT_NAME="acct",
                    AML_STORAGE_ACCOUNT_KEY="S2V5LXNlbnRpbmVs", AML_BLOB_CONTAINER_NAME="raw-files",
                    INPUT_DIR="raw")

@@ -15,6 +15,7 @@ from orchestration.paths import ROOT
 from orchestration.settings import load_settings
 from tests.network import NetworkRefused
 from tests.orchestration.cloud.fake_az import audience, fake_az
+from tests.orchestration.cloud.offline_v1 import WORKSPACE
 
 IMAGE = "myregistry.azurecr.io/azureml-batch-toolkit:abc123"
 LISTING = ('<?xml version="1.0" encoding="utf-8"?><EnumerationResults '
@@ -23,8 +24,6 @@ LISTING = ('<?xml version="1.0" encoding="utf-8"?><EnumerationResults '
            '<BlobType>BlockBlob</BlobType></Properties><Metadata /></Blob></Blobs><NextMarker />'
            '</EnumerationResults>')
 BLOB = r"^https://acct\.blob\.core\.windows\.net/azureml"
-WORKSPACE = dict(SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000001", RESOURCE_GROUP="rg",
-                 WORKSPACE_NAME="ws")
 
 
 @pytest.fixture
