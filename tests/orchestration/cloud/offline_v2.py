@@ -22,6 +22,7 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 WORKSPACE = dict(SUBSCRIPTION_ID=SUBSCRIPTION, RESOURCE_GROUP="rg", WORKSPACE_NAME="ws", AML_SDK="v2")
 ARM = (f"https://management.azure.com/subscriptions/{SUBSCRIPTION}/resourceGroups/rg"
        "/providers/Microsoft.MachineLearningServices/workspaces/ws")
+ARM_PATH = urlsplit(ARM).path  # how ARM names the workspace's resources: their ids
 BLOBS = "https://wsstore.blob.core.windows.net/"  # the workspace storage account
 STORE = {"id": ARM + "/datastores/workspaceartifactstore", "name": "workspaceartifactstore",
          "properties": {"datastoreType": "AzureBlob", "accountName": "wsstore", "containerName": "azureml",
@@ -89,7 +90,7 @@ class Workspace:
             child = f"{name}_{failed_step}"
             self.children[name] = [{"runId": child, "displayName": failed_step, "status": "Failed",
                                     "parentRunId": name, "properties": {}, "tags": {}}]
-            path = f"{urlsplit(ARM).path}/jobs/{child}"
+            path = f"{ARM_PATH}/jobs/{child}"
             self.resources[path] = {"id": path, "name": child, "properties": {
                 "jobType": "Command", "status": "Failed", "displayName": failed_step,
                 "experimentName": "california-housing", "command": "python steps/prepare_step.py",
@@ -101,7 +102,7 @@ class Workspace:
 
     def add_failed_job(self, name: str, failed_step: str) -> None:
         """A pipeline job that ran earlier and failed (`make logs`)."""
-        path = f"{urlsplit(ARM).path}/jobs/{name}"
+        path = f"{ARM_PATH}/jobs/{name}"
         self.resources[path] = {"id": path, "name": name, "properties": {
             "jobType": "Pipeline", "experimentName": "california-housing", "displayName": "pipeline",
             "inputs": {}, "outputs": {}, "jobs": {}, "settings": {}, "properties": {}, "tags": {}}}
@@ -123,7 +124,7 @@ class Workspace:
 
     def add_cluster(self, name: str = "cpu-cluster") -> None:
         """A compute cluster, as `make provision` leaves it."""
-        path = f"{urlsplit(ARM).path}/computes/{name}"
+        path = f"{ARM_PATH}/computes/{name}"
         self.resources[path] = {"id": path, "name": name, "location": "westeurope", "properties": {
             "computeType": "AmlCompute", "provisioningState": "Succeeded", "properties": {
                 "vmSize": "STANDARD_D2_V2", "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4}}}}
@@ -142,7 +143,7 @@ class Workspace:
         return {"value": self.children.get(name, []), "nextLink": None}
 
     def status(self, job_name: str) -> str:
-        job = self.resources.get(f"{urlsplit(ARM).path}/jobs/{job_name}")
+        job = self.resources.get(f"{ARM_PATH}/jobs/{job_name}")
         return job["properties"]["status"] if job else "NotStarted"
 
     def run_data(self, request) -> dict:
@@ -183,15 +184,15 @@ class Workspace:
 
 def serve(wire, workspace: Workspace) -> None:
     """ARM and the workspace's blob store, as the wire answers them (the answer given last wins)."""
-    arm_path = re.escape(urlsplit(ARM).path)
+    arm_path = re.escape(ARM_PATH)
     wire.answer("PUT", rf"{arm_path}/", 200, workspace.arm_put)
     wire.answer("GET", rf"{arm_path}[/?]", 404, workspace.arm_get)
-    workspace.resources[urlsplit(ARM).path] = {
-        "id": urlsplit(ARM).path, "name": "ws", "location": "westeurope",
+    workspace.resources[ARM_PATH] = {
+        "id": ARM_PATH, "name": "ws", "location": "westeurope",
         "properties": {"discoveryUrl": "https://westeurope.api.azureml.ms/discovery",
                        "workspaceId": "11111111-1111-1111-1111-111111111111"}}
     for path in ("/datastores/workspaceblobstore", "/datastores/workspaceartifactstore"):
-        workspace.resources[urlsplit(ARM).path + path] = {**STORE, "name": path.rsplit("/", 1)[1]}
+        workspace.resources[ARM_PATH + path] = {**STORE, "name": path.rsplit("/", 1)[1]}
     wire.answer("GET", r"/datastores\?", 200, {"value": [STORE]})
     wire.answer("GET", r"^https://westeurope\.api\.azureml\.ms/discovery", 200, {
         service: "https://westeurope.api.azureml.ms" for service in (

@@ -19,9 +19,7 @@ from orchestration.paths import ROOT
 from orchestration.settings import SettingsError, load_settings
 from tests.network import NetworkRefused
 from tests.orchestration.cloud.fake_az import audience
-from tests.orchestration.cloud.offline_v2 import ARM, BLOBS, WORKSPACE, Workspace, serve
-
-ARM_PATH = ARM.removeprefix("https://management.azure.com")
+from tests.orchestration.cloud.offline_v2 import ARM, ARM_PATH, BLOBS, WORKSPACE, Workspace, serve
 
 
 @pytest.fixture
