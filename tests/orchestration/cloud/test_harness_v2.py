@@ -17,7 +17,7 @@ from orchestration.cloud.pipeline_v2 import build_pipeline_component, component_
 from orchestration.commands import run_command
 from orchestration.paths import ROOT
 from orchestration.settings import SettingsError, load_settings
-from tests.network import NetworkRefused
+from tests.network import NetworkRefused, Sent
 from tests.orchestration.cloud.fake_az import audience
 from tests.orchestration.cloud.offline_v2 import ARM, ARM_PATH, BLOBS, WORKSPACE, Workspace, serve
 
@@ -45,6 +45,11 @@ def dry_run(tmp_path, command: str) -> dict:
 
 def put_json(wire, url_pattern: str) -> list[dict]:
     return [json.loads(body) for body in wire.bodies("PUT", url_pattern)]
+
+
+def submissions(wire) -> list[Sent]:
+    """The pipeline jobs submitted to ARM (the blob store's paths may hold `/jobs/` too: src's code)."""
+    return [sent for sent in wire.sent if sent.method == "PUT" and sent.url.startswith(ARM + "/jobs/")]
 
 
 def test_the_pipeline_component_passes_the_sdks_own_validation_offline(offline):
@@ -158,10 +163,9 @@ def test_run_submits_the_registered_component_with_the_plans_inputs_outputs_and_
     assert cloud.main(["publish"]) == 0
     assert cloud.main(["publish"]) == 0  # version 2 is the newest: the one that runs
     assert cloud.main(["run"]) == 0
-    ((url, job),) = [(sent.url, json.loads(sent.body)) for sent in offline.sent
-                     if sent.method == "PUT" and sent.url.startswith(ARM + "/jobs/")]
-    job_name = url.split("/jobs/")[1].split("?")[0]
-    submitted = job["properties"]
+    (submission,) = submissions(offline)
+    job_name = urlsplit(submission.url).path.rsplit("/", 1)[1]
+    submitted = json.loads(submission.body)["properties"]
     assert submitted["jobType"] == "Pipeline"
     assert submitted["computeId"] == f"{ARM_PATH}/computes/cpu-cluster" == \
         f"{ARM_PATH}/computes/{plan['compute'].removeprefix('azureml:')}"
@@ -211,8 +215,7 @@ def test_every_request_carries_the_token_of_its_audience_and_storage_none(
     assert tokens.pop("wsstore.blob.core.windows.net") <= {"", "SharedKey"}  # a SAS is in the URL
     assert tokens == {}
     # ... and a pipeline job's submission carries the user's Azure ML token too, in its own header
-    (submission,) = [sent for sent in offline.sent if sent.method == "PUT" and "/jobs/" in sent.url
-                     and sent.url.startswith(ARM)]
+    (submission,) = submissions(offline)
     assert audience(submission.headers["x-azureml-token"]) == "https://ml.azure.com"
     assert [sent.url for sent in offline.sent if "x-azureml-token" in sent.headers] == [submission.url]
     assert set(offline.credential.scopes) == {("https://management.azure.com/.default",),
